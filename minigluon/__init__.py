@@ -1,0 +1,13 @@
+"""minigluon: MXNet Gluon's hybridization model, small and readable.
+
+``import minigluon as mg`` gives ``mg.nd`` (eager arrays), ``mg.sym`` (traced graphs) and
+``mg.gluon`` (blocks and losses).
+"""
+from . import ndarray, symbol
+from . import ndarray as nd
+from . import symbol as sym
+from . import gluon
+from .base import MXNetError
+
+__version__ = "0.1.0"
+__all__ = ["nd", "ndarray", "sym", "symbol", "gluon", "MXNetError", "__version__"]

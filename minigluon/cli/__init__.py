@@ -1,0 +1,4 @@
+"""The ``minigluon`` command."""
+from .main import main
+
+__all__ = ["main"]

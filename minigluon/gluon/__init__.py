@@ -1,0 +1,5 @@
+"""``mg.gluon``: Block, HybridBlock and the losses."""
+from . import loss
+from .block import Block, HybridBlock
+
+__all__ = ["Block", "HybridBlock", "loss"]

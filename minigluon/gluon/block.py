@@ -1,0 +1,225 @@
+"""Block and HybridBlock: the same ``hybrid_forward(F, ...)`` runs eagerly (F = nd) or is
+traced once per input signature into a cached graph (F = sym) after ``hybridize()``."""
+from __future__ import annotations
+
+import inspect
+import itertools
+import re
+import threading
+from collections import defaultdict
+from typing import Any
+
+from .. import ndarray as nd
+from .. import symbol as sym
+from ..base import MXNetError
+from ..ndarray import NDArray
+from ..ops.frontend import argument_names
+from ..symbol import Symbol
+from ..symbol.interpreter import Plan
+from ..symbol.symbol import name_scope
+
+_COUNTERS: dict[str, itertools.count] = defaultdict(itertools.count)
+_COUNTER_LOCK = threading.Lock()
+
+
+def _default_prefix(cls: type) -> str:
+    base = cls.__name__.lower()
+    with _COUNTER_LOCK:
+        return f"{base}{next(_COUNTERS[base])}_"
+
+
+class Block:
+    """Base class of all layers and losses."""
+
+    def __init__(self, prefix: str | None = None, params: Any = None):
+        self._prefix = prefix if prefix is not None else _default_prefix(type(self))
+        self._children: dict[str, Block] = {}
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    @property
+    def name(self) -> str:
+        return self._prefix[:-1] if self._prefix.endswith("_") else self._prefix
+
+    def name_scope(self):
+        """Kept for MXNet compatibility; children are named by their own prefixes."""
+        from contextlib import nullcontext
+        return nullcontext(self)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        if isinstance(value, Block) and "_children" in self.__dict__:
+            self._children[key] = value
+        super().__setattr__(key, value)
+
+    def collect_params(self, select: str | None = None) -> dict:
+        """Parameters of this block and its children (losses have none)."""
+        params: dict = {}
+        for child in self._children.values():
+            params.update(child.collect_params(select))
+        if select is not None:
+            pattern = re.compile(select)
+            params = {k: v for k, v in params.items() if pattern.match(k)}
+        return params
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def forward(self, *args, **kwargs):  # pragma: no cover - subclasses override
+        raise NotImplementedError
+
+
+class HybridBlock(Block):
+    """A block whose ``hybrid_forward(F, x, *args)`` works with ``F = nd`` and ``F = sym``.
+
+    After ``hybridize()``, a call looks up the graph cached for its input signature
+    (shapes, dtypes, which optional inputs are None), traces a new one on a miss,
+    and runs it.
+    """
+
+    def __init__(self, prefix: str | None = None, params: Any = None):
+        super().__init__(prefix, params)
+        self._active = False
+        self._cache: dict[tuple, tuple[Plan, Symbol, list[str]]] = {}
+        self._cache_lock = threading.Lock()
+        self._signature = _input_signature(self)
+
+    def hybridize(self, active: bool = True, **kwargs) -> None:
+        """Trace and cache graphs from the next call on (``active=False`` goes back)."""
+        self._active = active
+        self._cache.clear()
+        for child in self._children.values():
+            if isinstance(child, HybridBlock):
+                child.hybridize(active, **kwargs)
+
+    def hybrid_forward(self, F, x, *args, **kwargs):  # pragma: no cover - subclasses override
+        raise NotImplementedError
+
+    def _bind(self, args: tuple, kwargs: dict) -> list:
+        """Arguments in hybrid_forward's order (None for omitted optional inputs)."""
+        names, required = self._signature
+        label = f"{type(self).__name__}({', '.join(names)})"
+        if len(args) > len(names):
+            raise TypeError(f"{label} takes at most {len(names)} inputs, got {len(args)}")
+        values = list(args) + [None] * (len(names) - len(args))
+        for key, val in kwargs.items():
+            if key not in names:
+                raise TypeError(f"{label} has no input named {key!r}; constants such as "
+                                f"epsilon are constructor arguments")
+            if names.index(key) < len(args):
+                raise TypeError(f"{label} got input {key!r} twice")
+            values[names.index(key)] = val
+        for name, val in zip(names[:required], values):
+            if val is None:
+                raise TypeError(f"{label} is missing its input {name!r}")
+        return values
+
+    def _checked(self, values: list, kind: type) -> None:
+        names = self._signature[0]
+        for name, val in zip(names, values):
+            if val is not None and not isinstance(val, kind):
+                raise TypeError(f"{type(self).__name__}: input {name!r} must be an "
+                                f"{kind.__name__}, got {type(val).__name__}")
+
+    def forward(self, *args, **kwargs):
+        values = self._bind(args, kwargs)
+        names = self._signature[0]
+        if any(isinstance(v, Symbol) for v in values):
+            self._checked(values, Symbol)
+            with name_scope(self.prefix), argument_names(_names(names, values)):
+                return self._run(sym, values)
+        self._checked(values, NDArray)
+        if not self._active:
+            with argument_names(_names(names, values)):
+                return self._run(nd, values)
+        return self._call_cached(values)
+
+    def _run(self, F, values: list):
+        try:
+            return self.hybrid_forward(F, *values)
+        except (MXNetError, ValueError, TypeError) as e:
+            if str(e).startswith(f"{type(self).__name__}: "):
+                raise
+            raise type(e)(f"{type(self).__name__}: {e}") from None
+
+    def _call_cached(self, values: list):
+        key = tuple(None if v is None else (v.shape, v.dtype.name) for v in values)
+        entry = self._cache.get(key)
+        if entry is None:
+            with self._cache_lock:
+                entry = self._cache.get(key) or self._trace(values)
+                self._cache[key] = entry
+        plan, out_template, input_names = entry
+        feed = {n: v._data for n, v in zip(input_names, (v for v in values if v is not None))}
+        outs = [nd.NDArray(o) for o in plan.run(feed)]
+        return outs[0] if out_template is None else _regroup(out_template, outs)
+
+    def _trace(self, values: list):
+        """Trace hybrid_forward with shape-specialized variables named data0, data1, ..."""
+        inputs, input_names = [], []
+        for v in values:
+            if v is None:
+                inputs.append(None)
+                continue
+            name = f"data{len(input_names)}"
+            input_names.append(name)
+            inputs.append(sym.var(name, shape=v.shape, dtype=v.dtype))
+        names = self._signature[0]
+        with name_scope(self.prefix), argument_names(_names(names, inputs)):
+            out = self._run(sym, inputs)
+        flat, template = _flatten(out)
+        graph = sym.Group(flat)
+        return Plan(graph), template, input_names
+
+    def cached_graph(self, *args) -> Symbol:
+        """The graph a hybridized call with these inputs runs (traced if not cached yet)."""
+        values = self._bind(args, {})
+        key = tuple(None if v is None else (v.shape, v.dtype.name) for v in values)
+        entry = self._cache.get(key) or self._trace(values)
+        return entry[0].symbol
+
+
+def _input_signature(block: HybridBlock) -> tuple[list[str], int]:
+    """hybrid_forward's input names (after F) and how many are required."""
+    params = list(inspect.signature(block.hybrid_forward).parameters.values())[1:]
+    names, required = [], 0
+    for p in params:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.default is not p.empty and p.default is not None:
+            continue  # a constant keyword such as PoissonNLLLoss's epsilon, not an input
+        names.append(p.name)
+        if p.default is p.empty:
+            required = len(names)
+    return names, required
+
+
+def _names(names: list[str], values: list) -> dict:
+    return {v.ident(): n for n, v in zip(names, values) if v is not None}
+
+
+def _flatten(out) -> tuple[list[Symbol], Any]:
+    """Outputs as a flat list plus a template to rebuild tuples (None: a single output)."""
+    if isinstance(out, Symbol):
+        return list(out), None if len(out._outputs) == 1 else len(out._outputs)
+    if isinstance(out, (list, tuple)):
+        flat, shape = [], []
+        for item in out:
+            f, t = _flatten(item)
+            flat.extend(f)
+            shape.append((len(f), t))
+        return flat, (type(out), shape)
+    raise TypeError(f"hybrid_forward must return symbols, got {type(out).__name__}")
+
+
+def _regroup(template, outs: list):
+    if isinstance(template, int):
+        return outs
+    kind, parts = template
+    result, pos = [], 0
+    for count, sub in parts:
+        chunk = outs[pos:pos + count]
+        pos += count
+        result.append(chunk[0] if sub is None else _regroup(sub, chunk))
+    return kind(result)

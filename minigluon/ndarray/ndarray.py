@@ -1,0 +1,163 @@
+"""NDArray: an eager array backed by numpy; every op runs its registry kernel at once."""
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+
+from ..base import DEFAULT_DTYPE, MXNetError, normalize_dtype
+from ..ops import get_op
+from ..ops.frontend import OperatorMixin, op_error, populate
+from ..ops.registry import Op
+
+
+class NDArray(OperatorMixin):
+    """An n-dimensional array; ``F = nd`` in ``hybrid_forward`` operates on these."""
+
+    __slots__ = ("_data", "__weakref__")
+
+    def __init__(self, data: np.ndarray):
+        self._data = data
+
+    # --- what the op layer needs -------------------------------------------------
+    def ident(self):
+        return id(self)
+
+    def _invoke(self, op_name: str, inputs: list, attrs: dict):
+        op = get_op(op_name)
+        return invoke(op, inputs, op.parse_attrs(attrs), None)
+
+    @staticmethod
+    def _function(name: str):
+        return getattr(sys.modules[__package__], name)
+
+    # --- array protocol --------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    @property
+    def size(self) -> int:
+        return self._data.size
+
+    @property
+    def context(self) -> str:
+        return "cpu(0)"
+
+    ctx = context
+
+    def __len__(self) -> int:
+        return self._data.shape[0]
+
+    def asnumpy(self) -> np.ndarray:
+        """A numpy copy of the data."""
+        return self._data.copy()
+
+    def __array__(self, dtype=None, copy=None):
+        return self._data if dtype is None else self._data.astype(dtype)
+
+    def asscalar(self):
+        if self._data.size != 1:
+            raise ValueError(f"asscalar needs an array with one element, got shape {self.shape}")
+        return self._data.reshape(()).item()
+
+    def copy(self) -> NDArray:
+        return NDArray(self._data.copy())
+
+    def as_in_context(self, ctx: Any) -> NDArray:
+        return self
+
+    def wait_to_read(self) -> None:
+        """Kept for MXNet compatibility: computation is synchronous here."""
+
+    def __bool__(self) -> bool:
+        if self._data.size != 1:
+            raise ValueError(f"the truth value of an NDArray with shape {self.shape} is ambiguous")
+        return bool(self._data.reshape(()))
+
+    def __float__(self) -> float:
+        return float(self.asscalar())
+
+    def __int__(self) -> int:
+        return int(self.asscalar())
+
+    def __getitem__(self, key) -> NDArray:
+        out = self._data[key.asnumpy() if isinstance(key, NDArray) else key]
+        return NDArray(np.array(out, ndmin=1))
+
+    def __repr__(self) -> str:
+        dims = "x".join(str(d) for d in self.shape)
+        return f"\n{self._data}\n<NDArray {dims} @cpu(0)>"
+
+
+def invoke(op: Op, inputs: list, attrs: dict, name: str | None) -> NDArray | list:
+    """Run one registry op eagerly on NDArrays."""
+    arrays = [x._data for x in inputs]
+    try:
+        op.infer(attrs, [a.shape for a in arrays], [a.dtype.name for a in arrays])
+        with np.errstate(all="ignore"):  # inf/NaN are values here, as in MXNet, not warnings
+            outs = op.run(attrs, arrays)
+    except (MXNetError, ValueError, TypeError) as e:
+        raise op_error(op, inputs, e) from None
+    results = [NDArray(np.asarray(o)) for o in outs[: op.visible_outputs]]
+    return results[0] if len(results) == 1 else results
+
+
+def is_tensor(x: Any) -> bool:
+    return isinstance(x, NDArray)
+
+
+def array(source: Any, dtype: Any = None, ctx: Any = None) -> NDArray:
+    """Make an NDArray: float32 unless ``dtype`` is given or ``source`` is an NDArray
+    (as MXNet, a float64 numpy array becomes float32 by default)."""
+    if isinstance(source, NDArray):
+        dtype = dtype or source.dtype
+        source = source._data
+    dtype = dtype or DEFAULT_DTYPE
+    data = np.array(source, dtype=normalize_dtype(dtype))
+    return NDArray(data.reshape(data.shape or (1,)) if data.ndim == 0 else data)
+
+
+def _creator(op_name: str):
+    def create(shape, *args, dtype: Any = None, ctx: Any = None, **kwargs) -> NDArray:
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        op = get_op(op_name)
+        attrs = {"shape": shape, "dtype": normalize_dtype(dtype or DEFAULT_DTYPE), **kwargs}
+        if args:
+            attrs["value"] = args[0]
+        return invoke(op, [], op.parse_attrs(attrs), None)
+    create.__name__ = op_name.strip("_")
+    return create
+
+
+zeros = _creator("_zeros")
+ones = _creator("_ones")
+full = _creator("_full")
+empty = zeros
+
+
+def eye(N: int, M: int = 0, k: int = 0, dtype: Any = None, ctx: Any = None) -> NDArray:
+    op = get_op("_eye")
+    attrs = op.parse_attrs({"N": N, "M": M, "k": k, "dtype": normalize_dtype(dtype or DEFAULT_DTYPE)})
+    return invoke(op, [], attrs, None)
+
+
+def arange(start: float, stop: float | None = None, step: float = 1.0, dtype: Any = None,
+           ctx: Any = None) -> NDArray:
+    return array(np.arange(start, stop, step), dtype=dtype or DEFAULT_DTYPE)
+
+
+def waitall() -> None:
+    """Kept for MXNet compatibility: computation is synchronous here."""
+
+
+_public_ops, _internal = populate(invoke, is_tensor)

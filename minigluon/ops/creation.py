@@ -1,0 +1,49 @@
+"""Operators with no inputs that create constant arrays: _zeros, _ones, _full, _eye."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..base import DEFAULT_DTYPE, ShapeError
+from .registry import Attr, Op, register
+
+# An array this large is a mistake (or a hostile graph), not a loss input.
+MAX_ELEMENTS = 1 << 31
+
+
+def checked_shape(shape: tuple) -> tuple:
+    if any(d < 0 for d in shape):
+        raise ShapeError(f"shape {shape} has a negative dimension")
+    if math.prod(shape) > MAX_ELEMENTS:
+        raise ShapeError(f"shape {shape} has {math.prod(shape)} elements, more than {MAX_ELEMENTS}")
+    return shape
+
+
+def _dtype_attr(attrs, dtypes):
+    return [attrs["dtype"] or DEFAULT_DTYPE]
+
+
+def _filled(value_of):
+    def kernel(attrs):
+        dt = attrs["dtype"] or DEFAULT_DTYPE
+        return np.full(checked_shape(attrs["shape"]), value_of(attrs), dtype=dt)
+    return kernel
+
+
+_SHAPED = {"shape": Attr("shape", ()), "dtype": Attr("dtype", DEFAULT_DTYPE)}
+
+for _name, _value in (("_zeros", lambda a: 0), ("_ones", lambda a: 1), ("_full", lambda a: a["value"])):
+    _attrs = dict(_SHAPED, value=Attr("float")) if _name == "_full" else dict(_SHAPED)
+    register(Op(_name, (), lambda a, s: [checked_shape(a["shape"])], _filled(_value),
+                attrs=_attrs, dtype=_dtype_attr))
+
+
+def _eye_shape(attrs, shapes):
+    return [checked_shape((attrs["N"], attrs["M"] or attrs["N"]))]
+
+
+register(Op("_eye", (), _eye_shape,
+            lambda a: np.eye(a["N"], a["M"] or a["N"], a["k"], dtype=a["dtype"] or DEFAULT_DTYPE),
+            attrs={"N": Attr("int"), "M": Attr("int", 0), "k": Attr("int", 0),
+                   "dtype": Attr("dtype", DEFAULT_DTYPE)}, dtype=_dtype_attr))

@@ -1,0 +1,156 @@
+"""Pure-numpy reference for MXNet 1.9.1 ``CTCLoss`` (Graves et al., 2006).
+
+Forward-backward in log space, vectorised over the batch; the only Python loop
+is over time.  Everything is computed in float64 and cast back at the end.
+"""
+from typing import Optional, Tuple
+
+import numpy as np
+
+__all__ = ["ctc_loss"]
+
+
+def _lengths(arg: Optional[np.ndarray], name: str, n: int, upper: int) -> Optional[np.ndarray]:
+    """Validate an optional (N,) array of integral lengths in [0, upper]."""
+    if arg is None:
+        return None
+    a = np.asarray(arg)
+    if a.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), got {a.shape}")
+    if a.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be numeric, got dtype {a.dtype}")
+    a = a.astype(np.float64)
+    for i, v in enumerate(a):
+        if not (np.isfinite(v) and v == np.floor(v)):
+            raise ValueError(f"{name}[{i}] = {float(v):g} is not an integer")
+        if not 0 <= v <= upper:
+            raise ValueError(f"{name}[{i}] = {int(v)} is out of range [0, {upper}]")
+    return a.astype(np.int64)
+
+
+def _shift(v: np.ndarray, k: int) -> np.ndarray:
+    """out[:, s] = v[:, s - k], -inf where s - k is out of range (works for any S, k)."""
+    out = np.full_like(v, -np.inf)
+    S = v.shape[1]
+    if 0 < k < S:
+        out[:, k:] = v[:, :S - k]
+    elif 0 < -k < S:
+        out[:, :S + k] = v[:, -k:]
+    return out
+
+
+def ctc_loss(
+    data: np.ndarray,
+    label: np.ndarray,
+    data_lengths: Optional[np.ndarray] = None,
+    label_lengths: Optional[np.ndarray] = None,
+    blank_label: str = "first",
+) -> Tuple[np.ndarray, np.ndarray]:
+    """returns (loss, grad): loss shape (N,), grad shape (T, N, C) = d sum(loss) / d data; both data.dtype
+
+    ``data`` (T, N, C) holds unnormalised activations (log-softmax is applied
+    here).  ``label`` (N, L) holds class indices; with ``blank_label='first'``
+    the blank is class 0, labels are 1..C-1 and padding is 0; with ``'last'``
+    the blank is C-1, labels are 0..C-2 and padding is -1.  Infeasible samples
+    get loss +inf and zero grad; frames past ``data_lengths[n]`` get zero grad.
+    """
+    # ---- validation -------------------------------------------------------
+    if blank_label not in ("first", "last"):
+        raise ValueError(f"blank_label must be 'first' or 'last', got {blank_label!r}")
+    data = np.asarray(data)
+    if data.ndim != 3:
+        raise ValueError(f"data must be 3-D (T, N, C), got shape {data.shape}")
+    if data.dtype.kind != "f":
+        # The outputs are cast to data.dtype; an integer gradient would be meaningless.
+        raise ValueError(f"data must be a floating-point array, got dtype {data.dtype}")
+    T, N, C = data.shape
+    if C < 1:
+        raise ValueError("data must have at least one class (the blank) on axis 2")
+    label = np.asarray(label)
+    if label.ndim != 2 or label.shape[0] != N:
+        raise ValueError(f"label must be 2-D with shape ({N}, L), got {label.shape}")
+    if label.dtype.kind not in "biuf":
+        raise ValueError(f"label must be numeric, got dtype {label.dtype}")
+    L = label.shape[1]
+    lab = label.astype(np.float64)
+
+    blank, lo, hi, pad = (0, 1, C - 1, 0.0) if blank_label == "first" else (C - 1, 0, C - 2, -1.0)
+    t_len = _lengths(data_lengths, "data_lengths", N, T)
+    t_len = np.full(N, T, np.int64) if t_len is None else t_len
+    l_len = _lengths(label_lengths, "label_lengths", N, L)
+    if l_len is None:
+        # Length = index of the first padding value (L if none); later entries are ignored.
+        is_pad = lab == pad
+        l_len = np.where(is_pad.any(axis=1), is_pad.argmax(axis=1), L).astype(np.int64)
+    for i in range(N):
+        for j in range(l_len[i]):
+            v = lab[i, j]
+            if not (np.isfinite(v) and v == np.floor(v) and lo <= v <= hi):
+                raise ValueError(
+                    f"label[{i}, {j}] = {float(v):g} is not a valid label for blank_label="
+                    f"{blank_label!r} (expected an integer in [{lo}, {hi}])")
+
+    # ---- extended label sequence l' = (blank, l1, blank, l2, ..., blank) ------
+    S = 2 * L + 1
+    s_len = 2 * l_len + 1                                   # per-sample |l'|
+    ext = np.full((N, S), blank, np.int64)
+    ext[:, 1::2] = np.where(np.arange(L) < l_len[:, None], lab, blank).astype(np.int64)
+    s_valid = np.arange(S) < s_len[:, None]                 # (N, S)
+    # A skip s-2 -> s is allowed only onto a real label that differs from l'_{s-2}.
+    skip = np.zeros((N, S), bool)
+    skip[:, 2:] = (ext[:, 2:] != blank) & (ext[:, 2:] != ext[:, :-2])
+
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        x = data.astype(np.float64)
+        logp = x - x.max(axis=2, keepdims=True)             # stable log-softmax
+        logp = logp - np.log(np.exp(logp).sum(axis=2, keepdims=True))
+        # lp[t, n, s] = log y_t(l'_s); -inf past |l'| so no mass leaks there.
+        lp = np.where(s_valid, logp[:, np.arange(N)[:, None], ext], -np.inf)
+
+        # ---- alpha: alpha[t, n, s] includes the emission at t -----------------
+        # Start from a virtual "nothing emitted" state (log 1 at s=0) so that
+        # T_n = 0 with an empty label yields p = 1 and the t=0 step needs no special case.
+        alpha = np.empty((T, N, S))
+        a = np.concatenate([np.zeros((N, 1)), np.full((N, S - 1), -np.inf)], axis=1)
+        for t in range(T):
+            prev2 = np.where(skip, _shift(a, 2), -np.inf)
+            new = np.logaddexp(np.logaddexp(a, _shift(a, 1)), prev2) + lp[t]
+            # Freeze alpha once past the sample's length: later frames (even NaN) are ignored.
+            a = np.where((t < t_len)[:, None], new, a)
+            alpha[t] = a
+        rows = np.arange(N)
+        last = a[rows, s_len - 1]
+        second = np.where(l_len > 0, a[rows, np.maximum(s_len - 2, 0)], -np.inf)
+        log_p = np.logaddexp(last, second)                  # (N,)
+
+        # ---- beta: beta[t, n, s] excludes the emission at t -------------------
+        end = np.zeros((N, S), bool)
+        end[rows, s_len - 1] = True
+        end[rows[l_len > 0], s_len[l_len > 0] - 2] = True
+        b_init = np.where(end, 0.0, -np.inf)
+        skip_next = np.zeros((N, S), bool)                  # skip s -> s+2 allowed
+        skip_next[:, :-2] = skip[:, 2:]
+        beta = np.empty((T, N, S))
+        b = np.full((N, S), -np.inf)
+        for t in range(T - 1, -1, -1):
+            if t + 1 < T:
+                e = b + lp[t + 1]                           # beta_{t+1} * y_{t+1}
+                nxt2 = np.where(skip_next, _shift(e, -2), -np.inf)
+                rec = np.logaddexp(np.logaddexp(e, _shift(e, -1)), nxt2)
+            else:
+                rec = b
+            tl = t_len[:, None]
+            b = np.where(t == tl - 1, b_init, np.where(t < tl - 1, rec, -np.inf))
+            beta[t] = b
+
+        # ---- gradient: y_t(k) - (1/p) sum_{s: l'_s = k} alpha_t(s) beta_t(s) ------
+        occ_s = np.exp(alpha + beta - log_p[None, :, None])    # (T, N, S)
+        occ_s = np.where(s_valid, occ_s, 0.0)
+        onehot = (ext[:, :, None] == np.arange(C)).astype(np.float64)  # (N, S, C)
+        occ = np.einsum("tns,nsc->tnc", occ_s, onehot)
+        grad = np.exp(logp) - occ
+        in_seq = (np.arange(T)[:, None] < t_len[None, :])[:, :, None]
+        feasible = ~np.isneginf(log_p)
+        grad = np.where(in_seq & feasible[None, :, None], grad, 0.0)
+        loss = -log_p
+    return loss.astype(data.dtype), grad.astype(data.dtype)

@@ -1,0 +1,193 @@
+"""Elementwise operators: unary math, binary (same-shape and broadcasting), scalar."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..base import ShapeError
+from .registry import Attr, Op, register
+
+
+def same_shape(attrs, shapes):
+    return [shapes[0]]
+
+
+def broadcast_shapes(a: tuple, b: tuple) -> tuple:
+    try:
+        return tuple(np.broadcast_shapes(tuple(a), tuple(b)))
+    except ValueError:
+        raise ShapeError(f"shapes {tuple(a)} and {tuple(b)} cannot be broadcast together") from None
+
+
+def _elemwise_binary_shape(attrs, shapes):
+    a, b = shapes
+    if tuple(a) != tuple(b):
+        raise ShapeError(f"shapes {tuple(a)} and {tuple(b)} differ (use a broadcast_* op to broadcast)")
+    return [a]
+
+
+def _broadcast_binary_shape(attrs, shapes):
+    return [broadcast_shapes(*shapes)]
+
+
+def _promote(attrs, dtypes):
+    return [np.result_type(*dtypes).name]
+
+
+def _keep(fn):
+    """Run fn and keep the first input's dtype (comparisons give 0/1 in that dtype, as MXNet)."""
+    def kernel(attrs, x, *rest):
+        out = fn(x, *rest)
+        dt = np.result_type(x, *rest)
+        return np.asarray(out).astype(dt, copy=False)
+    return kernel
+
+
+def _unary(fn):
+    def kernel(attrs, x):
+        return np.asarray(fn(x)).astype(x.dtype, copy=False)
+    return kernel
+
+
+def _softrelu(x):
+    # log(1 + exp(x)) without overflow
+    return np.logaddexp(np.zeros((), x.dtype), x)
+
+
+def _sigmoid(x):
+    # split by sign so exp never overflows
+    out = np.empty_like(x)
+    pos = x >= 0
+    out[pos] = 1 / (1 + np.exp(-x[pos]))
+    e = np.exp(x[~pos])
+    out[~pos] = e / (1 + e)
+    return out
+
+
+def _relu(x):
+    # maximum() propagates NaN, so a NaN input poisons only its own row
+    return np.maximum(x, np.zeros((), x.dtype))
+
+
+UNARY = {
+    "abs": np.abs, "square": np.square, "sqrt": np.sqrt, "rsqrt": lambda x: 1 / np.sqrt(x),
+    "exp": np.exp, "log": np.log, "log1p": np.log1p, "expm1": np.expm1, "log2": np.log2,
+    "log10": np.log10, "negative": np.negative, "reciprocal": np.reciprocal, "relu": _relu,
+    "sigmoid": _sigmoid, "tanh": np.tanh, "sign": np.sign, "floor": np.floor, "ceil": np.ceil,
+    "round": np.round, "trunc": np.trunc, "sin": np.sin, "cos": np.cos,
+    "softsign": lambda x: x / (1 + np.abs(x)), "logical_not": lambda x: x == 0,
+    "zeros_like": np.zeros_like, "ones_like": np.ones_like,
+}
+
+for _name, _fn in UNARY.items():
+    register(Op(_name, ("data",), same_shape, _unary(_fn), fluent=True))
+
+register(Op("_copy", ("data",), same_shape, lambda a, x: x.copy(), aliases=("identity",), hint="copy"))
+register(Op("BlockGrad", ("data",), same_shape, lambda a, x: x, aliases=("stop_gradient",),
+            hint="blockgrad"))
+
+ACTIVATIONS = {"relu": _relu, "sigmoid": _sigmoid, "tanh": np.tanh, "softrelu": _softrelu,
+               "softsign": UNARY["softsign"]}
+register(Op("Activation", ("data",), same_shape,
+            lambda a, x: ACTIVATIONS[a["act_type"]](x).astype(x.dtype, copy=False),
+            attrs={"act_type": Attr("str", choices=tuple(ACTIVATIONS))}))
+
+# name: (same-shape op, broadcast op, numpy function, name hint of the same-shape op)
+BINARY = {
+    "add": ("elemwise_add", "broadcast_add", np.add, "_plus"),
+    "sub": ("elemwise_sub", "broadcast_sub", np.subtract, "_minus"),
+    "mul": ("elemwise_mul", "broadcast_mul", np.multiply, "_mul"),
+    "div": ("elemwise_div", "broadcast_div", np.divide, "_div"),
+    "maximum": ("_maximum", "broadcast_maximum", np.maximum, "_maximum"),
+    "minimum": ("_minimum", "broadcast_minimum", np.minimum, "_minimum"),
+    "power": ("_power", "broadcast_power", np.power, "_power"),
+    "mod": ("_mod", "broadcast_mod", np.fmod, "_mod"),
+    "equal": ("_equal", "broadcast_equal", np.equal, "_equal"),
+    "not_equal": ("_not_equal", "broadcast_not_equal", np.not_equal, "_not_equal"),
+    "greater": ("_greater", "broadcast_greater", np.greater, "_greater"),
+    "greater_equal": ("_greater_equal", "broadcast_greater_equal", np.greater_equal, "_greater_equal"),
+    "lesser": ("_lesser", "broadcast_lesser", np.less, "_lesser"),
+    "lesser_equal": ("_lesser_equal", "broadcast_lesser_equal", np.less_equal, "_lesser_equal"),
+}
+_SAME_ALIASES = {"elemwise_add": ("_plus", "_add"), "elemwise_sub": ("_minus", "_sub"),
+                 "elemwise_mul": ("_mul",), "elemwise_div": ("_div",)}
+_BCAST_ALIASES = {"broadcast_add": ("broadcast_plus",), "broadcast_sub": ("broadcast_minus",)}
+
+for _key, (_same, _bcast, _fn, _hint) in BINARY.items():
+    # MXNet stores stray attributes (e.g. axis=1 on broadcast_maximum) on these param-less
+    # ops and ignores them; so do we, to load its graphs.
+    register(Op(_same, ("lhs", "rhs"), _elemwise_binary_shape, _keep(_fn), dtype=_promote,
+                hint=_hint, aliases=_SAME_ALIASES.get(_same, ()), loose_attrs=True))
+    register(Op(_bcast, ("lhs", "rhs"), _broadcast_binary_shape, _keep(_fn), dtype=_promote,
+                aliases=_BCAST_ALIASES.get(_bcast, ()), loose_attrs=True))
+
+# name: (numpy function of (tensor, scalar), name hint)
+SCALAR = {
+    "_plus_scalar": (np.add, "_plusscalar"),
+    "_minus_scalar": (np.subtract, "_minusscalar"),
+    "_rminus_scalar": (lambda x, s: s - x, "_rminusscalar"),
+    "_mul_scalar": (np.multiply, "_mulscalar"),
+    "_div_scalar": (np.divide, "_divscalar"),
+    "_rdiv_scalar": (lambda x, s: s / x, "_rdivscalar"),
+    "_power_scalar": (np.power, "_powerscalar"),
+    "_rpower_scalar": (lambda x, s: np.power(s, x), "_rpowerscalar"),
+    "_mod_scalar": (np.fmod, "_modscalar"),
+    "_maximum_scalar": (np.maximum, "_maximumscalar"),
+    "_minimum_scalar": (np.minimum, "_minimumscalar"),
+    "_equal_scalar": (np.equal, "_equal_scalar"),
+    "_not_equal_scalar": (np.not_equal, "_not_equal_scalar"),
+    "_greater_scalar": (np.greater, "_greater_scalar"),
+    "_greater_equal_scalar": (np.greater_equal, "_greater_equal_scalar"),
+    "_lesser_scalar": (np.less, "_lesser_scalar"),
+    "_lesser_equal_scalar": (np.less_equal, "_lesser_equal_scalar"),
+}
+
+
+def _scalar_kernel(fn):
+    def kernel(attrs, x):
+        # the scalar takes the tensor's dtype, so float32 stays float32
+        s = np.asarray(attrs["scalar"]).astype(x.dtype)
+        return np.asarray(fn(x, s)).astype(x.dtype, copy=False)
+    return kernel
+
+
+for _name, (_fn, _hint) in SCALAR.items():
+    register(Op(_name, ("data",), same_shape, _scalar_kernel(_fn), hint=_hint,
+                attrs={"scalar": Attr("float"), "is_int": Attr("bool", True)}))
+
+
+def _clip(attrs, x):
+    return np.clip(x, attrs["a_min"], attrs["a_max"]).astype(x.dtype, copy=False)
+
+
+register(Op("clip", ("data",), same_shape, _clip, fluent=True,
+            attrs={"a_min": Attr("float"), "a_max": Attr("float")}))
+
+
+def _add_n_shape(attrs, shapes):
+    for s in shapes[1:]:
+        if tuple(s) != tuple(shapes[0]):
+            raise ShapeError(f"all inputs must have the same shape, got {[tuple(x) for x in shapes]}")
+    return [shapes[0]]
+
+
+register(Op("add_n", ("args",), _add_n_shape, lambda a, *xs: sum(xs[1:], xs[0].copy()),
+            variadic=True, aliases=("ElementWiseSum",), dtype=_promote))
+
+
+def _where_shape(attrs, shapes):
+    cond, x, y = (tuple(s) for s in shapes)
+    if x != y:
+        raise ShapeError(f"x and y must have the same shape, got {x} and {y}")
+    if cond != x and not (len(cond) == 1 and x and cond[0] == x[0]):
+        raise ShapeError(f"condition shape {cond} must equal x's shape {x} or be ({x[0] if x else 0},)")
+    return [x]
+
+
+def _where(attrs, cond, x, y):
+    if cond.shape != x.shape:  # a 1-D condition selects whole rows
+        cond = cond.reshape(cond.shape + (1,) * (x.ndim - 1))
+    return np.where(cond != 0, x, y).astype(np.result_type(x, y), copy=False)
+
+
+register(Op("where", ("condition", "x", "y"), _where_shape, _where,
+            dtype=lambda a, d: [np.result_type(d[1], d[2]).name]))

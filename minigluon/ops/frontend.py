@@ -1,0 +1,225 @@
+"""What `nd` and `sym` share: turning a Python call into (op, inputs, attrs), operator
+overloading, and error messages that name the arguments at fault.
+
+Both front ends build their functions from the registry with :func:`make_function`;
+they differ only in what ``invoke`` does (run the numpy kernel now, or add a graph node).
+"""
+from __future__ import annotations
+
+import contextvars
+import numbers
+from contextlib import contextmanager
+from types import SimpleNamespace
+from typing import Any, Callable
+
+import numpy as np
+
+from ..base import MXNetError, ShapeError, fmt_type
+from .elemwise import BINARY
+from .registry import REQUIRED, AttrError, Op, canonical_ops
+
+# id-keys of the arrays/symbols a block was called with -> the argument's name
+_ARG_NAMES: contextvars.ContextVar[dict | None] = contextvars.ContextVar("arg_names", default=None)
+
+
+@contextmanager
+def argument_names(mapping: dict):
+    token = _ARG_NAMES.set({**(_ARG_NAMES.get() or {}), **mapping})
+    try:
+        yield
+    finally:
+        _ARG_NAMES.reset(token)
+
+
+def describe(x: Any) -> str:
+    """``label: float32[8,6]`` for a block argument, ``float32[8,6]`` otherwise."""
+    names = _ARG_NAMES.get() or {}
+    name = names.get(x.ident()) if hasattr(x, "ident") else None
+    ty = fmt_type(getattr(x, "shape", None), str(getattr(x, "dtype", "?")))
+    return f"{name}: {ty}" if name else ty
+
+
+def op_error(op: Op, inputs: list, err: Exception) -> Exception:
+    """Re-raise a kernel/shape error with the op and its operands in the message."""
+    args = ", ".join(describe(x) for x in inputs)
+    cls = type(err) if isinstance(err, (MXNetError, ValueError, TypeError)) else ShapeError
+    new = cls(f"{op.name}({args}): {err}")
+    return new
+
+
+def bind_call(op: Op, args: tuple, kwargs: dict, is_tensor: Callable[[Any], bool]):
+    """Split a front-end call into (inputs, explicit attrs, node name).
+
+    Positional arguments fill the op's inputs first (all of them for variadic ops),
+    then its attributes in declared order, as MXNet's generated functions do.
+    """
+    kwargs = dict(kwargs)
+    name = kwargs.pop("name", None)
+    kwargs.pop("out", None)
+    kwargs.pop("ctx", None)
+    attr_names = list(op.attrs)
+    if op.variadic:
+        n_in = len(args)
+        while n_in and not is_tensor(args[n_in - 1]):
+            n_in -= 1
+        inputs, rest = list(args[:n_in]), args[n_in:]
+        if not inputs:
+            raise TypeError(f"{op.name} needs at least one input")
+        kwargs.pop("num_args", None)
+    else:
+        slots = [n.rstrip("?") for n in op.inputs]
+        given: dict[str, Any] = {}
+        for slot, val in zip(slots, args):
+            given[slot] = val
+        rest = args[len(slots):]
+        for slot in slots:
+            if slot in kwargs:
+                if slot in given:
+                    raise TypeError(f"{op.name}() got multiple values for input {slot!r}")
+                given[slot] = kwargs.pop(slot)
+        inputs = []
+        for raw in op.inputs:
+            slot = raw.rstrip("?")
+            val = given.get(slot)
+            if val is None:
+                if raw.endswith("?"):
+                    continue
+                raise TypeError(f"{op.name}() missing input {slot!r}")
+            if not is_tensor(val):
+                raise TypeError(f"{op.name}(): input {slot!r} must be an array, got "
+                                f"{type(val).__name__}")
+            inputs.append(val)
+    if len(rest) > len(attr_names):
+        raise TypeError(f"{op.name}() takes at most {len(attr_names)} attribute arguments "
+                        f"({', '.join(attr_names)}), got {len(rest)}")
+    raw_attrs = dict(zip(attr_names, rest))
+    for key in list(kwargs):
+        if key in raw_attrs:
+            raise TypeError(f"{op.name}() got multiple values for attribute {key!r}")
+        raw_attrs[key] = kwargs.pop(key)
+    # None means "use the default", as in MXNet's generated functions
+    raw_attrs = {k: v for k, v in raw_attrs.items() if v is not None or k not in op.attrs
+                 or op.attrs[k].default is None}
+    try:
+        attrs = op.parse_attrs(raw_attrs)
+    except AttrError as e:
+        raise AttrError(str(e)) from None
+    return inputs, attrs, name
+
+
+def make_function(op: Op, invoke: Callable, is_tensor: Callable[[Any], bool], fname: str):
+    def fn(*args, **kwargs):
+        inputs, attrs, name = bind_call(op, args, kwargs, is_tensor)
+        return invoke(op, inputs, attrs, name)
+    fn.__name__ = fname
+    fn.__qualname__ = fname
+    ins = ", ".join(op.inputs)
+    ats = ", ".join(f"{k}={'<required>' if a.default is REQUIRED else repr(a.default)}"
+                    for k, a in op.attrs.items())
+    fn.__doc__ = f"{fname}({ins}{', ' if ins and ats else ''}{ats}) -- MXNet operator `{op.name}`."
+    return fn
+
+
+def populate(invoke: Callable, is_tensor: Callable[[Any], bool]):
+    """One function per registry name (aliases included) for a front end:
+    (public functions by name, namespace of the ``_``-prefixed ones, MXNet's ``_internal``)."""
+    public: dict[str, Callable] = {}
+    internal = SimpleNamespace()
+    for op in canonical_ops():
+        for name in (op.name, *op.aliases):
+            fn = make_function(op, invoke, is_tensor, name)
+            if name.startswith("_"):
+                setattr(internal, name, fn)
+            else:
+                public[name] = fn
+    return public, internal
+
+
+_SCALAR_OPS = {
+    "add": ("_plus_scalar", "_plus_scalar"), "sub": ("_minus_scalar", "_rminus_scalar"),
+    "mul": ("_mul_scalar", "_mul_scalar"), "div": ("_div_scalar", "_rdiv_scalar"),
+    "power": ("_power_scalar", "_rpower_scalar"), "mod": ("_mod_scalar", None),
+    "maximum": ("_maximum_scalar", "_maximum_scalar"), "minimum": ("_minimum_scalar", "_minimum_scalar"),
+    "equal": ("_equal_scalar", "_equal_scalar"), "not_equal": ("_not_equal_scalar", "_not_equal_scalar"),
+    "greater": ("_greater_scalar", "_lesser_scalar"),
+    "greater_equal": ("_greater_equal_scalar", "_lesser_equal_scalar"),
+    "lesser": ("_lesser_scalar", "_greater_scalar"),
+    "lesser_equal": ("_lesser_equal_scalar", "_greater_equal_scalar"),
+}
+
+
+class OperatorMixin:
+    """Python operators and fluent methods for NDArray and Symbol alike.
+
+    ``a + b`` is ``elemwise_add`` when the shapes match and ``broadcast_add`` when they
+    differ, in both modes; a Python number gives the ``_plus_scalar`` family.
+    Subclasses provide ``_invoke(op_name, inputs, attrs)`` and ``shape``.
+    """
+
+    __slots__ = ()
+
+    def _invoke(self, op_name: str, inputs: list, attrs: dict):  # pragma: no cover
+        raise NotImplementedError
+
+    def _binary(self, key: str, other: Any, reverse: bool = False):
+        if isinstance(other, (numbers.Number, np.generic)) and not isinstance(other, bool):
+            name = _SCALAR_OPS[key][1 if reverse else 0]
+            if name is None:
+                return NotImplemented
+            return self._invoke(name, [self], {"scalar": float(other)})
+        if isinstance(other, bool):
+            return self._binary(key, int(other), reverse)
+        if type(other) is not type(self):
+            if hasattr(other, "_invoke"):
+                raise TypeError(f"cannot combine {type(self).__name__} and {type(other).__name__} "
+                                f"in one expression: use F (nd or sym) consistently")
+            return NotImplemented
+        lhs, rhs = (other, self) if reverse else (self, other)
+        same, bcast = BINARY[key][0], BINARY[key][1]
+        same_shape = lhs.shape is None or rhs.shape is None or tuple(lhs.shape) == tuple(rhs.shape)
+        return self._invoke(same if same_shape else bcast, [lhs, rhs], {})
+
+    def __add__(self, o): return self._binary("add", o)
+    def __radd__(self, o): return self._binary("add", o, True)
+    def __sub__(self, o): return self._binary("sub", o)
+    def __rsub__(self, o): return self._binary("sub", o, True)
+    def __mul__(self, o): return self._binary("mul", o)
+    def __rmul__(self, o): return self._binary("mul", o, True)
+    def __truediv__(self, o): return self._binary("div", o)
+    def __rtruediv__(self, o): return self._binary("div", o, True)
+    def __pow__(self, o): return self._binary("power", o)
+    def __rpow__(self, o): return self._binary("power", o, True)
+    def __mod__(self, o): return self._binary("mod", o)
+    def __eq__(self, o): return self._binary("equal", o)  # type: ignore[override]
+    def __ne__(self, o): return self._binary("not_equal", o)  # type: ignore[override]
+    def __gt__(self, o): return self._binary("greater", o)
+    def __ge__(self, o): return self._binary("greater_equal", o)
+    def __lt__(self, o): return self._binary("lesser", o)
+    def __le__(self, o): return self._binary("lesser_equal", o)
+    def __neg__(self): return self._invoke("_mul_scalar", [self], {"scalar": -1.0})
+    def __abs__(self): return self._invoke("abs", [self], {})
+    __hash__ = object.__hash__
+
+    def reshape(self, *shape, **kwargs):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        if "shape" in kwargs:
+            shape = tuple(kwargs.pop("shape"))
+        return self._invoke("Reshape", [self], {"shape": tuple(shape), **kwargs})
+
+    def astype(self, dtype, copy: bool = True):
+        return self._invoke("Cast", [self], {"dtype": dtype})
+
+
+def _fluent(name: str):
+    def method(self, *args, **kwargs):
+        return self._function(name)(self, *args, **kwargs)
+    method.__name__ = name
+    return method
+
+
+for _op in canonical_ops():
+    if _op.fluent:
+        for _n in (_op.name, *_op.aliases):
+            if _n[0].islower() and not hasattr(OperatorMixin, _n):
+                setattr(OperatorMixin, _n, _fluent(_n))

@@ -1,0 +1,119 @@
+"""Neural-network operators: softmax family, pick, one_hot and CTCLoss."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..base import DEFAULT_DTYPE, ShapeError
+from .ctc_kernel import ctc_loss
+from .reduce import normalize_axis
+from .registry import Attr, Op, register
+
+_SOFTMAX_ATTRS = {"axis": Attr("int", -1), "temperature": Attr("opt_float", None),
+                  "dtype": Attr("dtype", None), "use_length": Attr("bool", False)}
+
+
+def _axis_shape(attrs, shapes):
+    normalize_axis(attrs["axis"], len(shapes[0]))
+    return [shapes[0]]
+
+
+def log_softmax_np(x: np.ndarray, axis: int, temperature: float | None = None) -> np.ndarray:
+    """Stable log-softmax: x - max - log(sum(exp(x - max)))."""
+    if temperature is not None:
+        x = x / np.asarray(temperature, x.dtype)
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, np.zeros((), x.dtype))  # keep -inf rows from giving nan
+    shifted = x - m
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def _out_dtype(attrs, dtypes):
+    return [attrs["dtype"] or dtypes[0]]
+
+
+register(Op("log_softmax", ("data",), _axis_shape,
+            lambda a, x: log_softmax_np(x, a["axis"], a["temperature"]).astype(a["dtype"] or x.dtype),
+            attrs=dict(_SOFTMAX_ATTRS), dtype=_out_dtype, fluent=True))
+register(Op("softmax", ("data",), _axis_shape,
+            lambda a, x: np.exp(log_softmax_np(x, a["axis"], a["temperature"])).astype(
+                a["dtype"] or x.dtype),
+            attrs=dict(_SOFTMAX_ATTRS), dtype=_out_dtype, fluent=True))
+
+
+def _pick_shape(attrs, shapes):
+    data, index = tuple(shapes[0]), tuple(shapes[1])
+    ax = normalize_axis(attrs["axis"], len(data))
+    dropped = data[:ax] + data[ax + 1:]
+    kept = data[:ax] + (1,) + data[ax + 1:]
+    if index not in (dropped, kept) and not (index == (1,) and dropped == ()):
+        raise ShapeError(f"pick: index shape {index} must be the data shape {data} without "
+                         f"axis {attrs['axis']}, i.e. {dropped}")
+    return [kept if attrs["keepdims"] else (dropped or (1,))]
+
+
+def _pick(attrs, data, index):
+    ax = normalize_axis(attrs["axis"], data.ndim)
+    n = data.shape[ax]
+    idx = np.expand_dims(index.reshape(data.shape[:ax] + data.shape[ax + 1:]), ax)
+    bad = np.isnan(idx) if idx.dtype.kind == "f" else None
+    idx = np.nan_to_num(idx, nan=0.0).astype(np.int64)  # MXNet truncates float labels
+    idx = np.mod(idx, n) if attrs["mode"] == "wrap" else np.clip(idx, 0, n - 1)
+    out = np.take_along_axis(data, idx, axis=ax)
+    if bad is not None and bad.any():  # a NaN label gives NaN for that row only
+        out = np.where(bad, np.asarray(np.nan, data.dtype), out)
+    return out if attrs["keepdims"] else out.reshape(_pick_shape(attrs, [data.shape, index.shape])[0])
+
+
+register(Op("pick", ("data", "index"), _pick_shape, _pick, fluent=True,
+            attrs={"axis": Attr("int", -1), "keepdims": Attr("bool", False),
+                   "mode": Attr("str", "clip", choices=("clip", "wrap"))}))
+
+
+def _one_hot(attrs, indices):
+    depth = attrs["depth"]
+    idx = np.nan_to_num(indices, nan=-1.0).astype(np.int64)
+    hot = (idx[..., None] == np.arange(depth))  # out-of-range indices give an all-off row
+    dt = attrs["dtype"] or DEFAULT_DTYPE
+    return np.where(hot, np.asarray(attrs["on_value"], dt), np.asarray(attrs["off_value"], dt))
+
+
+register(Op("one_hot", ("indices",), lambda a, s: [tuple(s[0]) + (a["depth"],)], _one_hot,
+            attrs={"depth": Attr("int"), "on_value": Attr("float", 1.0),
+                   "off_value": Attr("float", 0.0), "dtype": Attr("dtype", DEFAULT_DTYPE)},
+            dtype=lambda a, d: [a["dtype"] or DEFAULT_DTYPE], fluent=True))
+
+
+def _ctc_inputs(attrs):
+    names = ("data", "label")
+    if attrs.get("use_data_lengths"):
+        names += ("data_lengths",)
+    if attrs.get("use_label_lengths"):
+        names += ("label_lengths",)
+    return names
+
+
+def _ctc_shape(attrs, shapes):
+    data, label = tuple(shapes[0]), tuple(shapes[1])
+    if len(data) != 3:
+        raise ShapeError(f"CTCLoss: data must be 3-d (sequence, batch, alphabet), got {data}")
+    if len(label) != 2 or label[0] != data[1]:
+        raise ShapeError(f"CTCLoss: label must be (batch, label_length) with batch {data[1]}, "
+                         f"got {label}")
+    for name, s in zip(_ctc_inputs(attrs)[2:], shapes[2:]):
+        if tuple(s) != (data[1],):
+            raise ShapeError(f"CTCLoss: {name} must have shape ({data[1]},), got {tuple(s)}")
+    return [(data[1],), data]
+
+
+def _ctc(attrs, data, label, *lengths):
+    names = _ctc_inputs(attrs)[2:]
+    given = dict(zip(names, lengths))
+    return ctc_loss(data, label, given.get("data_lengths"), given.get("label_lengths"),
+                    attrs["blank_label"])
+
+
+register(Op("CTCLoss", ("data", "label", "data_lengths?", "label_lengths?"), _ctc_shape, _ctc,
+            attrs={"use_data_lengths": Attr("bool", False), "use_label_lengths": Attr("bool", False),
+                   "blank_label": Attr("str", "first", choices=("first", "last"))},
+            num_outputs=2, num_visible=1, active_inputs=_ctc_inputs,
+            aliases=("ctc_loss", "_contrib_CTCLoss", "_contrib_ctc_loss")))

@@ -1,0 +1,103 @@
+"""Reductions over axes: sum, mean, prod, max, min, norm, argmax, argmin."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..base import ShapeError
+from .registry import Attr, Op, register
+
+
+def normalize_axis(axis: int, ndim: int) -> int:
+    if not -ndim <= axis < ndim:
+        raise ShapeError(f"axis {axis} is out of range for {ndim}-d input")
+    return axis % ndim
+
+
+def reduce_axes(ndim: int, axis, exclude: bool = False) -> tuple[int, ...]:
+    """The sorted axes a reduction removes (MXNet: axis None or () means all)."""
+    if axis is None or axis == ():
+        return () if exclude and axis == () else tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    norm = sorted({normalize_axis(a, ndim) for a in axes})
+    if len(norm) != len(axes):
+        raise ShapeError(f"axis {axis} repeats an axis")
+    if exclude:
+        norm = [a for a in range(ndim) if a not in norm]
+    return tuple(norm)
+
+
+def reduced_shape(shape: tuple, axes: tuple, keepdims: bool) -> tuple:
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    out = tuple(d for i, d in enumerate(shape) if i not in axes)
+    return out or (1,)  # MXNet 1.x has no 0-d arrays
+
+
+def _shape(attrs, shapes):
+    shape = tuple(shapes[0])
+    axes = reduce_axes(len(shape), attrs["axis"], attrs.get("exclude", False))
+    return [reduced_shape(shape, axes, attrs["keepdims"])]
+
+
+def _reducer(fn):
+    def kernel(attrs, x):
+        axes = reduce_axes(x.ndim, attrs["axis"], attrs.get("exclude", False))
+        out = fn(x, axis=axes, keepdims=attrs["keepdims"])
+        out = np.asarray(out, dtype=x.dtype)
+        return out.reshape(reduced_shape(x.shape, axes, attrs["keepdims"]))
+    return kernel
+
+
+_REDUCE_ATTRS = {"axis": Attr("axes", None), "keepdims": Attr("bool", False),
+                 "exclude": Attr("bool", False)}
+
+REDUCERS = {"sum": (np.sum, ("sum_axis",)), "mean": (np.mean, ()), "prod": (np.prod, ()),
+            "nansum": (np.nansum, ()), "nanprod": (np.nanprod, ()),
+            "max": (np.max, ("max_axis",)), "min": (np.min, ("min_axis",))}
+
+for _name, (_fn, _aliases) in REDUCERS.items():
+    register(Op(_name, ("data",), _shape, _reducer(_fn), attrs=dict(_REDUCE_ATTRS),
+                aliases=_aliases, fluent=True))
+
+
+def _norm(x, axis, keepdims, ord):
+    if ord == 1:
+        return np.sum(np.abs(x), axis=axis, keepdims=keepdims)
+    # scale by the largest magnitude so squares of large values do not overflow
+    scale = np.max(np.abs(x), axis=axis, keepdims=True)
+    safe = np.where(scale > 0, scale, np.ones((), x.dtype))
+    out = safe * np.sqrt(np.sum(np.square(x / safe), axis=axis, keepdims=True))
+    out = np.where(scale > 0, out, scale)
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def _norm_kernel(attrs, x):
+    return _reducer(lambda y, axis, keepdims: _norm(y, axis, keepdims, attrs["ord"]))(attrs, x)
+
+
+register(Op("norm", ("data",), _shape, _norm_kernel,
+            attrs={"ord": Attr("int", 2, choices=(1, 2)), "axis": Attr("axes", None),
+                   "keepdims": Attr("bool", False), "out_dtype": Attr("dtype", None)},
+            fluent=True))
+
+
+def _arg_shape(attrs, shapes):
+    shape = tuple(shapes[0])
+    if attrs["axis"] is None:
+        return [(1,)]
+    ax = normalize_axis(attrs["axis"], len(shape))
+    return [reduced_shape(shape, (ax,), attrs["keepdims"])]
+
+
+def _arg(fn):
+    def kernel(attrs, x):
+        if attrs["axis"] is None:
+            return np.asarray([fn(x)], dtype=x.dtype)
+        out = fn(x, axis=attrs["axis"], keepdims=attrs["keepdims"])
+        return out.astype(x.dtype)  # MXNet returns indices as floats
+    return kernel
+
+
+for _name, _fn in (("argmax", np.argmax), ("argmin", np.argmin)):
+    register(Op(_name, ("data",), _arg_shape, _arg(_fn), fluent=True,
+                attrs={"axis": Attr("axes", None), "keepdims": Attr("bool", False)}))

@@ -1,0 +1,282 @@
+"""The op registry: every operator minigluon knows is defined once, here.
+
+An :class:`Op` holds everything the rest of the library needs about one MXNet
+operator: its graph-JSON name, its inputs, how to parse its attributes, how to
+infer output shapes and dtypes, and a numpy reference kernel.  ``nd``, ``sym``,
+the interpreter and the JSON loader all read this table; nothing else keeps a
+list of ops.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from ..base import MXNetError, normalize_dtype
+
+REQUIRED = object()
+
+_INT = re.compile(r"^\s*[+-]?\d+\s*$")
+
+
+class AttrError(MXNetError, ValueError):
+    """An attribute value that does not parse or is out of range."""
+
+
+def _parse_bool(text: str) -> bool:
+    low = text.strip().lower()
+    if low in ("true", "1"):
+        return True
+    if low in ("false", "0"):
+        return False
+    raise AttrError(f"expected a boolean, got {text!r}")
+
+
+def _parse_int(text: str) -> int:
+    if not _INT.match(text):
+        raise AttrError(f"expected an integer, got {text!r}")
+    return int(text)
+
+
+def _parse_int_tuple(text: str) -> tuple[int, ...]:
+    body = text.strip()
+    if body[:1] in "([" and body[-1:] in ")]":
+        body = body[1:-1]
+    parts = [p for p in body.split(",") if p.strip()]
+    return tuple(_parse_int(p) for p in parts)
+
+
+# Each attribute kind: (parse from a JSON string, coerce a Python value).
+def _coerce_int(v: Any) -> int:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+        raise AttrError(f"expected an integer, got {v!r}")
+    return int(v)
+
+
+def _coerce_float(v: Any) -> float:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise AttrError(f"expected a number, got {v!r}")
+    return float(v)
+
+
+def _coerce_bool(v: Any) -> bool:
+    if isinstance(v, (bool, np.bool_, int, np.integer)) and v in (0, 1):
+        return bool(v)
+    raise AttrError(f"expected a boolean, got {v!r}")
+
+
+def _coerce_shape(v: Any) -> tuple[int, ...]:
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return (int(v),)
+    if isinstance(v, (tuple, list)):
+        return tuple(_coerce_int(x) for x in v)
+    raise AttrError(f"expected a shape (tuple of ints), got {v!r}")
+
+
+def _coerce_axes(v: Any) -> int | tuple[int, ...] | None:
+    if v is None:
+        return None
+    if isinstance(v, (tuple, list)):
+        return tuple(_coerce_int(x) for x in v)
+    return _coerce_int(v)
+
+
+def _parse_axes(text: str) -> int | tuple[int, ...] | None:
+    t = text.strip()
+    if t in ("None", ""):
+        return None
+    if t[:1] in "([":
+        return _parse_int_tuple(t)
+    return _parse_int(t)
+
+
+def _parse_float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise AttrError(f"expected a number, got {text!r}") from None
+
+
+def _parse_opt_float(text: str) -> float | None:
+    return None if text.strip() == "None" else _parse_float(text)
+
+
+def _coerce_opt_float(v: Any) -> float | None:
+    return None if v is None else _coerce_float(v)
+
+
+def _parse_opt_int(text: str) -> int | None:
+    return None if text.strip() == "None" else _parse_int(text)
+
+
+def _coerce_opt_int(v: Any) -> int | None:
+    return None if v is None else _coerce_int(v)
+
+
+def _parse_opt_shape(text: str) -> tuple:
+    body = text.strip()
+    if body[:1] in "([" and body[-1:] in ")]":
+        body = body[1:-1]
+    return tuple(_parse_opt_int(p) for p in body.split(",") if p.strip())
+
+
+def _coerce_opt_shape(v: Any) -> tuple:
+    if isinstance(v, (tuple, list)):
+        return tuple(_coerce_opt_int(x) for x in v)
+    return (_coerce_opt_int(v),)
+
+
+def _coerce_dtype(v: Any) -> str | None:
+    if v is None or v == "None":
+        return None
+    try:
+        return normalize_dtype(v)
+    except TypeError as e:
+        raise AttrError(str(e)) from None
+
+
+def _coerce_str(v: Any) -> str:
+    if not isinstance(v, str):
+        raise AttrError(f"expected a string, got {v!r}")
+    return v
+
+
+_KINDS: dict[str, tuple[Callable[[str], Any], Callable[[Any], Any]]] = {
+    "int": (_parse_int, _coerce_int),
+    "float": (_parse_float, _coerce_float),
+    "opt_float": (_parse_opt_float, _coerce_opt_float),
+    "opt_int": (_parse_opt_int, _coerce_opt_int),
+    "opt_shape": (_parse_opt_shape, _coerce_opt_shape),
+    "bool": (_parse_bool, _coerce_bool),
+    "shape": (_parse_int_tuple, _coerce_shape),
+    "axes": (_parse_axes, _coerce_axes),
+    "dtype": (_coerce_dtype, _coerce_dtype),
+    "str": (_coerce_str, _coerce_str),
+}
+
+
+@dataclass(frozen=True)
+class Attr:
+    """One operator attribute: its kind, default and allowed values."""
+
+    kind: str
+    default: Any = REQUIRED
+    choices: tuple | None = None
+
+    def value(self, raw: Any) -> Any:
+        parse, coerce = _KINDS[self.kind]
+        v = parse(raw) if isinstance(raw, str) and self.kind not in ("str", "dtype") else coerce(raw)
+        if self.choices is not None and v not in self.choices:
+            raise AttrError(f"expected one of {list(self.choices)}, got {raw!r}")
+        return v
+
+
+def format_attr(value: Any) -> str:
+    """Render an attribute the way MXNet writes it into graph JSON."""
+    if isinstance(value, (list, tuple)):
+        return str(tuple(None if v is None else int(v) for v in value))
+    return str(value)
+
+
+@dataclass
+class Op:
+    """Everything minigluon knows about one operator.
+
+    ``inputs`` lists input names; a trailing ``?`` marks an optional input
+    (callers pass ``None`` to omit it).  ``shape(attrs, in_shapes)`` returns the
+    output shapes, ``dtype(attrs, in_dtypes)`` the output dtypes (default: the
+    first input's), and ``compute(attrs, *arrays)`` is the numpy kernel.
+    """
+
+    name: str
+    inputs: tuple[str, ...]
+    shape: Callable[[dict, list], list]
+    compute: Callable[..., Any]
+    attrs: dict[str, Attr] = field(default_factory=dict)
+    dtype: Callable[[dict, list], list] | None = None
+    num_outputs: int = 1
+    num_visible: int | None = None
+    variadic: bool = False
+    hint: str | None = None
+    aliases: tuple[str, ...] = ()
+    fluent: bool = False
+    loose_attrs: bool = False
+    active_inputs: Callable[[dict], tuple[str, ...]] | None = None
+    doc: str = ""
+
+    @property
+    def visible_outputs(self) -> int:
+        return self.num_outputs if self.num_visible is None else self.num_visible
+
+    @property
+    def name_hint(self) -> str:
+        return self.hint or self.name.lower()
+
+    def parse_attrs(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """Validate explicit attributes (strings from JSON or Python values)."""
+        out: dict[str, Any] = {}
+        for key, val in raw.items():
+            if key.startswith("__") or (key == "num_args" and self.variadic):
+                continue
+            spec = self.attrs.get(key)
+            if spec is None:
+                if self.loose_attrs:
+                    continue
+                known = ", ".join(self.attrs) or "none"
+                raise AttrError(f"operator {self.name} has no attribute {key!r} (known: {known})")
+            try:
+                out[key] = spec.value(val)
+            except AttrError as e:
+                raise AttrError(f"operator {self.name}, attribute {key}: {e}") from None
+        for key, spec in self.attrs.items():
+            if spec.default is REQUIRED and key not in out:
+                raise AttrError(f"operator {self.name} needs attribute {key!r}")
+        return out
+
+    def full_attrs(self, explicit: dict[str, Any]) -> dict[str, Any]:
+        full = {k: a.default for k, a in self.attrs.items()}
+        full.update(explicit)
+        return full
+
+    def input_names(self, attrs: dict[str, Any]) -> tuple[str, ...]:
+        if self.active_inputs is not None:
+            return self.active_inputs(attrs)
+        return tuple(n.rstrip("?") for n in self.inputs if not n.endswith("?"))
+
+    def infer(self, attrs: dict, shapes: list, dtypes: list) -> tuple[list, list]:
+        full = self.full_attrs(attrs)
+        out_shapes = [tuple(int(d) for d in s) for s in self.shape(full, shapes)]
+        out_dtypes = self.dtype(full, dtypes) if self.dtype else [dtypes[0]] * self.num_outputs
+        return out_shapes, list(out_dtypes)
+
+    def run(self, attrs: dict, arrays: list) -> list[np.ndarray]:
+        out = self.compute(self.full_attrs(attrs), *arrays)
+        return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+OPS: dict[str, Op] = {}
+
+
+def register(op: Op) -> Op:
+    for name in (op.name, *op.aliases):
+        if name in OPS:
+            raise RuntimeError(f"operator {name} registered twice")
+        OPS[name] = op
+    return op
+
+
+def get_op(name: str) -> Op:
+    try:
+        return OPS[name]
+    except KeyError:
+        raise MXNetError(f"unknown operator {name!r}") from None
+
+
+def canonical_ops() -> list[Op]:
+    """Each registered op once (aliases folded)."""
+    seen: dict[int, Op] = {}
+    for op in OPS.values():
+        seen.setdefault(id(op), op)
+    return list(seen.values())

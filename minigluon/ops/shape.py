@@ -1,0 +1,316 @@
+"""Operators that move data without arithmetic: reshape, transpose, slice, broadcast, concat."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..base import ShapeError, normalize_dtype
+from .elemwise import broadcast_shapes
+from .reduce import normalize_axis
+from .registry import Attr, Op, register
+
+
+def mxnet_reshape(src: tuple, spec: tuple, reverse: bool = False) -> tuple:
+    """Resolve MXNet's Reshape codes (0 copy, -1 infer, -2 rest, -3 merge, -4 split)."""
+    if reverse:
+        return tuple(reversed(mxnet_reshape(tuple(reversed(src)), tuple(reversed(spec)))))
+    out: list[int] = []
+    i = 0  # position in src
+    k = 0
+    infer_at = None
+
+    def src_dim(j):
+        if j >= len(src):
+            raise ShapeError(f"reshape spec {spec} refers past the end of shape {src}")
+        return src[j]
+
+    while k < len(spec):
+        code = spec[k]
+        if code > 0:
+            out.append(code)
+            i += 1
+        elif code == 0:
+            out.append(src_dim(i))
+            i += 1
+        elif code == -1:
+            if infer_at is not None:
+                raise ShapeError(f"reshape spec {spec} has more than one -1")
+            infer_at = len(out)
+            out.append(1)
+            i += 1
+        elif code == -2:
+            out.extend(src[i:])
+            i = len(src)
+        elif code == -3:
+            out.append(src_dim(i) * src_dim(i + 1))
+            i += 2
+        elif code == -4:
+            if k + 2 >= len(spec):
+                raise ShapeError(f"reshape spec {spec}: -4 needs two following values")
+            d, a, b = src_dim(i), spec[k + 1], spec[k + 2]
+            if a == -1 and b > 0 and d % b == 0:
+                a = d // b
+            elif b == -1 and a > 0 and d % a == 0:
+                b = d // a
+            if a <= 0 or b <= 0 or a * b != d:
+                raise ShapeError(f"reshape spec {spec}: cannot split dim {d} into ({spec[k+1]}, {spec[k+2]})")
+            out.extend([a, b])
+            i += 1
+            k += 2
+        else:
+            raise ShapeError(f"reshape spec {spec} has invalid value {code}")
+        k += 1
+    total = math.prod(src)
+    if infer_at is not None:
+        rest = math.prod(out)
+        if rest == 0 or total % rest:
+            raise ShapeError(f"cannot reshape {src} ({total} elements) to {spec}")
+        out[infer_at] = total // rest
+    if math.prod(out) != total:
+        raise ShapeError(f"cannot reshape {src} ({total} elements) to {tuple(out)} "
+                         f"({math.prod(out)} elements)")
+    return tuple(out)
+
+
+def _reshape_shape(attrs, shapes):
+    return [mxnet_reshape(tuple(shapes[0]), attrs["shape"], attrs["reverse"])]
+
+
+register(Op("Reshape", ("data",), _reshape_shape,
+            lambda a, x: x.reshape(mxnet_reshape(x.shape, a["shape"], a["reverse"])),
+            attrs={"shape": Attr("shape"), "reverse": Attr("bool", False)},
+            aliases=("reshape",), hint="reshape"))
+
+
+def _reshape_like_shape(attrs, shapes):
+    lhs, rhs = (tuple(s) for s in shapes)
+    if math.prod(lhs) != math.prod(rhs):
+        raise ShapeError(f"cannot reshape {lhs} ({math.prod(lhs)} elements) like {rhs} "
+                         f"({math.prod(rhs)} elements)")
+    return [rhs]
+
+
+register(Op("reshape_like", ("lhs", "rhs"), _reshape_like_shape, lambda a, x, y: x.reshape(y.shape)))
+
+
+def _flat(shape):
+    return (shape[0], math.prod(shape[1:])) if shape else (1, 1)
+
+
+register(Op("Flatten", ("data",), lambda a, s: [_flat(tuple(s[0]))],
+            lambda a, x: x.reshape(_flat(x.shape)), aliases=("flatten",), hint="flatten",
+            fluent=True))
+
+
+def _expand_axis(attrs, ndim):
+    ax = attrs["axis"]
+    if not -ndim - 1 <= ax <= ndim:
+        raise ShapeError(f"expand_dims axis {ax} is out of range for {ndim}-d input")
+    return ax % (ndim + 1)
+
+
+def _expand_shape(attrs, shapes):
+    shape = tuple(shapes[0])
+    ax = _expand_axis(attrs, len(shape))
+    return [shape[:ax] + (1,) + shape[ax:]]
+
+
+register(Op("expand_dims", ("data",), _expand_shape,
+            lambda a, x: np.expand_dims(x, _expand_axis(a, x.ndim)),
+            attrs={"axis": Attr("int")}, fluent=True))
+
+
+def _swap(attrs, ndim):
+    return normalize_axis(attrs["dim1"], ndim), normalize_axis(attrs["dim2"], ndim)
+
+
+def _swap_shape(attrs, shapes):
+    s = list(shapes[0])
+    a, b = _swap(attrs, len(s))
+    s[a], s[b] = s[b], s[a]
+    return [tuple(s)]
+
+
+register(Op("SwapAxis", ("data",), _swap_shape, lambda a, x: np.swapaxes(x, *_swap(a, x.ndim)),
+            attrs={"dim1": Attr("int", 0), "dim2": Attr("int", 0)},
+            aliases=("swapaxes",), hint="swapaxes", fluent=True))
+
+
+def _perm(attrs, ndim):
+    axes = attrs["axes"]
+    if not axes:
+        return tuple(reversed(range(ndim)))
+    perm = tuple(normalize_axis(a, ndim) for a in axes)
+    if sorted(perm) != list(range(ndim)):
+        raise ShapeError(f"transpose axes {axes} are not a permutation of {ndim} axes")
+    return perm
+
+
+register(Op("transpose", ("data",),
+            lambda a, s: [tuple(s[0][p] for p in _perm(a, len(s[0])))],
+            lambda a, x: np.transpose(x, _perm(a, x.ndim)),
+            attrs={"axes": Attr("shape", ())}, fluent=True))
+
+
+def _broadcast_to_shape(attrs, shapes):
+    src, tgt = tuple(shapes[0]), attrs["shape"]
+    if len(tgt) != len(src):
+        raise ShapeError(f"broadcast_to: target {tgt} must have the same rank as input {src}")
+    out = tuple(s if t == 0 else t for s, t in zip(src, tgt))
+    for s, t in zip(src, out):
+        if s != t and s != 1:
+            raise ShapeError(f"cannot broadcast {src} to {tgt}")
+    return [out]
+
+
+register(Op("broadcast_to", ("data",), _broadcast_to_shape,
+            lambda a, x: np.ascontiguousarray(np.broadcast_to(x, _broadcast_to_shape(a, [x.shape])[0])),
+            attrs={"shape": Attr("shape")}, fluent=True))
+
+
+def _broadcast_like_shape(attrs, shapes):
+    src, tgt = tuple(shapes[0]), tuple(shapes[1])
+    if broadcast_shapes(src, tgt) != tgt or len(src) != len(tgt):
+        raise ShapeError(f"cannot broadcast {src} like {tgt}")
+    return [tgt]
+
+
+register(Op("broadcast_like", ("lhs", "rhs"), _broadcast_like_shape,
+            lambda a, x, y: np.ascontiguousarray(np.broadcast_to(x, y.shape)), fluent=True))
+
+
+def _bcast_axis_shape(attrs, shapes):
+    s = list(shapes[0])
+    axes, sizes = attrs["axis"], attrs["size"]
+    if len(axes) != len(sizes):
+        raise ShapeError(f"broadcast_axis: axis {axes} and size {sizes} differ in length")
+    for ax, size in zip(axes, sizes):
+        ax = normalize_axis(ax, len(s))
+        if s[ax] != 1:
+            raise ShapeError(f"broadcast_axis: axis {ax} has size {s[ax]}, not 1")
+        s[ax] = size
+    return [tuple(s)]
+
+
+register(Op("broadcast_axis", ("data",), _bcast_axis_shape,
+            lambda a, x: np.ascontiguousarray(np.broadcast_to(x, _bcast_axis_shape(a, [x.shape])[0])),
+            attrs={"axis": Attr("shape", ()), "size": Attr("shape", ())},
+            aliases=("broadcast_axes",), fluent=True))
+
+
+def _squeeze_axes(attrs, shape):
+    if attrs["axis"] is None:
+        return tuple(i for i, d in enumerate(shape) if d == 1)
+    axes = (attrs["axis"],) if isinstance(attrs["axis"], int) else attrs["axis"]
+    axes = tuple(normalize_axis(a, len(shape)) for a in axes)
+    for a in axes:
+        if shape[a] != 1:
+            raise ShapeError(f"squeeze: axis {a} of shape {shape} has size {shape[a]}, not 1")
+    return axes
+
+
+def _squeeze_shape(attrs, shapes):
+    shape = tuple(shapes[0])
+    axes = _squeeze_axes(attrs, shape)
+    return [tuple(d for i, d in enumerate(shape) if i not in axes) or (1,)]
+
+
+register(Op("squeeze", ("data",), _squeeze_shape,
+            lambda a, x: x.reshape(_squeeze_shape(a, [x.shape])[0]),
+            attrs={"axis": Attr("axes", None)}, fluent=True))
+
+
+def slice_key(attrs, shape) -> tuple:
+    """The Python slices MXNet's slice(begin, end, step) selects (None means default)."""
+    begin, end, step = attrs["begin"], attrs["end"], attrs["step"] or ()
+    if len(begin) != len(end) or len(begin) > len(shape) or (step and len(step) != len(begin)):
+        raise ShapeError(f"slice: begin {begin}, end {end}, step {step} do not fit shape {shape}")
+    key = []
+    for i in range(len(begin)):
+        st = step[i] if step and step[i] is not None else 1
+        if st == 0:
+            raise ShapeError("slice: step must not be 0")
+        key.append(slice(begin[i], end[i], st))
+    return tuple(key)
+
+
+def sliced_shape(shape: tuple, key: tuple) -> tuple:
+    """Shape of x[key] for a tuple of slices, without allocating x."""
+    out = [len(range(*k.indices(d))) for k, d in zip(key, shape)]
+    return tuple(out) + tuple(shape[len(key):])
+
+
+def _slice_shape(attrs, shapes):
+    shape = tuple(shapes[0])
+    return [sliced_shape(shape, slice_key(attrs, shape))]
+
+
+register(Op("slice", ("data",), _slice_shape,
+            lambda a, x: np.ascontiguousarray(x[slice_key(a, x.shape)]),
+            attrs={"begin": Attr("opt_shape"), "end": Attr("opt_shape"),
+                   "step": Attr("opt_shape", ())},
+            aliases=("crop",), fluent=True))
+
+
+def _slice_axis_key(attrs, shape):
+    ax = normalize_axis(attrs["axis"], len(shape))
+    key = [slice(None)] * len(shape)
+    key[ax] = slice(attrs["begin"], attrs["end"])
+    return tuple(key)
+
+
+register(Op("slice_axis", ("data",),
+            lambda a, s: [sliced_shape(tuple(s[0]), _slice_axis_key(a, tuple(s[0])))],
+            lambda a, x: np.ascontiguousarray(x[_slice_axis_key(a, x.shape)]),
+            attrs={"axis": Attr("int"), "begin": Attr("int"), "end": Attr("opt_int", None)},
+            fluent=True))
+
+
+def _tile_shape(attrs, shapes):
+    shape, reps = tuple(shapes[0]), tuple(attrs["reps"])
+    n = max(len(shape), len(reps))
+    shape, reps = (1,) * (n - len(shape)) + shape, (1,) * (n - len(reps)) + reps
+    return [tuple(d * r for d, r in zip(shape, reps))]
+
+
+register(Op("tile", ("data",), _tile_shape, lambda a, x: np.tile(x, a["reps"]),
+            attrs={"reps": Attr("shape")}, fluent=True))
+
+
+def _concat_shape(attrs, shapes):
+    shapes = [tuple(s) for s in shapes]
+    dim = normalize_axis(attrs["dim"], len(shapes[0]))
+    for s in shapes[1:]:
+        if len(s) != len(shapes[0]) or any(a != b for i, (a, b) in enumerate(zip(s, shapes[0]))
+                                            if i != dim):
+            raise ShapeError(f"Concat along dim {dim}: shapes {shapes} differ off that dim")
+    out = list(shapes[0])
+    out[dim] = sum(s[dim] for s in shapes)
+    return [tuple(out)]
+
+
+register(Op("Concat", ("args",), _concat_shape,
+            lambda a, *xs: np.concatenate(xs, axis=a["dim"]),
+            attrs={"dim": Attr("int", 1)}, variadic=True, aliases=("concat",), hint="concat"))
+
+
+def _stack_shape(attrs, shapes):
+    shapes = [tuple(s) for s in shapes]
+    if any(s != shapes[0] for s in shapes):
+        raise ShapeError(f"stack: all inputs must have the same shape, got {shapes}")
+    ax = attrs["axis"]
+    nd = len(shapes[0]) + 1
+    if not -nd <= ax < nd:
+        raise ShapeError(f"stack axis {ax} is out of range for {nd - 1}-d inputs")
+    out = list(shapes[0])
+    out.insert(ax % nd, len(shapes))
+    return [tuple(out)]
+
+
+register(Op("stack", ("args",), _stack_shape, lambda a, *xs: np.stack(xs, axis=a["axis"]),
+            attrs={"axis": Attr("int", 0)}, variadic=True))
+
+register(Op("Cast", ("data",), lambda a, s: [s[0]], lambda a, x: x.astype(a["dtype"]),
+            attrs={"dtype": Attr("dtype")}, dtype=lambda a, d: [normalize_dtype(a["dtype"])],
+            aliases=("cast",), hint="cast", fluent=True))

@@ -1,0 +1,110 @@
+"""Run a symbol graph with the registry's numpy kernels, and infer its shapes."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..base import MXNetError, ShapeError, fmt_type
+from ..ops.registry import _parse_int_tuple
+from .symbol import _DTYPE_CODES, Node, Symbol
+
+_CODE_DTYPES = {str(v): k for k, v in _DTYPE_CODES.items()}
+
+
+def variable_type(node: Node, shapes: dict, dtypes: dict) -> tuple[Any, Any]:
+    """A variable's shape and dtype: given by the caller, else declared on the variable."""
+    shape = shapes.get(node.name, node.shapes[0])
+    if shape is None and "__shape__" in node.var_attrs:
+        shape = _parse_int_tuple(node.var_attrs["__shape__"])
+    dtype = dtypes.get(node.name, node.dtypes[0])
+    if dtype is None and "__dtype__" in node.var_attrs:
+        dtype = _CODE_DTYPES.get(node.var_attrs["__dtype__"])
+    return (None if shape is None else tuple(shape)), dtype or "float32"
+
+
+def infer_graph(symbol: Symbol, shapes: dict, dtypes: dict) -> tuple[dict, dict]:
+    """Shapes and dtypes of every node output, keyed by (id(node), output index)."""
+    out_shapes: dict = {}
+    out_dtypes: dict = {}
+    for node in symbol.topo_nodes():
+        if node.is_variable:
+            shape, dtype = variable_type(node, shapes, dtypes)
+            if shape is None:
+                raise ShapeError(f"cannot infer shapes: variable {node.name!r} has no shape "
+                                 f"(pass {node.name}=(...))")
+            out_shapes[(id(node), 0)], out_dtypes[(id(node), 0)] = shape, dtype
+            continue
+        ins = [(id(n), i) for n, i in node.inputs]
+        try:
+            s, d = node.op.infer(node.attrs, [out_shapes[k] for k in ins],
+                                 [out_dtypes[k] for k in ins])
+        except (MXNetError, ValueError, TypeError) as e:
+            args = ", ".join(fmt_type(out_shapes[k], out_dtypes[k]) for k in ins)
+            raise type(e)(f"node {node.name!r} ({node.op.name}({args})): {e}") from None
+        for i in range(node.op.num_outputs):
+            out_shapes[(id(node), i)], out_dtypes[(id(node), i)] = s[i], d[i]
+    return out_shapes, out_dtypes
+
+
+class Plan:
+    """A graph flattened to a list of kernel calls over numbered value slots."""
+
+    def __init__(self, symbol: Symbol):
+        self.symbol = symbol
+        nodes = symbol.topo_nodes()
+        slot: dict = {}
+        self.input_names: list[str] = []
+        self.input_slots: list[int] = []
+        self.steps: list[tuple] = []
+        for node in nodes:
+            if node.is_variable:
+                if node.name in self.input_names:
+                    raise MXNetError(f"two different variables are both named {node.name!r}")
+                self.input_names.append(node.name)
+                self.input_slots.append(len(slot))
+                slot[(id(node), 0)] = len(slot)
+                continue
+            ins = [slot[(id(n), i)] for n, i in node.inputs]
+            outs = []
+            for i in range(node.op.num_outputs):
+                slot[(id(node), i)] = len(slot)
+                outs.append(slot[(id(node), i)])
+            self.steps.append((node, node.op.full_attrs(node.attrs), ins, outs))
+        self.num_slots = len(slot)
+        self.outputs = [slot[(id(n), i)] for n, i in symbol._outputs]
+        self._checked: set = set()
+
+    def check(self, arrays: dict[str, np.ndarray]) -> None:
+        """Shape-check the whole graph once per input signature, before any kernel runs."""
+        sig = tuple((k, arrays[k].shape, arrays[k].dtype.name) for k in self.input_names)
+        if sig in self._checked:
+            return
+        infer_graph(self.symbol, {k: a.shape for k, a in arrays.items()},
+                    {k: a.dtype.name for k, a in arrays.items()})
+        self._checked.add(sig)
+
+    def run(self, arrays: dict[str, np.ndarray]) -> list[np.ndarray]:
+        missing = [n for n in self.input_names if n not in arrays]
+        if missing:
+            raise MXNetError(f"graph inputs not given: {missing} (inputs are {self.input_names})")
+        self.check(arrays)
+        values: list[Any] = [None] * self.num_slots
+        for j, name in zip(self.input_slots, self.input_names):
+            values[j] = arrays[name]
+        with np.errstate(all="ignore"):  # inf/NaN are values here, as in MXNet, not warnings
+            for node, attrs, ins, outs in self.steps:
+                try:
+                    res = node.op.compute(attrs, *[values[j] for j in ins])
+                except (MXNetError, ValueError, TypeError) as e:
+                    raise type(e)(f"node {node.name!r} ({node.op.name}): {e}") from None
+                if not isinstance(res, (tuple, list)):
+                    res = (res,)
+                for j, r in zip(outs, res):
+                    values[j] = r
+        return [values[j] for j in self.outputs]
+
+    def run_nd(self, feed: dict) -> list:
+        from ..ndarray import NDArray, array
+        arrays = {k: (v._data if isinstance(v, NDArray) else np.asarray(v)) for k, v in feed.items()}
+        return [array(o) for o in self.run(arrays)]

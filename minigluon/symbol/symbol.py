@@ -1,0 +1,310 @@
+"""Symbol: a node in a traced graph.  Shape-specialized: when a symbol's inputs have known
+shapes (always while a HybridBlock traces), its own shape and dtype are inferred at once,
+so ``x.shape`` works and shape errors surface at the line that caused them."""
+from __future__ import annotations
+
+import contextvars
+import sys
+from contextlib import contextmanager
+from typing import Any, Iterable
+
+from ..base import DEFAULT_DTYPE, MXNetError, fmt_type, normalize_dtype
+from ..ops import get_op
+from ..ops.frontend import OperatorMixin, op_error, populate
+from ..ops.registry import Op
+
+
+class Node:
+    """One graph node: an operator application, or a variable when ``op`` is None."""
+
+    __slots__ = ("op", "name", "attrs", "inputs", "shapes", "dtypes", "var_attrs")
+
+    def __init__(self, op: Op | None, name: str, attrs: dict, inputs: list,
+                 shapes: list, dtypes: list, var_attrs: dict | None = None):
+        self.op = op
+        self.name = name
+        self.attrs = attrs  # explicit attributes, parsed to Python values
+        self.inputs = inputs  # [(Node, output index)]
+        self.shapes = shapes  # per output; None when unknown
+        self.dtypes = dtypes
+        self.var_attrs = var_attrs or {}  # variables: __shape__, __dtype__ ... as strings
+
+    @property
+    def is_variable(self) -> bool:
+        return self.op is None
+
+    @property
+    def num_outputs(self) -> int:
+        return 1 if self.op is None else self.op.num_outputs
+
+
+# --- automatic node names: prefix + hint + per-hint counter, as MXNet's NameManager ----------
+_SCOPE: contextvars.ContextVar[tuple[str, dict]] = contextvars.ContextVar(
+    "name_scope", default=("", {}))
+
+
+@contextmanager
+def name_scope(prefix: str):
+    """Name the nodes created inside ``{prefix}{hint}{n}`` with counters starting at 0."""
+    token = _SCOPE.set((prefix, {}))
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)
+
+
+def _auto_name(hint: str) -> str:
+    prefix, counters = _SCOPE.get()
+    n = counters.get(hint, 0)
+    counters[hint] = n + 1
+    return f"{prefix}{hint}{n}"
+
+
+class Symbol(OperatorMixin):
+    """One or more outputs of graph nodes (``F = sym`` in ``hybrid_forward``)."""
+
+    __slots__ = ("_outputs",)
+
+    def __init__(self, outputs: list[tuple[Node, int]]):
+        self._outputs = outputs
+
+    # --- what the op layer needs ---------------------------------------------------
+    def ident(self):
+        node, idx = self._single()
+        return (id(node), idx)
+
+    def _invoke(self, op_name: str, inputs: list, attrs: dict):
+        op = get_op(op_name)
+        return invoke(op, inputs, op.parse_attrs(attrs), None)
+
+    @staticmethod
+    def _function(name: str):
+        return getattr(sys.modules[__package__], name)
+
+    def _single(self) -> tuple[Node, int]:
+        if len(self._outputs) != 1:
+            raise MXNetError(f"this operation needs a single-output symbol, not a group of "
+                             f"{len(self._outputs)}")
+        return self._outputs[0]
+
+    # --- shape-specialized properties ----------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...] | None:
+        node, i = self._single()
+        return node.shapes[i]
+
+    @property
+    def dtype(self) -> str | None:
+        node, i = self._single()
+        return node.dtypes[i]
+
+    @property
+    def ndim(self) -> int | None:
+        return None if self.shape is None else len(self.shape)
+
+    @property
+    def size(self) -> int | None:
+        if self.shape is None:
+            return None
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    def __len__(self) -> int:
+        if len(self._outputs) > 1:
+            return len(self._outputs)
+        if self.shape is None:
+            raise TypeError("len() of a symbol whose shape is unknown (give its variables shapes)")
+        return self.shape[0]
+
+    @property
+    def name(self) -> str:
+        node, idx = self._single()
+        return node.name
+
+    def __iter__(self):
+        return (Symbol([o]) for o in self._outputs)
+
+    def __getitem__(self, index: int) -> Symbol:
+        if isinstance(index, str):
+            names = self.list_outputs()
+            if index not in names:
+                raise ValueError(f"no output named {index!r}; outputs are {names}")
+            index = names.index(index)
+        return Symbol([self._outputs[index]])
+
+    def __repr__(self) -> str:
+        if len(self._outputs) > 1:
+            return f"<Symbol group [{', '.join(n.name for n, _ in self._outputs)}]>"
+        node, i = self._outputs[0]
+        return f"<Symbol {node.name} : {fmt_type(node.shapes[i], node.dtypes[i] or '?')}>"
+
+    # --- graph queries --------------------------------------------------------------
+    def topo_nodes(self) -> list[Node]:
+        return topo_order(n for n, _ in self._outputs)
+
+    def list_arguments(self) -> list[str]:
+        return [n.name for n in self.topo_nodes() if n.is_variable]
+
+    list_inputs = list_arguments
+
+    def list_auxiliary_states(self) -> list[str]:
+        return []
+
+    def list_outputs(self) -> list[str]:
+        out = []
+        for node, i in self._outputs:
+            if node.is_variable:
+                out.append(node.name)
+            else:
+                suffix = "output" if node.op.num_outputs == 1 else f"output{i}"
+                out.append(f"{node.name}_{suffix}")
+        return out
+
+    def get_internals(self) -> Symbol:
+        outs = []
+        for n in self.topo_nodes():
+            count = 1 if n.is_variable else n.op.visible_outputs
+            outs.extend((n, i) for i in range(count))
+        return Symbol(outs)
+
+    def infer_shape(self, *args, **kwargs):
+        """(arg_shapes, out_shapes, aux_shapes), as MXNet returns them."""
+        from .interpreter import infer_graph
+        shapes, _ = infer_graph(self, _named(self, args, kwargs), {})
+        return ([shapes[(id(n), 0)] for n in self.topo_nodes() if n.is_variable],
+                [shapes[(id(n), i)] for n, i in self._outputs], [])
+
+    def infer_type(self, *args, **kwargs):
+        from .interpreter import infer_graph
+        given = {k: normalize_dtype(v) for k, v in _named(self, args, kwargs).items()}
+        _, dtypes = infer_graph(self, {}, given)
+        return ([dtypes[(id(n), 0)] for n in self.topo_nodes() if n.is_variable],
+                [dtypes[(id(n), i)] for n, i in self._outputs], [])
+
+    def eval(self, ctx: Any = None, **kwargs) -> list:
+        """Evaluate with the numpy interpreter: ``sym.eval(x=nd.array(...))``."""
+        from .interpreter import Plan
+        return Plan(self).run_nd(kwargs)
+
+    def debug_str(self) -> str:
+        """The graph, one typed line per node (see :mod:`minigluon.symbol.printer`)."""
+        from .printer import format_graph
+        return format_graph(self)
+
+    def tojson(self) -> str:
+        from .graph_json import to_json
+        return to_json(self)
+
+    def save(self, fname: str) -> None:
+        with open(fname, "w") as f:
+            f.write(self.tojson())
+
+
+def _named(symbol: Symbol, args: tuple, kwargs: dict) -> dict:
+    if args:
+        names = symbol.list_arguments()
+        kwargs = {**dict(zip(names, args)), **kwargs}
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
+def topo_order(heads: Iterable[Node]) -> list[Node]:
+    """Nodes reachable from heads, inputs before users (iterative: deep graphs are fine)."""
+    order: list[Node] = []
+    done: set[int] = set()
+    for head in heads:
+        stack = [(head, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if id(node) in done:
+                continue
+            if expanded:
+                done.add(id(node))
+                order.append(node)
+                continue
+            stack.append((node, True))
+            for src, _ in reversed(node.inputs):
+                if id(src) not in done:
+                    stack.append((src, False))
+    return order
+
+
+def invoke(op: Op, inputs: list, attrs: dict, name: str | None) -> Symbol:
+    """Add one node to the graph, inferring its shape when its inputs' shapes are known."""
+    for x in inputs:
+        if len(x._outputs) != 1:
+            raise MXNetError(f"{op.name}: an input is a group of {len(x._outputs)} outputs")
+    refs = [x._outputs[0] for x in inputs]
+    in_shapes = [n.shapes[i] for n, i in refs]
+    in_dtypes = [n.dtypes[i] for n, i in refs]
+    if all(s is not None for s in in_shapes) and all(d is not None for d in in_dtypes):
+        try:
+            shapes, dtypes = op.infer(attrs, in_shapes, in_dtypes)
+        except (MXNetError, ValueError, TypeError) as e:
+            raise op_error(op, inputs, e) from None
+    else:
+        shapes, dtypes = [None] * op.num_outputs, [None] * op.num_outputs
+    node = Node(op, name or _auto_name(op.name_hint), attrs, refs, shapes, dtypes)
+    outs = [Symbol([(node, i)]) for i in range(op.visible_outputs)]
+    return outs[0] if len(outs) == 1 else Symbol([(node, i) for i in range(op.visible_outputs)])
+
+
+def is_tensor(x: Any) -> bool:
+    return isinstance(x, Symbol)
+
+
+_DTYPE_CODES = {"float32": 0, "float64": 1, "float16": 2, "uint8": 3, "int32": 4, "int8": 5,
+                "int64": 6, "bool": 7}
+
+
+def var(name: str, attr: dict | None = None, shape: tuple | None = None, dtype: Any = None,
+        **kwargs) -> Symbol:
+    """A graph input.  With ``shape``/``dtype`` it is shape-specialized like a traced input."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"variable name must be a non-empty string, got {name!r}")
+    var_attrs = {k: str(v) for k, v in (attr or {}).items()}
+    shape = None if shape is None else tuple(int(d) for d in shape)
+    dt = None if dtype is None else normalize_dtype(dtype)
+    if shape is not None:
+        var_attrs["__shape__"] = str(shape)
+    if dt is not None:
+        var_attrs["__dtype__"] = str(_DTYPE_CODES[dt])
+    node = Node(None, name, {}, [], [shape], [dt or (DEFAULT_DTYPE if shape is not None else None)],
+                var_attrs)
+    return Symbol([(node, 0)])
+
+
+Variable = var
+
+
+def Group(symbols: list[Symbol]) -> Symbol:
+    return Symbol([o for s in symbols for o in s._outputs])
+
+
+def _creator(op_name: str):
+    def create(shape, *args, dtype: Any = None, ctx: Any = None, name: str | None = None,
+               **kwargs) -> Symbol:
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        op = get_op(op_name)
+        attrs = {"shape": shape, "dtype": normalize_dtype(dtype or DEFAULT_DTYPE), **kwargs}
+        if args:
+            attrs["value"] = args[0]
+        return invoke(op, [], op.parse_attrs(attrs), name)
+    create.__name__ = op_name.strip("_")
+    return create
+
+
+zeros = _creator("_zeros")
+ones = _creator("_ones")
+full = _creator("_full")
+
+
+def eye(N: int, M: int = 0, k: int = 0, dtype: Any = None, ctx: Any = None,
+        name: str | None = None) -> Symbol:
+    op = get_op("_eye")
+    attrs = op.parse_attrs({"N": N, "M": M, "k": k, "dtype": normalize_dtype(dtype or DEFAULT_DTYPE)})
+    return invoke(op, [], attrs, name)
+
+
+_public_ops, _internal = populate(invoke, is_tensor)
