@@ -3,11 +3,10 @@
 ``import minigluon as mg`` gives ``mg.nd`` (eager arrays), ``mg.sym`` (traced graphs) and
 ``mg.gluon`` (blocks and losses).
 """
-from . import ndarray, symbol
+from . import gluon, ndarray, symbol
 from . import ndarray as nd
 from . import symbol as sym
-from . import gluon
 from .base import MXNetError
 
 __version__ = "0.1.0"
-__all__ = ["nd", "ndarray", "sym", "symbol", "gluon", "MXNetError", "__version__"]
+__all__ = ["MXNetError", "__version__", "gluon", "nd", "ndarray", "sym", "symbol"]

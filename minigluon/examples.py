@@ -1,7 +1,7 @@
 """Typical inputs for each loss, shared by the demo and the benchmarks."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

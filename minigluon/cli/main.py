@@ -30,10 +30,10 @@ def demo(args: argparse.Namespace) -> int:
         block, arrays = example(name, batch, classes)
         inputs = [nd.array(a) for a in arrays]
         eager = block(*inputs).asnumpy()
-        t_eager = _per_call_us(lambda: block(*inputs))
+        t_eager = _per_call_us(lambda b=block, x=inputs: b(*x))
         block.hybridize()
         hybrid = block(*inputs).asnumpy()
-        t_hybrid = _per_call_us(lambda: block(*inputs))
+        t_hybrid = _per_call_us(lambda b=block, x=inputs: b(*x))
         diff = float(np.max(np.abs(eager - hybrid)))
         worst = max(worst, diff)
         shape = "x".join(map(str, hybrid.shape))

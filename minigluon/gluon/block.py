@@ -41,7 +41,7 @@ class Block:
 
     @property
     def name(self) -> str:
-        return self._prefix[:-1] if self._prefix.endswith("_") else self._prefix
+        return self._prefix.removesuffix("_")
 
     def name_scope(self):
         """Kept for MXNet compatibility; children are named by their own prefixes."""

@@ -8,14 +8,14 @@ import numpy as np
 
 from ..base import DEFAULT_DTYPE, MXNetError, normalize_dtype
 from ..ops import get_op
-from ..ops.frontend import OperatorMixin, op_error, populate
+from ..ops.frontend import OperatorMixin, make_creators, op_error, populate
 from ..ops.registry import Op
 
 
 class NDArray(OperatorMixin):
     """An n-dimensional array; ``F = nd`` in ``hybrid_forward`` operates on these."""
 
-    __slots__ = ("_data", "__weakref__")
+    __slots__ = ("__weakref__", "_data")
 
     def __init__(self, data: np.ndarray):
         self._data = data
@@ -127,28 +127,9 @@ def array(source: Any, dtype: Any = None, ctx: Any = None) -> NDArray:
     return NDArray(data.reshape(data.shape or (1,)) if data.ndim == 0 else data)
 
 
-def _creator(op_name: str):
-    def create(shape, *args, dtype: Any = None, ctx: Any = None, **kwargs) -> NDArray:
-        shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        op = get_op(op_name)
-        attrs = {"shape": shape, "dtype": normalize_dtype(dtype or DEFAULT_DTYPE), **kwargs}
-        if args:
-            attrs["value"] = args[0]
-        return invoke(op, [], op.parse_attrs(attrs), None)
-    create.__name__ = op_name.strip("_")
-    return create
-
-
-zeros = _creator("_zeros")
-ones = _creator("_ones")
-full = _creator("_full")
+_creators = make_creators(invoke)
+zeros, ones, full, eye = (_creators[k] for k in ("zeros", "ones", "full", "eye"))
 empty = zeros
-
-
-def eye(N: int, M: int = 0, k: int = 0, dtype: Any = None, ctx: Any = None) -> NDArray:
-    op = get_op("_eye")
-    attrs = op.parse_attrs({"N": N, "M": M, "k": k, "dtype": normalize_dtype(dtype or DEFAULT_DTYPE)})
-    return invoke(op, [], attrs, None)
 
 
 def arange(start: float, stop: float | None = None, step: float = 1.0, dtype: Any = None,

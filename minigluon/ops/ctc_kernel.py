@@ -3,14 +3,13 @@
 Forward-backward in log space, vectorised over the batch; the only Python loop
 is over time.  Everything is computed in float64 and cast back at the end.
 """
-from typing import Optional, Tuple
 
 import numpy as np
 
 __all__ = ["ctc_loss"]
 
 
-def _lengths(arg: Optional[np.ndarray], name: str, n: int, upper: int) -> Optional[np.ndarray]:
+def _lengths(arg: np.ndarray | None, name: str, n: int, upper: int) -> np.ndarray | None:
     """Validate an optional (N,) array of integral lengths in [0, upper]."""
     if arg is None:
         return None
@@ -42,10 +41,10 @@ def _shift(v: np.ndarray, k: int) -> np.ndarray:
 def ctc_loss(
     data: np.ndarray,
     label: np.ndarray,
-    data_lengths: Optional[np.ndarray] = None,
-    label_lengths: Optional[np.ndarray] = None,
+    data_lengths: np.ndarray | None = None,
+    label_lengths: np.ndarray | None = None,
     blank_label: str = "first",
-) -> Tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray]:
     """returns (loss, grad): loss shape (N,), grad shape (T, N, C) = d sum(loss) / d data; both data.dtype
 
     ``data`` (T, N, C) holds unnormalised activations (log-softmax is applied

@@ -112,7 +112,7 @@ _SAME_ALIASES = {"elemwise_add": ("_plus", "_add"), "elemwise_sub": ("_minus", "
                  "elemwise_mul": ("_mul",), "elemwise_div": ("_div",)}
 _BCAST_ALIASES = {"broadcast_add": ("broadcast_plus",), "broadcast_sub": ("broadcast_minus",)}
 
-for _key, (_same, _bcast, _fn, _hint) in BINARY.items():
+for _same, _bcast, _fn, _hint in BINARY.values():
     # MXNet stores stray attributes (e.g. axis=1 on broadcast_maximum) on these param-less
     # ops and ignores them; so do we, to load its graphs.
     register(Op(_same, ("lhs", "rhs"), _elemwise_binary_shape, _keep(_fn), dtype=_promote,

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import contextvars
 import numbers
+from collections.abc import Callable
 from contextlib import contextmanager
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -133,6 +134,34 @@ def populate(invoke: Callable, is_tensor: Callable[[Any], bool]):
             else:
                 public[name] = fn
     return public, internal
+
+
+def make_creators(invoke: Callable) -> dict[str, Callable]:
+    """``zeros``, ``ones``, ``full`` and ``eye`` for a front end (MXNet's signatures)."""
+    from ..base import DEFAULT_DTYPE, normalize_dtype
+    from .registry import get_op
+
+    def build(op_name: str, attrs: dict, name: str | None):
+        op = get_op(op_name)
+        attrs["dtype"] = normalize_dtype(attrs.get("dtype") or DEFAULT_DTYPE)
+        return invoke(op, [], op.parse_attrs(attrs), name)
+
+    def shaped(op_name: str):
+        def create(shape, *value, dtype: Any = None, ctx: Any = None, name: str | None = None,
+                   **kwargs):
+            shape = (shape,) if isinstance(shape, int) else tuple(shape)
+            attrs = {"shape": shape, "dtype": dtype, **kwargs}
+            if value:
+                attrs["value"] = value[0]
+            return build(op_name, attrs, name)
+        create.__name__ = op_name.strip("_")
+        return create
+
+    def eye(N: int, M: int = 0, k: int = 0, dtype: Any = None, ctx: Any = None,
+            name: str | None = None):
+        return build("_eye", {"N": N, "M": M, "k": k, "dtype": dtype}, name)
+
+    return {"zeros": shaped("_zeros"), "ones": shaped("_ones"), "full": shaped("_full"), "eye": eye}
 
 
 _SCALAR_OPS = {

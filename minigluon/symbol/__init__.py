@@ -7,5 +7,5 @@ from .symbol import Group, Node, Symbol, Variable, _internal, eye, full, ones, v
 globals().update(_impl._public_ops)
 
 __all__ = ["Symbol", "Node", "var", "Variable", "Group", "zeros", "ones", "full", "eye", "load",
-           "load_json", "GraphFormatError", "Plan", "infer_graph", "_internal",
-           *sorted(_impl._public_ops)]
+           "load_json", "GraphFormatError", "Plan", "infer_graph", "_internal"]
+__all__.extend(sorted(_impl._public_ops))

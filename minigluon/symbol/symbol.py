@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import contextvars
 import sys
+from collections.abc import Iterable
 from contextlib import contextmanager
-from typing import Any, Iterable
+from typing import Any
 
 from ..base import DEFAULT_DTYPE, MXNetError, fmt_type, normalize_dtype
 from ..ops import get_op
-from ..ops.frontend import OperatorMixin, op_error, populate
+from ..ops.frontend import OperatorMixin, make_creators, op_error, populate
 from ..ops.registry import Op
 
 
 class Node:
     """One graph node: an operator application, or a variable when ``op`` is None."""
 
-    __slots__ = ("op", "name", "attrs", "inputs", "shapes", "dtypes", "var_attrs")
+    __slots__ = ("attrs", "dtypes", "inputs", "name", "op", "shapes", "var_attrs")
 
     def __init__(self, op: Op | None, name: str, attrs: dict, inputs: list,
                  shapes: list, dtypes: list, var_attrs: dict | None = None):
@@ -120,8 +121,7 @@ class Symbol(OperatorMixin):
 
     @property
     def name(self) -> str:
-        node, idx = self._single()
-        return node.name
+        return self._single()[0].name
 
     def __iter__(self):
         return (Symbol([o]) for o in self._outputs)
@@ -282,29 +282,6 @@ def Group(symbols: list[Symbol]) -> Symbol:
     return Symbol([o for s in symbols for o in s._outputs])
 
 
-def _creator(op_name: str):
-    def create(shape, *args, dtype: Any = None, ctx: Any = None, name: str | None = None,
-               **kwargs) -> Symbol:
-        shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        op = get_op(op_name)
-        attrs = {"shape": shape, "dtype": normalize_dtype(dtype or DEFAULT_DTYPE), **kwargs}
-        if args:
-            attrs["value"] = args[0]
-        return invoke(op, [], op.parse_attrs(attrs), name)
-    create.__name__ = op_name.strip("_")
-    return create
-
-
-zeros = _creator("_zeros")
-ones = _creator("_ones")
-full = _creator("_full")
-
-
-def eye(N: int, M: int = 0, k: int = 0, dtype: Any = None, ctx: Any = None,
-        name: str | None = None) -> Symbol:
-    op = get_op("_eye")
-    attrs = op.parse_attrs({"N": N, "M": M, "k": k, "dtype": normalize_dtype(dtype or DEFAULT_DTYPE)})
-    return invoke(op, [], attrs, name)
-
-
+_creators = make_creators(invoke)
+zeros, ones, full, eye = (_creators[k] for k in ("zeros", "ones", "full", "eye"))
 _public_ops, _internal = populate(invoke, is_tensor)
