@@ -11,7 +11,7 @@ from typing import Any
 
 from .. import ndarray as nd
 from .. import symbol as sym
-from ..base import MXNetError
+from ..base import MXNetError, fmt_type
 from ..ndarray import NDArray
 from ..ops.frontend import argument_names
 from ..symbol import Symbol
@@ -152,7 +152,13 @@ class HybridBlock(Block):
                 self._cache[key] = entry
         plan, out_template, input_names = entry
         feed = {n: v._data for n, v in zip(input_names, (v for v in values if v is not None))}
-        outs = [nd.NDArray(o) for o in plan.run(feed)]
+        try:
+            outs = [nd.NDArray(o) for o in plan.run(feed)]
+        except (MXNetError, ValueError, TypeError) as e:
+            # value errors (a CTC label out of range) surface only when the graph runs
+            args = ", ".join(f"{n}: {fmt_type(v.shape, v.dtype.name)}"
+                             for n, v in zip(self._signature[0], values) if v is not None)
+            raise type(e)(f"{type(self).__name__}: {type(self).__name__}({args}): {e}") from None
         return outs[0] if out_template is None else _regroup(out_template, outs)
 
     def _trace(self, values: list):

@@ -8,17 +8,18 @@ import numpy as np
 
 from ..base import DEFAULT_DTYPE, MXNetError, normalize_dtype
 from ..ops import get_op
-from ..ops.frontend import OperatorMixin, make_creators, op_error, populate
+from ..ops.frontend import OperatorMixin, make_creators, op_error, populate, track
 from ..ops.registry import Op
 
 
 class NDArray(OperatorMixin):
     """An n-dimensional array; ``F = nd`` in ``hybrid_forward`` operates on these."""
 
-    __slots__ = ("__weakref__", "_data")
+    __slots__ = ("__weakref__", "_data", "_origin")
 
     def __init__(self, data: np.ndarray):
         self._data = data
+        self._origin = None  # set by frontend.track(): the block argument this derives from
 
     # --- what the op layer needs -------------------------------------------------
     def ident(self):
@@ -109,6 +110,7 @@ def invoke(op: Op, inputs: list, attrs: dict, name: str | None) -> NDArray | lis
     except (MXNetError, ValueError, TypeError) as e:
         raise op_error(op, inputs, e) from None
     results = [NDArray(np.asarray(o)) for o in outs[: op.visible_outputs]]
+    track(inputs, results)
     return results[0] if len(results) == 1 else results
 
 

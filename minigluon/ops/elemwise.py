@@ -42,6 +42,12 @@ def _keep(fn):
     return kernel
 
 
+def mxnet_mod(a, b):
+    """MXNet's mod: the sign follows the divisor (as Python's %), and x mod 0 is 0."""
+    b = np.asarray(b)
+    return np.where(b == 0, np.zeros((), np.result_type(a, b)), np.mod(a, np.where(b == 0, 1, b)))
+
+
 def _unary(fn):
     def kernel(attrs, x):
         return np.asarray(fn(x)).astype(x.dtype, copy=False)
@@ -100,7 +106,7 @@ BINARY = {
     "maximum": ("_maximum", "broadcast_maximum", np.maximum, "_maximum"),
     "minimum": ("_minimum", "broadcast_minimum", np.minimum, "_minimum"),
     "power": ("_power", "broadcast_power", np.power, "_power"),
-    "mod": ("_mod", "broadcast_mod", np.fmod, "_mod"),
+    "mod": ("_mod", "broadcast_mod", mxnet_mod, "_mod"),
     "equal": ("_equal", "broadcast_equal", np.equal, "_equal"),
     "not_equal": ("_not_equal", "broadcast_not_equal", np.not_equal, "_not_equal"),
     "greater": ("_greater", "broadcast_greater", np.greater, "_greater"),
@@ -130,7 +136,8 @@ SCALAR = {
     "_rdiv_scalar": (lambda x, s: s / x, "_rdivscalar"),
     "_power_scalar": (np.power, "_powerscalar"),
     "_rpower_scalar": (lambda x, s: np.power(s, x), "_rpowerscalar"),
-    "_mod_scalar": (np.fmod, "_modscalar"),
+    "_mod_scalar": (mxnet_mod, "_modscalar"),
+    "_rmod_scalar": (lambda x, s: mxnet_mod(s, x), "_rmodscalar"),
     "_maximum_scalar": (np.maximum, "_maximumscalar"),
     "_minimum_scalar": (np.minimum, "_minimumscalar"),
     "_equal_scalar": (np.equal, "_equal_scalar"),

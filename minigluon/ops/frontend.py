@@ -32,12 +32,37 @@ def argument_names(mapping: dict):
         _ARG_NAMES.reset(token)
 
 
+def _type(x: Any) -> str:
+    return fmt_type(getattr(x, "shape", None), str(getattr(x, "dtype", "?")))
+
+
+def _origin(x: Any, names: dict) -> str | None:
+    name = names.get(x.ident())
+    return f"{name}: {_type(x)}" if name else getattr(x, "_origin", None)
+
+
+def track(inputs: list, outputs: list) -> None:
+    """Inside a block call, remember which argument each result derives from, so an error
+    several ops later can still say ``float32[3,1] (from label: float32[3])``."""
+    names = _ARG_NAMES.get()
+    if not names or not inputs:
+        return
+    origins = {_origin(x, names) for x in inputs}
+    if len(origins) == 1:
+        (origin,) = origins
+        for out in outputs:
+            out._origin = origin
+
+
 def describe(x: Any) -> str:
-    """``label: float32[8,6]`` for a block argument, ``float32[8,6]`` otherwise."""
+    """``label: float32[8,6]`` for a block argument, ``float32[8,6] (from label: ...)`` for a
+    value computed from one argument only, ``float32[8,6]`` otherwise."""
     names = _ARG_NAMES.get() or {}
-    name = names.get(x.ident()) if hasattr(x, "ident") else None
-    ty = fmt_type(getattr(x, "shape", None), str(getattr(x, "dtype", "?")))
-    return f"{name}: {ty}" if name else ty
+    name = names.get(x.ident())
+    if name:
+        return f"{name}: {_type(x)}"
+    origin = getattr(x, "_origin", None)
+    return f"{_type(x)} (from {origin})" if origin else _type(x)
 
 
 def op_error(op: Op, inputs: list, err: Exception) -> Exception:
@@ -167,7 +192,7 @@ def make_creators(invoke: Callable) -> dict[str, Callable]:
 _SCALAR_OPS = {
     "add": ("_plus_scalar", "_plus_scalar"), "sub": ("_minus_scalar", "_rminus_scalar"),
     "mul": ("_mul_scalar", "_mul_scalar"), "div": ("_div_scalar", "_rdiv_scalar"),
-    "power": ("_power_scalar", "_rpower_scalar"), "mod": ("_mod_scalar", None),
+    "power": ("_power_scalar", "_rpower_scalar"), "mod": ("_mod_scalar", "_rmod_scalar"),
     "maximum": ("_maximum_scalar", "_maximum_scalar"), "minimum": ("_minimum_scalar", "_minimum_scalar"),
     "equal": ("_equal_scalar", "_equal_scalar"), "not_equal": ("_not_equal_scalar", "_not_equal_scalar"),
     "greater": ("_greater_scalar", "_lesser_scalar"),
@@ -193,8 +218,6 @@ class OperatorMixin:
     def _binary(self, key: str, other: Any, reverse: bool = False):
         if isinstance(other, (numbers.Number, np.generic)) and not isinstance(other, bool):
             name = _SCALAR_OPS[key][1 if reverse else 0]
-            if name is None:
-                return NotImplemented
             return self._invoke(name, [self], {"scalar": float(other)})
         if isinstance(other, bool):
             return self._binary(key, int(other), reverse)
@@ -219,6 +242,7 @@ class OperatorMixin:
     def __pow__(self, o): return self._binary("power", o)
     def __rpow__(self, o): return self._binary("power", o, True)
     def __mod__(self, o): return self._binary("mod", o)
+    def __rmod__(self, o): return self._binary("mod", o, True)
     def __eq__(self, o): return self._binary("equal", o)  # type: ignore[override]
     def __ne__(self, o): return self._binary("not_equal", o)  # type: ignore[override]
     def __gt__(self, o): return self._binary("greater", o)

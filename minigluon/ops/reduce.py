@@ -16,7 +16,7 @@ def normalize_axis(axis: int, ndim: int) -> int:
 def reduce_axes(ndim: int, axis, exclude: bool = False) -> tuple[int, ...]:
     """The sorted axes a reduction removes (MXNet: axis None or () means all)."""
     if axis is None or axis == ():
-        return () if exclude and axis == () else tuple(range(ndim))
+        return tuple(range(ndim))  # MXNet: even with exclude=True
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
     norm = sorted({normalize_axis(a, ndim) for a in axes})
     if len(norm) != len(axes):
@@ -72,19 +72,20 @@ def _norm(x, axis, keepdims, ord):
 
 
 def _norm_kernel(attrs, x):
-    return _reducer(lambda y, axis, keepdims: _norm(y, axis, keepdims, attrs["ord"]))(attrs, x)
+    out = _reducer(lambda y, axis, keepdims: _norm(y, axis, keepdims, attrs["ord"]))(attrs, x)
+    return out.astype(attrs["out_dtype"] or x.dtype, copy=False)
 
 
 register(Op("norm", ("data",), _shape, _norm_kernel,
             attrs={"ord": Attr("int", 2, choices=(1, 2)), "axis": Attr("axes", None),
                    "keepdims": Attr("bool", False), "out_dtype": Attr("dtype", None)},
-            fluent=True))
+            dtype=lambda a, d: [a["out_dtype"] or d[0]], fluent=True))
 
 
 def _arg_shape(attrs, shapes):
     shape = tuple(shapes[0])
     if attrs["axis"] is None:
-        return [(1,)]
+        return [(1,) * len(shape) if attrs["keepdims"] else (1,)]
     ax = normalize_axis(attrs["axis"], len(shape))
     return [reduced_shape(shape, (ax,), attrs["keepdims"])]
 
@@ -92,7 +93,7 @@ def _arg_shape(attrs, shapes):
 def _arg(fn):
     def kernel(attrs, x):
         if attrs["axis"] is None:
-            return np.asarray([fn(x)], dtype=x.dtype)
+            return np.full(_arg_shape(attrs, [x.shape])[0], fn(x), dtype=x.dtype)
         out = fn(x, axis=attrs["axis"], keepdims=attrs["keepdims"])
         return out.astype(x.dtype)  # MXNet returns indices as floats
     return kernel

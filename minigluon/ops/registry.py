@@ -249,8 +249,12 @@ class Op:
     def infer(self, attrs: dict, shapes: list, dtypes: list) -> tuple[list, list]:
         full = self.full_attrs(attrs)
         out_shapes = [tuple(int(d) for d in s) for s in self.shape(full, shapes)]
-        out_dtypes = self.dtype(full, dtypes) if self.dtype else [dtypes[0]] * self.num_outputs
-        return out_shapes, list(out_dtypes)
+        return out_shapes, self.infer_dtype(attrs, dtypes)
+
+    def infer_dtype(self, attrs: dict, dtypes: list) -> list:
+        if self.dtype:
+            return list(self.dtype(self.full_attrs(attrs), dtypes))
+        return [dtypes[0]] * self.num_outputs
 
     def run(self, attrs: dict, arrays: list) -> list[np.ndarray]:
         out = self.compute(self.full_attrs(attrs), *arrays)

@@ -290,9 +290,16 @@ def _concat_shape(attrs, shapes):
     return [tuple(out)]
 
 
+def same_dtypes(attrs, dtypes):
+    if len(set(dtypes)) > 1:
+        raise ShapeError(f"all inputs must have the same dtype, got {list(dtypes)}")
+    return [dtypes[0]]
+
+
 register(Op("Concat", ("args",), _concat_shape,
             lambda a, *xs: np.concatenate(xs, axis=a["dim"]),
-            attrs={"dim": Attr("int", 1)}, variadic=True, aliases=("concat",), hint="concat"))
+            attrs={"dim": Attr("int", 1)}, variadic=True, aliases=("concat",), hint="concat",
+            dtype=same_dtypes))
 
 
 def _stack_shape(attrs, shapes):
@@ -309,7 +316,7 @@ def _stack_shape(attrs, shapes):
 
 
 register(Op("stack", ("args",), _stack_shape, lambda a, *xs: np.stack(xs, axis=a["axis"]),
-            attrs={"axis": Attr("int", 0)}, variadic=True))
+            attrs={"axis": Attr("int", 0)}, variadic=True, dtype=same_dtypes))
 
 register(Op("Cast", ("data",), lambda a, s: [s[0]], lambda a, x: x.astype(a["dtype"]),
             attrs={"dtype": Attr("dtype")}, dtype=lambda a, d: [normalize_dtype(a["dtype"])],

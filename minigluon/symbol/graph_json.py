@@ -11,8 +11,10 @@ from typing import Any
 
 from ..base import MXNetError
 from ..ops import format_attr, get_op
+from ..ops.creation import checked_shape
 from ..ops.registry import OPS, AttrError
-from .symbol import Node, Symbol, invoke, topo_order
+from .interpreter import variable_type
+from .symbol import Node, Symbol, invoke, topo_order, var
 
 MXNET_VERSION = 10901
 
@@ -98,9 +100,15 @@ def load_json(text: str, source: str = "<json>") -> Symbol:
         if op_name == "null":
             if refs:
                 raise _fail(source, where, "a variable cannot have inputs")
-            from .symbol import var
-            sym = var(name, attr=attrs)
-            nodes.append(sym._outputs[0][0])
+            node = var(name, attr=attrs)._outputs[0][0]
+            try:  # a declared __shape__/__dtype__ makes the loaded graph shape-specialized
+                shape, dtype = variable_type(node, {}, {})
+                node.shapes[0] = None if shape is None else checked_shape(shape)
+                if shape is not None or "__dtype__" in attrs:
+                    node.dtypes[0] = dtype
+            except (MXNetError, ValueError) as e:
+                raise _fail(source, where, f"bad __shape__ or __dtype__: {e}") from None
+            nodes.append(node)
             continue
         if op_name not in OPS:
             raise _fail(source, where, f"unknown operator {op_name!r}")

@@ -23,22 +23,28 @@ def variable_type(node: Node, shapes: dict, dtypes: dict) -> tuple[Any, Any]:
     return (None if shape is None else tuple(shape)), dtype or "float32"
 
 
-def infer_graph(symbol: Symbol, shapes: dict, dtypes: dict) -> tuple[dict, dict]:
-    """Shapes and dtypes of every node output, keyed by (id(node), output index)."""
+def infer_graph(symbol: Symbol, shapes: dict, dtypes: dict,
+                need_shapes: bool = True) -> tuple[dict, dict]:
+    """Shapes and dtypes of every node output, keyed by (id(node), output index).
+    With ``need_shapes=False`` only dtypes must be known; unknown shapes stay None."""
     out_shapes: dict = {}
     out_dtypes: dict = {}
     for node in symbol.topo_nodes():
         if node.is_variable:
             shape, dtype = variable_type(node, shapes, dtypes)
-            if shape is None:
+            if shape is None and need_shapes:
                 raise ShapeError(f"cannot infer shapes: variable {node.name!r} has no shape "
                                  f"(pass {node.name}=(...))")
             out_shapes[(id(node), 0)], out_dtypes[(id(node), 0)] = shape, dtype
             continue
         ins = [(id(n), i) for n, i in node.inputs]
+        in_shapes = [out_shapes[k] for k in ins]
         try:
-            s, d = node.op.infer(node.attrs, [out_shapes[k] for k in ins],
-                                 [out_dtypes[k] for k in ins])
+            if any(s is None for s in in_shapes):
+                s = [None] * node.op.num_outputs
+                d = node.op.infer_dtype(node.attrs, [out_dtypes[k] for k in ins])
+            else:
+                s, d = node.op.infer(node.attrs, in_shapes, [out_dtypes[k] for k in ins])
         except (MXNetError, ValueError, TypeError) as e:
             args = ", ".join(fmt_type(out_shapes[k], out_dtypes[k]) for k in ins)
             raise type(e)(f"node {node.name!r} ({node.op.name}({args})): {e}") from None
@@ -105,6 +111,6 @@ class Plan:
         return [values[j] for j in self.outputs]
 
     def run_nd(self, feed: dict) -> list:
-        from ..ndarray import NDArray, array
+        from ..ndarray import NDArray
         arrays = {k: (v._data if isinstance(v, NDArray) else np.asarray(v)) for k, v in feed.items()}
-        return [array(o) for o in self.run(arrays)]
+        return [NDArray(o) for o in self.run(arrays)]

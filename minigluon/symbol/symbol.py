@@ -11,7 +11,7 @@ from typing import Any
 
 from ..base import DEFAULT_DTYPE, MXNetError, fmt_type, normalize_dtype
 from ..ops import get_op
-from ..ops.frontend import OperatorMixin, make_creators, op_error, populate
+from ..ops.frontend import OperatorMixin, make_creators, op_error, populate, track
 from ..ops.registry import Op
 
 
@@ -64,10 +64,11 @@ def _auto_name(hint: str) -> str:
 class Symbol(OperatorMixin):
     """One or more outputs of graph nodes (``F = sym`` in ``hybrid_forward``)."""
 
-    __slots__ = ("_outputs",)
+    __slots__ = ("_origin", "_outputs")
 
     def __init__(self, outputs: list[tuple[Node, int]]):
         self._outputs = outputs
+        self._origin = None  # set by frontend.track(): the block argument this derives from
 
     # --- what the op layer needs ---------------------------------------------------
     def ident(self):
@@ -158,7 +159,7 @@ class Symbol(OperatorMixin):
             if node.is_variable:
                 out.append(node.name)
             else:
-                suffix = "output" if node.op.num_outputs == 1 else f"output{i}"
+                suffix = "output" if node.op.visible_outputs == 1 else f"output{i}"
                 out.append(f"{node.name}_{suffix}")
         return out
 
@@ -179,7 +180,7 @@ class Symbol(OperatorMixin):
     def infer_type(self, *args, **kwargs):
         from .interpreter import infer_graph
         given = {k: normalize_dtype(v) for k, v in _named(self, args, kwargs).items()}
-        _, dtypes = infer_graph(self, {}, given)
+        _, dtypes = infer_graph(self, {}, given, need_shapes=False)
         return ([dtypes[(id(n), 0)] for n in self.topo_nodes() if n.is_variable],
                 [dtypes[(id(n), i)] for n, i in self._outputs], [])
 
@@ -246,8 +247,9 @@ def invoke(op: Op, inputs: list, attrs: dict, name: str | None) -> Symbol:
     else:
         shapes, dtypes = [None] * op.num_outputs, [None] * op.num_outputs
     node = Node(op, name or _auto_name(op.name_hint), attrs, refs, shapes, dtypes)
-    outs = [Symbol([(node, i)]) for i in range(op.visible_outputs)]
-    return outs[0] if len(outs) == 1 else Symbol([(node, i) for i in range(op.visible_outputs)])
+    out = Symbol([(node, i) for i in range(op.visible_outputs)])
+    track(inputs, [out])
+    return out
 
 
 def is_tensor(x: Any) -> bool:

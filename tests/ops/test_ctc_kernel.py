@@ -5,8 +5,9 @@ import pathlib
 import numpy as np
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 from minigluon.ops.ctc_kernel import ctc_loss
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 ORACLE = ROOT / "tests" / "fixtures" / "mxnet-1.9.1" / "oracle.npz"
 
