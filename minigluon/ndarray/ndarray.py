@@ -1,13 +1,11 @@
 """NDArray: an eager array backed by numpy; every op runs its registry kernel at once."""
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import numpy as np
 
 from ..base import DEFAULT_DTYPE, MXNetError, normalize_dtype
-from ..ops import get_op
 from ..ops.frontend import OperatorMixin, make_creators, op_error, populate, track
 from ..ops.registry import Op
 
@@ -24,14 +22,6 @@ class NDArray(OperatorMixin):
     # --- what the op layer needs -------------------------------------------------
     def ident(self):
         return id(self)
-
-    def _invoke(self, op_name: str, inputs: list, attrs: dict):
-        op = get_op(op_name)
-        return invoke(op, inputs, op.parse_attrs(attrs), None)
-
-    @staticmethod
-    def _function(name: str):
-        return getattr(sys.modules[__package__], name)
 
     # --- array protocol --------------------------------------------------------------
     @property
@@ -129,6 +119,8 @@ def array(source: Any, dtype: Any = None, ctx: Any = None) -> NDArray:
     return NDArray(data.reshape(data.shape or (1,)) if data.ndim == 0 else data)
 
 
+NDArray._backend = staticmethod(invoke)
+NDArray._namespace = __package__
 _creators = make_creators(invoke)
 zeros, ones, full, eye = (_creators[k] for k in ("zeros", "ones", "full", "eye"))
 empty = zeros

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import numbers
+import sys
 from collections.abc import Callable
 from contextlib import contextmanager
 from types import SimpleNamespace
@@ -17,7 +18,7 @@ import numpy as np
 
 from ..base import MXNetError, ShapeError, fmt_type
 from .elemwise import BINARY
-from .registry import REQUIRED, AttrError, Op, canonical_ops
+from .registry import REQUIRED, AttrError, Op, canonical_ops, get_op
 
 # id-keys of the arrays/symbols a block was called with -> the argument's name
 _ARG_NAMES: contextvars.ContextVar[dict | None] = contextvars.ContextVar("arg_names", default=None)
@@ -211,9 +212,15 @@ class OperatorMixin:
     """
 
     __slots__ = ()
+    _backend: Callable  # the front end's invoke(op, inputs, attrs, name)
+    _namespace: str  # the front end's module: "minigluon.ndarray" or "minigluon.symbol"
 
-    def _invoke(self, op_name: str, inputs: list, attrs: dict):  # pragma: no cover
-        raise NotImplementedError
+    def _invoke(self, op_name: str, inputs: list, attrs: dict):
+        op = get_op(op_name)
+        return self._backend(op, inputs, op.parse_attrs(attrs), None)
+
+    def _function(self, name: str) -> Callable:
+        return getattr(sys.modules[self._namespace], name)
 
     def _binary(self, key: str, other: Any, reverse: bool = False):
         if isinstance(other, (numbers.Number, np.generic)) and not isinstance(other, bool):

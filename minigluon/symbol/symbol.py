@@ -4,13 +4,11 @@ so ``x.shape`` works and shape errors surface at the line that caused them."""
 from __future__ import annotations
 
 import contextvars
-import sys
 from collections.abc import Iterable
 from contextlib import contextmanager
 from typing import Any
 
 from ..base import DEFAULT_DTYPE, MXNetError, fmt_type, normalize_dtype
-from ..ops import get_op
 from ..ops.frontend import OperatorMixin, make_creators, op_error, populate, track
 from ..ops.registry import Op
 
@@ -74,14 +72,6 @@ class Symbol(OperatorMixin):
     def ident(self):
         node, idx = self._single()
         return (id(node), idx)
-
-    def _invoke(self, op_name: str, inputs: list, attrs: dict):
-        op = get_op(op_name)
-        return invoke(op, inputs, op.parse_attrs(attrs), None)
-
-    @staticmethod
-    def _function(name: str):
-        return getattr(sys.modules[__package__], name)
 
     def _single(self) -> tuple[Node, int]:
         if len(self._outputs) != 1:
@@ -284,6 +274,8 @@ def Group(symbols: list[Symbol]) -> Symbol:
     return Symbol([o for s in symbols for o in s._outputs])
 
 
+Symbol._backend = staticmethod(invoke)
+Symbol._namespace = __package__
 _creators = make_creators(invoke)
 zeros, ones, full, eye = (_creators[k] for k in ("zeros", "ones", "full", "eye"))
 _public_ops, _internal = populate(invoke, is_tensor)
