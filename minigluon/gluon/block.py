@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import os
 import re
 import threading
 from collections import defaultdict
 from typing import Any
 
+from .. import jit
 from .. import ndarray as nd
 from .. import symbol as sym
 from ..base import MXNetError, fmt_type
@@ -81,7 +83,8 @@ class HybridBlock(Block):
     def __init__(self, prefix: str | None = None, params: Any = None):
         super().__init__(prefix, params)
         self._active = False
-        self._cache: dict[tuple, tuple[Plan, Symbol, list[str]]] = {}
+        self._cache: dict[tuple, tuple] = {}  # signature -> (runner, output structure)
+        self._fast: dict[tuple, tuple] = {}  # the same entries keyed by positional NDArrays
         self._cache_lock = threading.Lock()
         self._signature = _input_signature(self)
 
@@ -89,6 +92,7 @@ class HybridBlock(Block):
         """Trace and cache graphs from the next call on (``active=False`` goes back)."""
         self._active = active
         self._cache.clear()
+        self._fast.clear()
         for child in self._children.values():
             if isinstance(child, HybridBlock):
                 child.hybridize(active, **kwargs)
@@ -123,6 +127,15 @@ class HybridBlock(Block):
                                 f"{kind.__name__}, got {type(val).__name__}")
 
     def forward(self, *args, **kwargs):
+        if self._active and not kwargs:
+            # the hot path of a hybridized call: positional NDArrays seen before
+            try:
+                key = tuple([(a._data.shape, a._data.dtype) for a in args])
+            except AttributeError:
+                key = None
+            entry = self._fast.get(key) if key is not None else None
+            if entry is not None:
+                return self._run_cached(entry, [a._data for a in args], args)
         values = self._bind(args, kwargs)
         names = self._signature[0]
         if any(isinstance(v, Symbol) for v in values):
@@ -133,7 +146,7 @@ class HybridBlock(Block):
         if not self._active:
             with argument_names(_names(names, values)):
                 return self._run(nd, values)
-        return self._call_cached(values)
+        return self._call_cached(values, args)
 
     def _run(self, F, values: list):
         try:
@@ -143,23 +156,29 @@ class HybridBlock(Block):
                 raise
             raise type(e)(f"{type(self).__name__}: {e}") from None
 
-    def _call_cached(self, values: list):
-        key = tuple(None if v is None else (v.shape, v.dtype.name) for v in values)
+    def _call_cached(self, values: list, args: tuple):
+        key = tuple(None if v is None else (v._data.shape, v._data.dtype) for v in values)
         entry = self._cache.get(key)
         if entry is None:
             with self._cache_lock:
                 entry = self._cache.get(key) or self._trace(values)
                 self._cache[key] = entry
-        plan, out_template, input_names = entry
-        feed = {n: v._data for n, v in zip(input_names, (v for v in values if v is not None))}
+                if all(isinstance(a, NDArray) for a in args):  # what the hot path looks up
+                    self._fast[tuple((a._data.shape, a._data.dtype) for a in args)] = entry
+        return self._run_cached(entry, [v._data for v in values if v is not None], values)
+
+    def _run_cached(self, entry, arrays: list, values):
+        runner, out_template = entry
         try:
-            outs = [nd.NDArray(o) for o in plan.run(feed)]
+            outs = runner.run(arrays)
         except (MXNetError, ValueError, TypeError) as e:
             # value errors (a CTC label out of range) surface only when the graph runs
             args = ", ".join(f"{n}: {fmt_type(v.shape, v.dtype.name)}"
                              for n, v in zip(self._signature[0], values) if v is not None)
             raise type(e)(f"{type(self).__name__}: {type(self).__name__}({args}): {e}") from None
-        return outs[0] if out_template is None else _regroup(out_template, outs)
+        if out_template is None:
+            return nd.NDArray(outs[0])
+        return _regroup(out_template, [nd.NDArray(o) for o in outs])
 
     def _trace(self, values: list):
         """Trace hybrid_forward with shape-specialized variables named data0, data1, ..."""
@@ -175,8 +194,7 @@ class HybridBlock(Block):
         with name_scope(self.prefix), argument_names(_names(names, inputs)):
             out = self._run(sym, inputs)
         flat, template = _flatten(out)
-        graph = sym.Group(flat)
-        return Plan(graph), template, input_names
+        return _runner(sym.Group(flat), input_names), template
 
     def cached_graph(self, *args) -> Symbol:
         """The graph a hybridized call with these inputs runs (traced if not cached yet)."""
@@ -184,6 +202,53 @@ class HybridBlock(Block):
         key = tuple(None if v is None else (v.shape, v.dtype.name) for v in values)
         entry = self._cache.get(key) or self._trace(values)
         return entry[0].symbol
+
+    def explain(self, *args) -> str:
+        """Every compiler stage for a call with these inputs: traced graph, passes, IR."""
+        from ..compiler.pipeline import explain
+        graph = self.cached_graph(*args)
+        return explain(graph, [n.name for n in graph.topo_nodes() if n.is_variable])
+
+
+class _Interpreted:
+    """A cached graph run by the numpy interpreter (MINIGLUON_JIT=0, or not compilable)."""
+
+    interpreted = True
+
+    def __init__(self, symbol, input_names: list[str]):
+        self.symbol = symbol
+        self.plan = Plan(symbol)
+        self.input_names = input_names
+
+    def run(self, arrays: list) -> list:
+        jit.count("interpreted_calls")
+        return self.plan.run(dict(zip(self.input_names, arrays)))
+
+
+class _Compiled:
+    """A cached graph compiled to native kernels."""
+
+    def __init__(self, symbol, exe):
+        self.symbol = symbol
+        self.exe = exe
+        self.interpreted = exe.interpreted
+        self._counter = "interpreted_calls" if exe.interpreted else "compiled_calls"
+
+    def run(self, arrays: list) -> list:
+        jit.count(self._counter)
+        return self.exe.run_trusted(arrays)
+
+
+def _runner(graph, input_names: list[str]):
+    if jit.enabled():
+        from ..compiler.pipeline import CompileError, compile_graph
+        try:
+            return _Compiled(graph, compile_graph(graph, input_names, jit.count))
+        except CompileError:
+            jit.count("compile_failures")
+            if os.environ.get("MINIGLUON_JIT_STRICT"):
+                raise
+    return _Interpreted(graph, input_names)
 
 
 def _input_signature(block: HybridBlock) -> tuple[list[str], int]:

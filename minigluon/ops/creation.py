@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 from ..base import DEFAULT_DTYPE, ShapeError
+from ..compiler.loopir import Expr, Lazy, const, iadd, where
 from .registry import Attr, Op, register
 
 # An array this large is a mistake (or a hostile graph), not a loss input.
@@ -36,14 +37,23 @@ _SHAPED = {"shape": Attr("shape", ()), "dtype": Attr("dtype", DEFAULT_DTYPE)}
 for _name, _value in (("_zeros", lambda a: 0), ("_ones", lambda a: 1), ("_full", lambda a: a["value"])):
     _attrs = dict(_SHAPED, value=Attr("float")) if _name == "_full" else dict(_SHAPED)
     register(Op(_name, (), lambda a, s: [checked_shape(a["shape"])], _filled(_value),
-                attrs=_attrs, dtype=_dtype_attr))
+                attrs=_attrs, dtype=_dtype_attr,
+                lower=lambda a, v=_value: Lazy.full(a["shape"], v(a), a["dtype"] or DEFAULT_DTYPE)))
 
 
 def _eye_shape(attrs, shapes):
     return [checked_shape((attrs["N"], attrs["M"] or attrs["N"]))]
 
 
+def _lower_eye(attrs):
+    dt = attrs["dtype"] or DEFAULT_DTYPE
+    one, zero = const(1, dt), const(0, dt)
+    return Lazy(_eye_shape(attrs, [])[0], dt, lambda i: where(
+        Expr("eq", (i[1], iadd(i[0], attrs["k"])), "bool"), one, zero))
+
+
 register(Op("_eye", (), _eye_shape,
             lambda a: np.eye(a["N"], a["M"] or a["N"], a["k"], dtype=a["dtype"] or DEFAULT_DTYPE),
+            lower=_lower_eye,
             attrs={"N": Attr("int"), "M": Attr("int", 0), "k": Attr("int", 0),
                    "dtype": Attr("dtype", DEFAULT_DTYPE)}, dtype=_dtype_attr))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..base import ShapeError
+from ..compiler.loopir import Expr, Lazy, binary, cast, compare, const, scalar, unary, where
 from .registry import Attr, Op, register
 
 
@@ -84,18 +85,56 @@ UNARY = {
     "zeros_like": np.zeros_like, "ones_like": np.ones_like,
 }
 
-for _name, _fn in UNARY.items():
-    register(Op(_name, ("data",), same_shape, _unary(_fn), fluent=True))
+def _lower_relu(attrs, x):
+    return x.map("max", Lazy.full((), 0, x.dtype))
 
-register(Op("_copy", ("data",), same_shape, lambda a, x: x.copy(), aliases=("identity",), hint="copy"))
+
+def _lower_softrelu(attrs, x):
+    # max(x, 0) + log1p(exp(-|x|)): exp never overflows
+    return _lower_relu(attrs, x).map("add", x.map("abs").map("neg").map("exp").map("log1p"))
+
+
+def _lower_sign(attrs, x):
+    one, minus, zero = const(1, x.dtype), const(-1, x.dtype), const(0, x.dtype)
+    return Lazy(x.shape, x.dtype, lambda i: where(
+        Expr("gt", (x(i), zero), "bool"), one, where(Expr("lt", (x(i), zero), "bool"), minus, x(i))))
+
+
+def _scaled(op, k):
+    return lambda attrs, x: x.map(op).map("mul", Lazy.full((), k, x.dtype))
+
+
+UNARY_LOWER = {
+    "abs": unary("abs"), "square": lambda a, x: x.map("mul", x), "sqrt": unary("sqrt"),
+    "rsqrt": lambda a, x: Lazy.full((), 1, x.dtype).map("div", x.map("sqrt")).broadcast_to(x.shape),
+    "exp": unary("exp"), "log": unary("log"), "log1p": unary("log1p"),
+    "log2": _scaled("log", 1 / np.log(2)), "log10": _scaled("log", 1 / np.log(10)),
+    "negative": unary("neg"), "reciprocal": lambda a, x: Lazy.full(x.shape, 1, x.dtype).map("div", x),
+    "relu": _lower_relu, "sigmoid": unary("sigmoid"), "tanh": unary("tanh"), "sign": _lower_sign,
+    "floor": unary("floor"), "ceil": unary("ceil"), "round": unary("round"), "trunc": unary("trunc"),
+    "softsign": lambda a, x: x.map("div", x.map("abs").map("add", Lazy.full((), 1, x.dtype))),
+    "logical_not": lambda a, x: compare("eq")(a, x, Lazy.full(x.shape, 0, x.dtype)),
+    "zeros_like": lambda a, x: Lazy.full(x.shape, 0, x.dtype),
+    "ones_like": lambda a, x: Lazy.full(x.shape, 1, x.dtype),
+}
+
+for _name, _fn in UNARY.items():
+    register(Op(_name, ("data",), same_shape, _unary(_fn), fluent=True,
+                lower=UNARY_LOWER.get(_name)))
+
+register(Op("_copy", ("data",), same_shape, lambda a, x: x.copy(), aliases=("identity",), hint="copy",
+            lower=lambda a, x: x))
 register(Op("BlockGrad", ("data",), same_shape, lambda a, x: x, aliases=("stop_gradient",),
-            hint="blockgrad"))
+            hint="blockgrad", lower=lambda a, x: x))
 
 ACTIVATIONS = {"relu": _relu, "sigmoid": _sigmoid, "tanh": np.tanh, "softrelu": _softrelu,
                "softsign": UNARY["softsign"]}
+ACTIVATION_LOWER = {"relu": _lower_relu, "sigmoid": unary("sigmoid"), "tanh": unary("tanh"),
+                    "softrelu": _lower_softrelu, "softsign": UNARY_LOWER["softsign"]}
 register(Op("Activation", ("data",), same_shape,
             lambda a, x: ACTIVATIONS[a["act_type"]](x).astype(x.dtype, copy=False),
-            attrs={"act_type": Attr("str", choices=tuple(ACTIVATIONS))}))
+            attrs={"act_type": Attr("str", choices=tuple(ACTIVATIONS))},
+            lower=lambda a, x: ACTIVATION_LOWER[a["act_type"]](a, x)))
 
 # name: (same-shape op, broadcast op, numpy function, name hint of the same-shape op)
 BINARY = {
@@ -118,34 +157,55 @@ _SAME_ALIASES = {"elemwise_add": ("_plus", "_add"), "elemwise_sub": ("_minus", "
                  "elemwise_mul": ("_mul",), "elemwise_div": ("_div",)}
 _BCAST_ALIASES = {"broadcast_add": ("broadcast_plus",), "broadcast_sub": ("broadcast_minus",)}
 
-for _same, _bcast, _fn, _hint in BINARY.values():
+# loop-IR op of each binary (power has no general lowering: it runs on numpy)
+_BINARY_LOWER = {"add": binary("add"), "sub": binary("sub"), "mul": binary("mul"),
+                 "div": binary("div"), "maximum": binary("max"), "minimum": binary("min"),
+                 "mod": binary("mod"), "equal": compare("eq"), "not_equal": compare("ne"),
+                 "greater": compare("gt"), "greater_equal": compare("ge"),
+                 "lesser": compare("lt"), "lesser_equal": compare("le")}
+
+for _key, (_same, _bcast, _fn, _hint) in BINARY.items():
     # MXNet stores stray attributes (e.g. axis=1 on broadcast_maximum) on these param-less
     # ops and ignores them; so do we, to load its graphs.
     register(Op(_same, ("lhs", "rhs"), _elemwise_binary_shape, _keep(_fn), dtype=_promote,
-                hint=_hint, aliases=_SAME_ALIASES.get(_same, ()), loose_attrs=True))
+                hint=_hint, aliases=_SAME_ALIASES.get(_same, ()), loose_attrs=True,
+                lower=_BINARY_LOWER.get(_key)))
     register(Op(_bcast, ("lhs", "rhs"), _broadcast_binary_shape, _keep(_fn), dtype=_promote,
-                aliases=_BCAST_ALIASES.get(_bcast, ()), loose_attrs=True))
+                aliases=_BCAST_ALIASES.get(_bcast, ()), loose_attrs=True,
+                lower=_BINARY_LOWER.get(_key)))
 
-# name: (numpy function of (tensor, scalar), name hint)
+def _lower_power_scalar(attrs, x):
+    """x ** s for the exponents losses use; others run on numpy."""
+    s = attrs["scalar"]
+    if s == 2:
+        return x.map("mul", x)
+    if s == 0.5:
+        return x.map("sqrt")
+    if s == 1:
+        return x
+    return None
+
+
+# name: (numpy function of (tensor, scalar), name hint, lowering)
 SCALAR = {
-    "_plus_scalar": (np.add, "_plusscalar"),
-    "_minus_scalar": (np.subtract, "_minusscalar"),
-    "_rminus_scalar": (lambda x, s: s - x, "_rminusscalar"),
-    "_mul_scalar": (np.multiply, "_mulscalar"),
-    "_div_scalar": (np.divide, "_divscalar"),
-    "_rdiv_scalar": (lambda x, s: s / x, "_rdivscalar"),
-    "_power_scalar": (np.power, "_powerscalar"),
-    "_rpower_scalar": (lambda x, s: np.power(s, x), "_rpowerscalar"),
-    "_mod_scalar": (mxnet_mod, "_modscalar"),
-    "_rmod_scalar": (lambda x, s: mxnet_mod(s, x), "_rmodscalar"),
-    "_maximum_scalar": (np.maximum, "_maximumscalar"),
-    "_minimum_scalar": (np.minimum, "_minimumscalar"),
-    "_equal_scalar": (np.equal, "_equal_scalar"),
-    "_not_equal_scalar": (np.not_equal, "_not_equal_scalar"),
-    "_greater_scalar": (np.greater, "_greater_scalar"),
-    "_greater_equal_scalar": (np.greater_equal, "_greater_equal_scalar"),
-    "_lesser_scalar": (np.less, "_lesser_scalar"),
-    "_lesser_equal_scalar": (np.less_equal, "_lesser_equal_scalar"),
+    "_plus_scalar": (np.add, "_plusscalar", scalar("add")),
+    "_minus_scalar": (np.subtract, "_minusscalar", scalar("sub")),
+    "_rminus_scalar": (lambda x, s: s - x, "_rminusscalar", scalar("sub", True)),
+    "_mul_scalar": (np.multiply, "_mulscalar", scalar("mul")),
+    "_div_scalar": (np.divide, "_divscalar", scalar("div")),
+    "_rdiv_scalar": (lambda x, s: s / x, "_rdivscalar", scalar("div", True)),
+    "_power_scalar": (np.power, "_powerscalar", _lower_power_scalar),
+    "_rpower_scalar": (lambda x, s: np.power(s, x), "_rpowerscalar", None),
+    "_mod_scalar": (mxnet_mod, "_modscalar", scalar("mod")),
+    "_rmod_scalar": (lambda x, s: mxnet_mod(s, x), "_rmodscalar", scalar("mod", True)),
+    "_maximum_scalar": (np.maximum, "_maximumscalar", scalar("max")),
+    "_minimum_scalar": (np.minimum, "_minimumscalar", scalar("min")),
+    "_equal_scalar": (np.equal, "_equal_scalar", scalar("eq")),
+    "_not_equal_scalar": (np.not_equal, "_not_equal_scalar", scalar("ne")),
+    "_greater_scalar": (np.greater, "_greater_scalar", scalar("gt")),
+    "_greater_equal_scalar": (np.greater_equal, "_greater_equal_scalar", scalar("ge")),
+    "_lesser_scalar": (np.less, "_lesser_scalar", scalar("lt")),
+    "_lesser_equal_scalar": (np.less_equal, "_lesser_equal_scalar", scalar("le")),
 }
 
 
@@ -157,17 +217,22 @@ def _scalar_kernel(fn):
     return kernel
 
 
-for _name, (_fn, _hint) in SCALAR.items():
+for _name, (_fn, _hint, _lower) in SCALAR.items():
     register(Op(_name, ("data",), same_shape, _scalar_kernel(_fn), hint=_hint,
-                attrs={"scalar": Attr("float"), "is_int": Attr("bool", True)}))
+                attrs={"scalar": Attr("float"), "is_int": Attr("bool", True)}, lower=_lower))
 
 
 def _clip(attrs, x):
     return np.clip(x, attrs["a_min"], attrs["a_max"]).astype(x.dtype, copy=False)
 
 
+def _lower_clip(attrs, x):
+    lo, hi = Lazy.full((), attrs["a_min"], x.dtype), Lazy.full((), attrs["a_max"], x.dtype)
+    return x.map("max", lo).map("min", hi)
+
+
 register(Op("clip", ("data",), same_shape, _clip, fluent=True,
-            attrs={"a_min": Attr("float"), "a_max": Attr("float")}))
+            attrs={"a_min": Attr("float"), "a_max": Attr("float")}, lower=_lower_clip))
 
 
 def _add_n_shape(attrs, shapes):
@@ -177,8 +242,15 @@ def _add_n_shape(attrs, shapes):
     return [shapes[0]]
 
 
+def _lower_add_n(attrs, *xs):
+    out = xs[0]
+    for x in xs[1:]:
+        out = binary("add")(attrs, out, x)
+    return out
+
+
 register(Op("add_n", ("args",), _add_n_shape, lambda a, *xs: sum(xs[1:], xs[0].copy()),
-            variadic=True, aliases=("ElementWiseSum",), dtype=_promote))
+            variadic=True, aliases=("ElementWiseSum",), dtype=_promote, lower=_lower_add_n))
 
 
 def _where_shape(attrs, shapes):
@@ -196,5 +268,13 @@ def _where(attrs, cond, x, y):
     return np.where(cond != 0, x, y).astype(np.result_type(x, y), copy=False)
 
 
+def _lower_where(attrs, cond, x, y):
+    if cond.shape != x.shape:  # a 1-D condition selects whole rows
+        cond = cond.reshape(cond.shape + (1,) * (len(x.shape) - 1)).broadcast_to(x.shape)
+    test = cond.map("ne", Lazy.full((), 0, cond.dtype), dtype="bool")
+    dt = np.result_type(x.dtype, y.dtype).name
+    return Lazy(x.shape, dt, lambda i: where(test(i), cast(x(i), dt), cast(y(i), dt)))
+
+
 register(Op("where", ("condition", "x", "y"), _where_shape, _where,
-            dtype=lambda a, d: [np.result_type(d[1], d[2]).name]))
+            dtype=lambda a, d: [np.result_type(d[1], d[2]).name], lower=_lower_where))

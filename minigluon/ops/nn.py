@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..base import DEFAULT_DTYPE, ShapeError
+from ..compiler.loopir import Expr, Lazy, cast, const, where
 from .ctc_kernel import ctc_loss
 from .reduce import normalize_axis
 from .registry import Attr, Op, register
@@ -31,13 +32,35 @@ def _out_dtype(attrs, dtypes):
     return [attrs["dtype"] or dtypes[0]]
 
 
+def lower_log_softmax(attrs, x):
+    """x - m - log(sum(exp(x - m))), m the row max (0 where it is not finite, as numpy's)."""
+    if attrs["use_length"]:
+        return None
+    if attrs["temperature"] is not None:
+        x = x.map("div", Lazy.full((), attrs["temperature"], x.dtype))
+    ax = normalize_axis(attrs["axis"], len(x.shape))
+    top = x.reduce("max", (ax,), keepdims=True)
+    zero = const(0, x.dtype)
+    m = Lazy(top.shape, top.dtype, lambda i: where(  # m - m == 0 only for finite m
+        Expr("eq", (Expr("sub", (top(i), top(i)), x.dtype), zero), "bool"), top(i), zero))
+    shifted = x.map("sub", m)
+    out = shifted.map("sub", shifted.map("exp").reduce("sum", (ax,), keepdims=True).map("log"))
+    dt = attrs["dtype"] or x.dtype
+    return Lazy(out.shape, dt, lambda i: cast(out(i), dt))
+
+
+def _lower_softmax(attrs, x):
+    out = lower_log_softmax(attrs, x)
+    return None if out is None else out.map("exp")
+
+
 register(Op("log_softmax", ("data",), _axis_shape,
             lambda a, x: log_softmax_np(x, a["axis"], a["temperature"]).astype(a["dtype"] or x.dtype),
-            attrs=dict(_SOFTMAX_ATTRS), dtype=_out_dtype, fluent=True))
+            attrs=dict(_SOFTMAX_ATTRS), dtype=_out_dtype, fluent=True, lower=lower_log_softmax))
 register(Op("softmax", ("data",), _axis_shape,
             lambda a, x: np.exp(log_softmax_np(x, a["axis"], a["temperature"])).astype(
                 a["dtype"] or x.dtype),
-            attrs=dict(_SOFTMAX_ATTRS), dtype=_out_dtype, fluent=True))
+            attrs=dict(_SOFTMAX_ATTRS), dtype=_out_dtype, fluent=True, lower=_lower_softmax))
 
 
 def _pick_shape(attrs, shapes):
@@ -64,7 +87,12 @@ def _pick(attrs, data, index):
     return out if attrs["keepdims"] else out.reshape(_pick_shape(attrs, [data.shape, index.shape])[0])
 
 
-register(Op("pick", ("data", "index"), _pick_shape, _pick, fluent=True,
+def _lower_pick(attrs, data, index):
+    ax = normalize_axis(attrs["axis"], len(data.shape))
+    return data.gather(ax, index, attrs["mode"], attrs["keepdims"])
+
+
+register(Op("pick", ("data", "index"), _pick_shape, _pick, fluent=True, lower=_lower_pick,
             attrs={"axis": Attr("int", -1), "keepdims": Attr("bool", False),
                    "mode": Attr("str", "clip", choices=("clip", "wrap"))}))
 
@@ -77,7 +105,24 @@ def _one_hot(attrs, indices):
     return np.where(hot, np.asarray(attrs["on_value"], dt), np.asarray(attrs["off_value"], dt))
 
 
+def _lower_one_hot(attrs, indices):
+    dt = attrs["dtype"] or DEFAULT_DTYPE
+    if dt not in ("float32", "float64"):
+        return None
+    shape = indices.shape + (attrs["depth"],)
+    on, off = const(attrs["on_value"], dt), const(attrs["off_value"], dt)
+    wide = Lazy(indices.shape, "float64", lambda i: cast(indices(i), "float64"))
+
+    def fn(idx):
+        k = cast(idx[-1], "float64")
+        # truncate toward zero like the kernel's astype(int64); NaN matches no column
+        label = Expr("trunc", (wide(idx[:-1]),), "float64")
+        return where(Expr("eq", (label, k), "bool"), on, off)
+    return Lazy(shape, dt, fn)
+
+
 register(Op("one_hot", ("indices",), lambda a, s: [tuple(s[0]) + (a["depth"],)], _one_hot,
+            lower=_lower_one_hot,
             attrs={"depth": Attr("int"), "on_value": Attr("float", 1.0),
                    "off_value": Attr("float", 0.0), "dtype": Attr("dtype", DEFAULT_DTYPE)},
             dtype=lambda a, d: [a["dtype"] or DEFAULT_DTYPE], fluent=True))

@@ -1,9 +1,12 @@
 """Reductions over axes: sum, mean, prod, max, min, norm, argmax, argmin."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..base import ShapeError
+from ..compiler.loopir import Lazy, cast
 from .registry import Attr, Op, register
 
 
@@ -51,13 +54,27 @@ def _reducer(fn):
 _REDUCE_ATTRS = {"axis": Attr("axes", None), "keepdims": Attr("bool", False),
                  "exclude": Attr("bool", False)}
 
-REDUCERS = {"sum": (np.sum, ("sum_axis",)), "mean": (np.mean, ()), "prod": (np.prod, ()),
-            "nansum": (np.nansum, ()), "nanprod": (np.nanprod, ()),
-            "max": (np.max, ("max_axis",)), "min": (np.min, ("min_axis",))}
+def _lower_reduce(op: str, mean: bool = False):
+    def lower(attrs, x):
+        axes = reduce_axes(len(x.shape), attrs["axis"], attrs.get("exclude", False))
+        out = x.reduce(op, axes, attrs["keepdims"])
+        if mean:
+            n = math.prod(x.shape[a] for a in axes)
+            out = out.map("mul", Lazy.full((), 1.0 / n if n else math.nan, x.dtype))
+        return out
+    return lower
 
-for _name, (_fn, _aliases) in REDUCERS.items():
+
+REDUCERS = {"sum": (np.sum, ("sum_axis",), _lower_reduce("sum")),
+            "mean": (np.mean, (), _lower_reduce("sum", mean=True)),
+            "prod": (np.prod, (), _lower_reduce("prod")),
+            "nansum": (np.nansum, (), None), "nanprod": (np.nanprod, (), None),
+            "max": (np.max, ("max_axis",), _lower_reduce("max")),
+            "min": (np.min, ("min_axis",), _lower_reduce("min"))}
+
+for _name, (_fn, _aliases, _lower) in REDUCERS.items():
     register(Op(_name, ("data",), _shape, _reducer(_fn), attrs=dict(_REDUCE_ATTRS),
-                aliases=_aliases, fluent=True))
+                aliases=_aliases, fluent=True, lower=_lower))
 
 
 def _norm(x, axis, keepdims, ord):
@@ -76,7 +93,18 @@ def _norm_kernel(attrs, x):
     return out.astype(attrs["out_dtype"] or x.dtype, copy=False)
 
 
-register(Op("norm", ("data",), _shape, _norm_kernel,
+def _lower_norm(attrs, x):
+    axes = reduce_axes(len(x.shape), attrs["axis"])
+    if attrs["ord"] == 1:
+        out = x.map("abs").reduce("sum", axes, attrs["keepdims"])
+    else:  # squares summed in float64 cannot overflow for float32 data
+        wide = Lazy(x.shape, "float64", lambda i: cast(x(i), "float64"))
+        out = wide.map("mul", wide).reduce("sum", axes, attrs["keepdims"]).map("sqrt")
+    dt = attrs["out_dtype"] or x.dtype
+    return Lazy(out.shape, dt, lambda i: cast(out(i), dt))
+
+
+register(Op("norm", ("data",), _shape, _norm_kernel, lower=_lower_norm,
             attrs={"ord": Attr("int", 2, choices=(1, 2)), "axis": Attr("axes", None),
                    "keepdims": Attr("bool", False), "out_dtype": Attr("dtype", None)},
             dtype=lambda a, d: [a["out_dtype"] or d[0]], fluent=True))

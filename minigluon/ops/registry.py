@@ -205,6 +205,8 @@ class Op:
     fluent: bool = False
     loose_attrs: bool = False
     active_inputs: Callable[[dict], tuple[str, ...]] | None = None
+    # lower(attrs, *inputs as loop-IR lazy tensors) -> lazy tensor; None: not compiled
+    lower: Callable[..., Any] | None = None
     doc: str = ""
 
     @property

@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 from ..base import ShapeError, normalize_dtype
+from ..compiler.loopir import FLOAT, Lazy, cast
 from .elemwise import broadcast_shapes
 from .reduce import normalize_axis
 from .registry import Attr, Op, register
@@ -80,7 +81,8 @@ def _reshape_shape(attrs, shapes):
 register(Op("Reshape", ("data",), _reshape_shape,
             lambda a, x: x.reshape(mxnet_reshape(x.shape, a["shape"], a["reverse"])),
             attrs={"shape": Attr("shape"), "reverse": Attr("bool", False)},
-            aliases=("reshape",), hint="reshape"))
+            aliases=("reshape",), hint="reshape",
+            lower=lambda a, x: x.reshape(mxnet_reshape(x.shape, a["shape"], a["reverse"]))))
 
 
 def _reshape_like_shape(attrs, shapes):
@@ -91,7 +93,8 @@ def _reshape_like_shape(attrs, shapes):
     return [rhs]
 
 
-register(Op("reshape_like", ("lhs", "rhs"), _reshape_like_shape, lambda a, x, y: x.reshape(y.shape)))
+register(Op("reshape_like", ("lhs", "rhs"), _reshape_like_shape, lambda a, x, y: x.reshape(y.shape),
+            lower=lambda a, x, y: x.reshape(y.shape)))
 
 
 def _flat(shape):
@@ -100,7 +103,7 @@ def _flat(shape):
 
 register(Op("Flatten", ("data",), lambda a, s: [_flat(tuple(s[0]))],
             lambda a, x: x.reshape(_flat(x.shape)), aliases=("flatten",), hint="flatten",
-            fluent=True))
+            fluent=True, lower=lambda a, x: x.reshape(_flat(x.shape))))
 
 
 def _expand_axis(attrs, ndim):
@@ -118,7 +121,8 @@ def _expand_shape(attrs, shapes):
 
 register(Op("expand_dims", ("data",), _expand_shape,
             lambda a, x: np.expand_dims(x, _expand_axis(a, x.ndim)),
-            attrs={"axis": Attr("int")}, fluent=True))
+            attrs={"axis": Attr("int")}, fluent=True,
+            lower=lambda a, x: x.reshape(_expand_shape(a, [x.shape])[0])))
 
 
 def _swap(attrs, ndim):
@@ -132,9 +136,17 @@ def _swap_shape(attrs, shapes):
     return [tuple(s)]
 
 
+def _swap_perm(attrs, ndim):
+    perm = list(range(ndim))
+    a, b = _swap(attrs, ndim)
+    perm[a], perm[b] = perm[b], perm[a]
+    return tuple(perm)
+
+
 register(Op("SwapAxis", ("data",), _swap_shape, lambda a, x: np.swapaxes(x, *_swap(a, x.ndim)),
             attrs={"dim1": Attr("int", 0), "dim2": Attr("int", 0)},
-            aliases=("swapaxes",), hint="swapaxes", fluent=True))
+            aliases=("swapaxes",), hint="swapaxes", fluent=True,
+            lower=lambda a, x: x.permute(_swap_perm(a, len(x.shape)))))
 
 
 def _perm(attrs, ndim):
@@ -150,7 +162,8 @@ def _perm(attrs, ndim):
 register(Op("transpose", ("data",),
             lambda a, s: [tuple(s[0][p] for p in _perm(a, len(s[0])))],
             lambda a, x: np.transpose(x, _perm(a, x.ndim)),
-            attrs={"axes": Attr("shape", ())}, fluent=True))
+            attrs={"axes": Attr("shape", ())}, fluent=True,
+            lower=lambda a, x: x.permute(_perm(a, len(x.shape)))))
 
 
 def _broadcast_to_shape(attrs, shapes):
@@ -166,7 +179,8 @@ def _broadcast_to_shape(attrs, shapes):
 
 register(Op("broadcast_to", ("data",), _broadcast_to_shape,
             lambda a, x: np.ascontiguousarray(np.broadcast_to(x, _broadcast_to_shape(a, [x.shape])[0])),
-            attrs={"shape": Attr("shape")}, fluent=True))
+            attrs={"shape": Attr("shape")}, fluent=True,
+            lower=lambda a, x: x.broadcast_to(_broadcast_to_shape(a, [x.shape])[0])))
 
 
 def _broadcast_like_shape(attrs, shapes):
@@ -177,7 +191,8 @@ def _broadcast_like_shape(attrs, shapes):
 
 
 register(Op("broadcast_like", ("lhs", "rhs"), _broadcast_like_shape,
-            lambda a, x, y: np.ascontiguousarray(np.broadcast_to(x, y.shape)), fluent=True))
+            lambda a, x, y: np.ascontiguousarray(np.broadcast_to(x, y.shape)), fluent=True,
+            lower=lambda a, x, y: x.broadcast_to(y.shape)))
 
 
 def _bcast_axis_shape(attrs, shapes):
@@ -196,7 +211,8 @@ def _bcast_axis_shape(attrs, shapes):
 register(Op("broadcast_axis", ("data",), _bcast_axis_shape,
             lambda a, x: np.ascontiguousarray(np.broadcast_to(x, _bcast_axis_shape(a, [x.shape])[0])),
             attrs={"axis": Attr("shape", ()), "size": Attr("shape", ())},
-            aliases=("broadcast_axes",), fluent=True))
+            aliases=("broadcast_axes",), fluent=True,
+            lower=lambda a, x: x.broadcast_to(_bcast_axis_shape(a, [x.shape])[0])))
 
 
 def _squeeze_axes(attrs, shape):
@@ -218,7 +234,8 @@ def _squeeze_shape(attrs, shapes):
 
 register(Op("squeeze", ("data",), _squeeze_shape,
             lambda a, x: x.reshape(_squeeze_shape(a, [x.shape])[0]),
-            attrs={"axis": Attr("axes", None)}, fluent=True))
+            attrs={"axis": Attr("axes", None)}, fluent=True,
+            lower=lambda a, x: x.reshape(_squeeze_shape(a, [x.shape])[0])))
 
 
 def slice_key(attrs, shape) -> tuple:
@@ -246,11 +263,19 @@ def _slice_shape(attrs, shapes):
     return [sliced_shape(shape, slice_key(attrs, shape))]
 
 
+def _lower_slice_key(x, key):
+    starts = tuple(range(*k.indices(d))[0] if len(range(*k.indices(d))) else 0
+                   for k, d in zip(key, x.shape)) + (0,) * (len(x.shape) - len(key))
+    steps = tuple(k.indices(d)[2] for k, d in zip(key, x.shape)) + (1,) * (len(x.shape) - len(key))
+    return x.slice(starts, steps, sliced_shape(x.shape, key))
+
+
 register(Op("slice", ("data",), _slice_shape,
             lambda a, x: np.ascontiguousarray(x[slice_key(a, x.shape)]),
             attrs={"begin": Attr("opt_shape"), "end": Attr("opt_shape"),
                    "step": Attr("opt_shape", ())},
-            aliases=("crop",), fluent=True))
+            aliases=("crop",), fluent=True,
+            lower=lambda a, x: _lower_slice_key(x, slice_key(a, x.shape))))
 
 
 def _slice_axis_key(attrs, shape):
@@ -264,7 +289,7 @@ register(Op("slice_axis", ("data",),
             lambda a, s: [sliced_shape(tuple(s[0]), _slice_axis_key(a, tuple(s[0])))],
             lambda a, x: np.ascontiguousarray(x[_slice_axis_key(a, x.shape)]),
             attrs={"axis": Attr("int"), "begin": Attr("int"), "end": Attr("opt_int", None)},
-            fluent=True))
+            fluent=True, lower=lambda a, x: _lower_slice_key(x, _slice_axis_key(a, x.shape))))
 
 
 def _tile_shape(attrs, shapes):
@@ -318,6 +343,12 @@ def _stack_shape(attrs, shapes):
 register(Op("stack", ("args",), _stack_shape, lambda a, *xs: np.stack(xs, axis=a["axis"]),
             attrs={"axis": Attr("int", 0)}, variadic=True, dtype=same_dtypes))
 
+def _lower_cast(attrs, x):
+    if attrs["dtype"] not in FLOAT:  # float -> int of NaN or huge values has no safe lowering
+        return None
+    return Lazy(x.shape, attrs["dtype"], lambda i: cast(x(i), attrs["dtype"]))
+
+
 register(Op("Cast", ("data",), lambda a, s: [s[0]], lambda a, x: x.astype(a["dtype"]),
             attrs={"dtype": Attr("dtype")}, dtype=lambda a, d: [normalize_dtype(a["dtype"])],
-            aliases=("cast",), hint="cast", fluent=True))
+            aliases=("cast",), hint="cast", fluent=True, lower=_lower_cast))

@@ -1,0 +1,414 @@
+"""Pass 5, codegen: lower each kernel of the schedule to loop-IR expressions, then to
+LLVM IR.
+
+A kernel is a loop nest over its output's shape (the outermost loop runs from ``start``
+to ``end``, so threads can split it).  The element expression is built by evaluating the
+fused ops' lowerings at the loop indices.  Each sub-expression is emitted at the
+outermost loop where all its indices are known: a row's max is computed once per row,
+before the loop over the row's elements.  A reduction becomes its own loop, placed
+where its result is first needed.  Floating-point ops carry ``contract`` and ``nsz``;
+sums also carry ``reassoc`` so LLVM may vectorize them.  No flag assumes away NaN or inf.
+"""
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+from llvmlite import ir
+
+from . import mathlib
+from .executable import DATA_OFFSET
+from .graph import inputs_of
+from .infer import CompileError
+from .loopir import FLOAT, Expr, Lazy, bounds, cast, ravel, reset_interning, var, walk
+from .schedule import Schedule
+
+FM = ("contract", "nsz")
+RED_FM = ("reassoc", "contract", "nsz")
+I64 = ir.IntType(64)
+_TYPES = {"float32": ir.FloatType(), "float64": ir.DoubleType(), "int64": I64,
+          "int32": ir.IntType(32), "int8": ir.IntType(8), "uint8": ir.IntType(8),
+          "bool": ir.IntType(1)}
+_STORAGE = {**_TYPES, "bool": ir.IntType(8)}  # numpy stores bool in one byte
+# a float32 sum longer than this accumulates in float64 (as numpy's pairwise sum, it
+# keeps long reductions accurate)
+F64_ACCUMULATE_ABOVE = 1 << 16
+
+
+def lower_kernel(G: nx.MultiDiGraph, root: int, slot_of: dict) -> Lazy:
+    """The root node's value as a lazy tensor over stored buffers."""
+    memo: dict[int, Lazy] = {}
+
+    def lower(n: int) -> Lazy:
+        if n in memo:
+            return memo[n]
+        d = G.nodes[n]
+        if n != root and (n, 0) in slot_of:
+            lt = Lazy.buffer(slot_of[(n, 0)], d["shape"], d["dtype"])
+        else:
+            args = [lower(u) for u in inputs_of(G, n)]
+            lt = d["op"].lower(d["op"].full_attrs(d["attrs"]), *args)
+            if lt is None:
+                raise CompileError(f"{d['op'].name} cannot be lowered with these attributes")
+            if lt.shape != tuple(d["shape"]):
+                raise CompileError(f"lowering of {d['op'].name} gave shape {lt.shape}, "
+                                   f"expected {d['shape']}")
+            if lt.dtype != d["dtype"]:
+                src = lt
+                lt = Lazy(src.shape, d["dtype"], lambda idx, s=src, t=d["dtype"]: cast(s(idx), t))
+        memo[n] = lt
+        return lt
+    return lower(root)
+
+
+class _Level:
+    __slots__ = ("block", "cache", "value", "var")
+
+    def __init__(self, var_expr, value, block):
+        self.var, self.value, self.block = var_expr, value, block
+        self.cache: dict = {}
+
+
+class KernelEmitter:
+    """Emits one kernel: loops over the output, expressions placed at their loop level."""
+
+    def __init__(self, fn: ir.Function, ptrs: dict, entry: ir.Block):
+        self.fn = fn
+        self.ptrs = ptrs  # buffer slot -> typed pointer
+        self.levels = [_Level(None, None, entry)]
+        self.free: dict[int, frozenset] = {}
+
+    # -- placement --------------------------------------------------------------------
+    def free_vars(self, e: Expr) -> frozenset:
+        got = self.free.get(id(e))
+        if got is None:
+            if e.op == "var":
+                got = frozenset([e])
+            else:
+                got = frozenset().union(*[self.free_vars(c) for c in e.children()]) \
+                    if e.children() else frozenset()
+                if e.op == "reduce":
+                    got = got - frozenset(e.args[2])
+            self.free[id(e)] = got
+        return got
+
+    def level_of(self, e: Expr) -> int | None:
+        fv = self.free_vars(e)
+        lv = 0
+        for i, level in enumerate(self.levels):
+            if level.var in fv:
+                lv = i
+        bound = {level.var for level in self.levels}
+        return lv if fv <= bound else None
+
+    def builder(self, lv: int) -> ir.IRBuilder:
+        return ir.IRBuilder(self.levels[lv].block)
+
+    # -- loops --------------------------------------------------------------------------
+    def open_loop(self, var_expr: Expr, name: str):
+        """Blocks and induction phi of a counted loop; the caller links its entry."""
+        blocks = [self.fn.append_basic_block(f"{name}.{part}")
+                  for part in ("head", "body", "latch", "exit")]
+        header, body, latch, _ = blocks
+        i = ir.IRBuilder(header).phi(I64, name=name)
+        b = ir.IRBuilder(latch)
+        i.add_incoming(b.add(i, ir.Constant(I64, 1), flags=["nsw"]), latch)
+        b.branch(header)
+        self.levels.append(_Level(var_expr, i, body))
+        return blocks, i
+
+    @staticmethod
+    def loop_test(blocks, i, end) -> None:
+        header, body, _, exit_ = blocks
+        b = ir.IRBuilder(header)
+        b.cbranch(b.icmp_signed("<", i, end), body, exit_)
+
+    # -- expressions ----------------------------------------------------------------------
+    def emit(self, e: Expr):
+        lv = self.level_of(e)
+        if lv is None:
+            raise CompileError(f"expression uses an index outside its loop: {e}")
+        cached = self.levels[lv].cache.get(e)
+        if cached is not None:
+            return cached
+        if e.op == "var":
+            return self.levels[lv].value
+        if e.op == "reduce":
+            value = self.emit_reduce(e, lv)
+        else:
+            for c in e.children():  # operands first: a reduction may move this level's block
+                self.emit(c)
+            value = self.instr(self.builder(lv), e)
+        self.levels[lv].cache[e] = value
+        return value
+
+    def hoist(self, body: Expr) -> None:
+        """Emit every part of body computable at the current loops, before a deeper loop."""
+        for sub in walk(body):
+            if sub.op not in ("var", "const") and self.level_of(sub) is not None:
+                self.emit(sub)
+
+    def emit_reduce(self, e: Expr, lv: int):
+        op, body, rvars = e.args
+        self.hoist(body)
+        long_sum = op == "sum" and math.prod(v.args[1] for v in rvars) > F64_ACCUMULATE_ABOVE
+        acc_dtype = "float64" if body.dtype == "float32" and long_sum else body.dtype
+        ty = _TYPES[acc_dtype]
+        acc_in = ir.Constant(ty, {"sum": 0.0, "prod": 1.0, "max": -math.inf, "min": math.inf}[op])
+        # the loop goes where its result is first computable: at level lv, whose block
+        # runs before any deeper output loop (those are entered only when the kernel closes)
+        deeper = self.levels[lv + 1:]
+        del self.levels[lv + 1:]
+        if self.levels[lv].block.is_terminated:
+            raise CompileError("internal: a reduction could not be placed before its loop")
+        loops = []
+        for k, rv in enumerate(rvars):
+            depth = len(self.levels) - 1
+            pre = self.levels[depth].block
+            blocks, i = self.open_loop(rv, f"red{k}")
+            ir.IRBuilder(pre).branch(blocks[0])
+            i.add_incoming(ir.Constant(I64, 0), pre)
+            acc = ir.IRBuilder(blocks[0]).phi(ty)
+            acc.add_incoming(acc_in, pre)
+            self.loop_test(blocks, i, ir.Constant(I64, rv.args[1]))
+            loops.append((blocks, acc, depth))
+            acc_in = acc
+            self.hoist(body)  # what depends on this loop's index but not on the next one
+        value = self.emit(body)
+        b = self.builder(len(self.levels) - 1)
+        if acc_dtype != body.dtype:
+            value = b.fpext(value, ty)
+        new = self.combine(b, op, acc_in, value)
+        for blocks, acc, depth in reversed(loops):
+            cursor = self.levels.pop()
+            ir.IRBuilder(cursor.block).branch(blocks[2])
+            acc.add_incoming(new, blocks[2])
+            self.levels[depth].block = blocks[3]
+            new = acc
+        result = loops[0][1]
+        if acc_dtype != body.dtype:
+            result = self.builder(lv).fptrunc(result, _TYPES[body.dtype])
+        self.levels.extend(deeper)
+        return result
+
+    def combine(self, b: ir.IRBuilder, op: str, acc, value):
+        if op == "sum":
+            return b.fadd(acc, value, flags=RED_FM)
+        if op == "prod":
+            return b.fmul(acc, value, flags=RED_FM)
+        return call_intrinsic(b, {"max": "llvm.maximum", "min": "llvm.minimum"}[op], acc, value)
+
+    def instr(self, b: ir.IRBuilder, e: Expr):
+        op, dt = e.op, e.dtype
+        a = [self.emit(c) if isinstance(c, Expr) else c for c in e.args]
+        ty = _TYPES.get(dt)
+        if op == "const":
+            v = a[0]
+            return ir.Constant(ty, int(v) if dt == "bool" else v)
+        if op == "load":
+            slot, index = e.args
+            ptr = b.gep(self.ptrs[slot], [a[1]], inbounds=True)
+            raw = b.load(ptr)
+            return b.icmp_unsigned("!=", raw, ir.Constant(raw.type, 0)) if dt == "bool" else raw
+        if op == "affine":
+            terms, c = e.args
+            acc = ir.Constant(I64, c) if c else None
+            for atom, k in terms:
+                v = self.emit(atom)
+                term = v if k == 1 else b.mul(v, ir.Constant(I64, k), flags=["nsw"])
+                acc = term if acc is None else b.add(acc, term, flags=["nsw"])
+            return acc
+        if op in ("idiv", "imod"):
+            x, m = a[0], ir.Constant(I64, e.args[1])
+            if bounds(e.args[0])[0] >= 0:
+                return b.udiv(x, m) if op == "idiv" else b.urem(x, m)
+            q = b.sdiv(x, m)
+            r = b.srem(x, m)
+            neg = b.icmp_signed("<", r, ir.Constant(I64, 0))
+            if op == "idiv":
+                return b.select(neg, b.sub(q, ir.Constant(I64, 1)), q)
+            return b.select(neg, b.add(r, m), r)
+        if op == "pickidx":
+            return self.pick_index(b, e, a[0])
+        if op == "cast":
+            return self.cast(b, a[0], e.args[0].dtype, dt)
+        if op in _BIN:
+            if dt in FLOAT:
+                return getattr(b, _BIN[op])(a[0], a[1], flags=FM)
+        if op in ("max", "min"):
+            return call_intrinsic(b, {"max": "llvm.maximum", "min": "llvm.minimum"}[op], *a[:2])
+        if op == "neg":
+            return b.fneg(a[0], flags=FM)
+        if op in _MATH:
+            return getattr(mathlib, _MATH[op])(b, a[0])
+        if op in _INTRINSIC:
+            return call_intrinsic(b, _INTRINSIC[op], a[0])
+        if op == "mod":  # MXNet: sign of the divisor, x mod 0 = 0
+            x, y = a
+            q = call_intrinsic(b, "llvm.floor", b.fdiv(x, y, flags=FM))
+            r = b.fsub(x, b.fmul(q, y, flags=FM), flags=FM)
+            return b.select(b.fcmp_ordered("==", y, ir.Constant(ty, 0.0)), ir.Constant(ty, 0.0), r)
+        if op in _CMP or op == "ne":
+            x, y = a
+            if e.args[0].dtype not in FLOAT:
+                return b.icmp_signed("!=" if op == "ne" else _CMP[op], x, y)
+            if op == "ne":
+                return b.fcmp_unordered("!=", x, y)
+            return b.fcmp_ordered(_CMP[op], x, y)
+        if op == "where":
+            return b.select(a[0], a[1], a[2])
+        if op == "isnan":
+            return b.fcmp_unordered("uno", a[0], a[0])
+        if op == "and":
+            return b.and_(a[0], a[1])
+        if op == "or":
+            return b.or_(a[0], a[1])
+        if op == "not":
+            return b.not_(a[0])
+        raise CompileError(f"no code generation for loop-IR op {op!r} ({dt})")
+
+    def cast(self, b: ir.IRBuilder, x, src: str, dst: str):
+        st, dt_ = _TYPES[src], _TYPES[dst]
+        if src in FLOAT and dst in FLOAT:
+            return b.fpext(x, dt_) if dst == "float64" else b.fptrunc(x, dt_)
+        if dst in FLOAT:
+            return b.uitofp(x, dt_) if src in ("bool", "uint8") else b.sitofp(x, dt_)
+        if dst == "bool":
+            if src in FLOAT:
+                return b.fcmp_unordered("!=", x, ir.Constant(st, 0.0))
+            return b.icmp_unsigned("!=", x, ir.Constant(st, 0))
+        if src not in FLOAT and dst not in FLOAT:
+            if st.width == dt_.width:
+                return x
+            if st.width > dt_.width:
+                return b.trunc(x, dt_)
+            return b.zext(x, dt_) if src in ("bool", "uint8") else b.sext(x, dt_)
+        raise CompileError(f"unsafe cast from {src} to {dst} in a kernel")
+
+    def pick_index(self, b: ir.IRBuilder, e: Expr, raw):
+        """A label value as a row index that can never leave [0, n)."""
+        src, n, mode = e.args
+        top = ir.Constant(I64, n - 1)
+        if src.dtype in FLOAT:
+            ty = _TYPES[src.dtype]
+            lo, hi = (0.0, float(n - 1)) if mode == "clip" else (-2.0 ** 62, 2.0 ** 62)
+            # minnum/maxnum also turn NaN into a bound, so fptosi never sees NaN or overflow
+            f = call_intrinsic(b, "llvm.maxnum", call_intrinsic(b, "llvm.minnum", raw, ir.Constant(
+                ty, hi)), ir.Constant(ty, lo))
+            raw = b.fptosi(f, I64)
+            if mode == "clip":
+                return raw
+        else:
+            raw = b.sext(raw, I64) if raw.type.width < 64 else raw
+        if mode == "clip":
+            lo = b.select(b.icmp_signed("<", raw, ir.Constant(I64, 0)), ir.Constant(I64, 0), raw)
+            return b.select(b.icmp_signed(">", lo, top), top, lo)
+        r = b.srem(raw, ir.Constant(I64, n))
+        return b.select(b.icmp_signed("<", r, ir.Constant(I64, 0)),
+                        b.add(r, ir.Constant(I64, n)), r)
+
+
+def call_intrinsic(b: ir.IRBuilder, name: str, *args):
+    """Call an overloaded floating-point intrinsic (unary or binary) on args of one type."""
+    ty = args[0].type
+    fn = b.module.declare_intrinsic(name, [ty], ir.FunctionType(ty, [ty] * len(args)))
+    return b.call(fn, list(args))
+
+
+_BIN = {"add": "fadd", "sub": "fsub", "mul": "fmul", "div": "fdiv"}
+_CMP = {"lt": "<", "le": "<=", "eq": "==", "gt": ">", "ge": ">="}
+_MATH = {"exp": "emit_exp", "log": "emit_log", "log1p": "emit_log1p", "tanh": "emit_tanh",
+         "sigmoid": "emit_sigmoid"}
+_INTRINSIC = {"sqrt": "llvm.sqrt", "abs": "llvm.fabs", "floor": "llvm.floor", "ceil": "llvm.ceil",
+              "trunc": "llvm.trunc", "round": "llvm.rint"}
+
+
+def emit_kernel(module: ir.Module, name: str, lazy: Lazy, out_slot: int, reads: list[int],
+                buffers: list[tuple]) -> None:
+    """Add ``void name(i64 start, i64 end, i64 buf...)`` computing lazy into out_slot.
+
+    Each buffer argument is the address of the array's data; the kernel body takes them as
+    ``noalias`` pointers.  Loads are proven in bounds here, before any code exists.
+    """
+    shape = lazy.shape or (1,)
+    loop_vars = tuple(var(d, f"o{k}") for k, d in enumerate(shape))
+    value = lazy(loop_vars if lazy.shape else ())
+    for e in walk(value):
+        if e.op == "load":
+            slot, index = e.args
+            lo, hi = bounds(index)
+            size = math.prod(buffers[slot][0])
+            if lo < 0 or hi >= size:
+                raise CompileError(f"{name}: a load from buffer {slot} may reach [{lo}, {hi}], "
+                                   f"outside [0, {size})")
+    slots = list(reads) + [out_slot]
+    body_ty = ir.FunctionType(ir.VoidType(), [I64, I64] +
+                              [ir.PointerType(_STORAGE[buffers[s][1]]) for s in slots])
+    body = ir.Function(module, body_ty, name + "_body")
+    body.linkage = "internal"
+    for arg in body.args[2:]:
+        arg.add_attribute("noalias")
+    entry = body.append_basic_block("entry")
+    ptrs = dict(zip(slots, body.args[2:]))
+    em = KernelEmitter(body, ptrs, entry)
+    b = ir.IRBuilder(entry)
+    # never trust the caller's range: clamp it to the loop's extent
+    zero, ext = ir.Constant(I64, 0), ir.Constant(I64, shape[0])
+    start = b.select(b.icmp_signed("<", body.args[0], zero), zero, body.args[0])
+    end = b.select(b.icmp_signed(">", body.args[1], ext), ext, body.args[1])
+    loops = []
+    for k, v in enumerate(loop_vars):
+        level = em.levels[-1]
+        blocks, i = em.open_loop(v, f"out{k}")
+        em.loop_test(blocks, i, end if k == 0 else ir.Constant(I64, shape[k]))
+        loops.append((level, blocks, i, start if k == 0 else zero))
+    # the element: its sub-expressions land at the outermost loop that can compute them
+    v = em.emit(value)
+    idx = em.emit(ravel(loop_vars, shape))
+    bld = em.builder(len(em.levels) - 1)
+    if buffers[out_slot][1] == "bool":
+        v = bld.zext(v, _STORAGE["bool"])
+    bld.store(v, bld.gep(ptrs[out_slot], [idx], inbounds=True))
+    # only now is each level's last block known: link it into the next loop
+    inner = em.levels.pop()
+    ir.IRBuilder(inner.block).branch(loops[-1][1][2])
+    for k in range(len(loops) - 1, -1, -1):
+        parent, blocks, i, lo = loops[k]
+        ir.IRBuilder(parent.block).branch(blocks[0])
+        i.add_incoming(lo, parent.block)
+        if k > 0:
+            ir.IRBuilder(blocks[3]).branch(loops[k - 1][1][2])
+            em.levels.pop()
+    ir.IRBuilder(loops[0][1][3]).ret_void()
+    # the exported entry point takes integers: ndarray object addresses (their data pointer
+    # sits at DATA_OFFSET) or, where that layout check failed, the data addresses themselves
+    wrap = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64] * (2 + len(slots))), name)
+    b = ir.IRBuilder(wrap.append_basic_block("entry"))
+    args = list(wrap.args[:2])
+    for a, s in zip(wrap.args[2:], slots):
+        ty = ir.PointerType(_STORAGE[buffers[s][1]])
+        if DATA_OFFSET is None:
+            args.append(b.inttoptr(a, ty))
+        else:
+            field = b.inttoptr(b.add(a, ir.Constant(I64, DATA_OFFSET)), ir.PointerType(ty))
+            args.append(b.load(field))
+    b.call(body, args)
+    b.ret_void()
+
+
+def codegen(G: nx.MultiDiGraph, sched: Schedule, module_name: str = "minigluon") -> ir.Module:
+    """One LLVM module holding every kernel of the schedule."""
+    reset_interning()
+    module = ir.Module(module_name)
+    slot_of: dict[tuple, int] = {}
+    for s, n in zip(sched.inputs, G.graph["inputs"]):
+        slot_of[(n, 0)] = s
+    for step in sched.steps:
+        for i, w in enumerate(step.writes):
+            slot_of[(step.node, i)] = w
+    for step in sched.steps:
+        if step.kind != "kernel":
+            continue
+        lazy = lower_kernel(G, step.node, slot_of)
+        emit_kernel(module, step.name, lazy, step.writes[0], step.reads, sched.buffers)
+    return module

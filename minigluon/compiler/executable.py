@@ -1,0 +1,145 @@
+"""Running a compiled schedule: allocate buffers, call kernels (split across threads when
+the work is large), run external steps.
+
+Kernels receive each buffer's address as an integer.  Reading it through numpy's
+``ctypes`` attribute costs about 1.5 µs per array, more than the whole kernel at small
+sizes, so when this CPython/numpy lays ndarrays out as checked below the kernel is given
+the array object's address and reads the data pointer itself.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from ..ops import get_op
+from .infer import CompileError
+from .schedule import Schedule
+
+PARALLEL_MIN_WORK = 1 << 17  # elements touched; below this a thread costs more than it saves
+
+
+def _data_offset() -> int | None:
+    """Byte offset of the data pointer inside an ndarray object, if it is where C expects."""
+    probe = np.arange(4.0)
+    for off in (16,):
+        if ctypes.c_void_p.from_address(id(probe) + off).value == probe.ctypes.data:
+            return off
+    return None
+
+
+DATA_OFFSET = _data_offset()
+
+
+def buffer_arg(a: np.ndarray) -> int:
+    return id(a) if DATA_OFFSET is not None else a.ctypes.data
+
+
+def num_threads() -> int:
+    env = os.environ.get("MINIGLUON_NUM_THREADS")
+    return max(1, int(env)) if env and env.isdigit() else (os.cpu_count() or 1)
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=max(1, num_threads() - 1),
+                                   thread_name_prefix="minigluon")
+    return _POOL
+
+
+class Executable:
+    """A compiled graph: ``run(list of input arrays) -> list of output arrays``."""
+
+    def __init__(self, sched: Schedule, library, functions: dict):
+        self.schedule = sched
+        self.library = library  # keeps the machine code alive
+        self.in_types = [(sched.buffers[s][0], np.dtype(sched.buffers[s][1])) for s in sched.inputs]
+        self.threads = num_threads()
+        self.plan = []
+        for step in sched.steps:
+            if step.kind == "kernel":
+                fn = functions[step.name]
+                chunks = self._chunks(step) if self.threads > 1 else None
+                self.plan.append(("kernel", fn, step.reads + step.writes, step.writes, chunks))
+            elif step.kind == "alias":
+                self.plan.append(("alias", None, step.reads, step.writes, None))
+            else:
+                op = get_op(step.op)
+                attrs = op.full_attrs(op.parse_attrs(step.attrs))
+                self.plan.append(("external", (op, attrs), step.reads, step.writes, None))
+        self.interpreted = sched.interpreted
+        self.outputs = sched.outputs
+        self.num_slots = len(sched.buffers)
+        self.alloc = [(s, sched.buffers[s]) for st in sched.steps if st.kind != "alias"
+                      for s in st.writes]
+        # the common case, one kernel and nothing else, gets a path without loops
+        only = self.plan[0] if len(self.plan) == 1 and self.plan[0][0] == "kernel" else None
+        self.single = None
+        if only is not None and only[4] is None and len(self.outputs) == 1:
+            shape, dtype = sched.buffers[self.outputs[0]]
+            self.single = (only[1], [sched.inputs.index(s) if s in sched.inputs else None
+                                     for s in only[2][:-1]], shape, np.dtype(dtype))
+
+    def _chunks(self, step):
+        if step.work < PARALLEL_MIN_WORK or step.parallel < 2:
+            return None
+        n = min(self.threads, step.parallel)
+        bounds = [step.parallel * k // n for k in range(n + 1)]
+        return list(zip(bounds[:-1], bounds[1:]))
+
+    def check(self, arrays: list) -> list:
+        if len(arrays) != len(self.in_types):
+            raise CompileError(f"compiled graph takes {len(self.in_types)} inputs, got {len(arrays)}")
+        out = []
+        for k, (a, (shape, dtype)) in enumerate(zip(arrays, self.in_types)):
+            if a.shape != shape or a.dtype != dtype:
+                raise ValueError(f"input {k}: expected {dtype.name}{list(shape)}, got "
+                                 f"{a.dtype.name}{list(a.shape)}")
+            out.append(a)
+        return out
+
+    def run(self, arrays: list) -> list:
+        """Run on arrays of the compiled shapes and dtypes (checked)."""
+        return self.run_trusted(self.check(arrays))
+
+    def run_trusted(self, arrays: list) -> list:
+        """Run on arrays the caller guarantees have the compiled shapes and dtypes."""
+        arrays = [np.ascontiguousarray(a) for a in arrays]  # kept alive for the kernels
+        if self.single is not None:
+            fn, picks, shape, dtype = self.single
+            out = np.empty(shape, dtype)
+            fn(0, shape[0], *[buffer_arg(arrays[p]) for p in picks], buffer_arg(out))
+            return [out]
+        buf: list = [None] * self.num_slots
+        for s, a in zip(self.schedule.inputs, arrays):
+            buf[s] = a
+        for s, (shape, dtype) in self.alloc:
+            if buf[s] is None:
+                buf[s] = np.empty(shape, dtype)
+        for kind, what, reads, writes, chunks in self.plan:
+            if kind == "kernel":
+                args = [buffer_arg(buf[s]) for s in reads]
+                if chunks is None:
+                    what(0, self.schedule.buffers[writes[0]][0][0]
+                         if self.schedule.buffers[writes[0]][0] else 1, *args)
+                else:
+                    futures = [_pool().submit(what, lo, hi, *args) for lo, hi in chunks[1:]]
+                    what(chunks[0][0], chunks[0][1], *args)
+                    for f in futures:
+                        f.result()
+            elif kind == "alias":
+                buf[writes[0]] = buf[reads[0]].reshape(self.schedule.buffers[writes[0]][0])
+            else:
+                op, attrs = what
+                with np.errstate(all="ignore"):
+                    res = op.compute(attrs, *[buf[s] for s in reads])
+                res = res if isinstance(res, (tuple, list)) else (res,)
+                for s, r in zip(writes, res):
+                    buf[s] = np.ascontiguousarray(r, dtype=self.schedule.buffers[s][1])
+        return [buf[s].copy() if s in self.schedule.inputs else buf[s] for s in self.outputs]

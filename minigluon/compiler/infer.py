@@ -1,0 +1,33 @@
+"""Pass 1, infer: every node's shape and dtype from the registry's rules.
+
+Traced graphs already carry types; graphs loaded from JSON or rewritten by a pass are
+re-checked here, so later passes can rely on ``shape`` and ``dtype`` being right.
+"""
+from __future__ import annotations
+
+import networkx as nx
+
+from ..base import MXNetError
+from .graph import inputs_of
+
+
+class CompileError(MXNetError):
+    """The compiler cannot handle this graph; the caller falls back to the interpreter."""
+
+
+def infer(G: nx.MultiDiGraph) -> nx.MultiDiGraph:
+    for n in nx.topological_sort(G):
+        d = G.nodes[n]
+        if d["kind"] == "input":
+            if d["shape"] is None:
+                raise CompileError(f"input {d['name']!r} has no shape")
+            continue
+        srcs = inputs_of(G, n)
+        try:
+            shapes, dtypes = d["op"].infer(d["attrs"], [G.nodes[u]["shape"] for u in srcs],
+                                           [G.nodes[u]["dtype"] for u in srcs])
+        except (MXNetError, ValueError, TypeError) as e:
+            raise CompileError(f"node {d['name']!r}: {e}") from None
+        d["shape"], d["dtype"] = shapes[0], dtypes[0]
+        d["shapes"], d["dtypes"] = shapes, dtypes
+    return G

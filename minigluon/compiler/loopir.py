@@ -1,0 +1,423 @@
+"""The loop IR: scalar expressions over loop indices, and lazy tensors that build them.
+
+Every registry op lowers to a :class:`Lazy` tensor: a shape, a dtype and a function from
+an index tuple (one integer expression per dimension) to the scalar :class:`Expr` of the
+element there.  Evaluating the fused graph at the output's loop indices yields one
+expression DAG; hash-consing makes equal sub-expressions the same object, so a reduction
+used by every element of a row (log_softmax's max) is built once and hoisted by codegen.
+
+Integer index expressions are kept in affine form and simplified with range analysis, so
+the common cases (broadcast, reshape of contiguous data, transposes) compile to plain
+``i * stride + j`` arithmetic that LLVM can vectorize; every load's index range is checked
+against its buffer before code is generated.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+
+FLOAT = ("float32", "float64")
+
+
+class Expr:
+    """An interned scalar expression node: ``op``, ``args`` (Exprs or Python constants), ``dtype``."""
+
+    __slots__ = ("args", "dtype", "op", "__weakref__")
+    _interned: dict = {}
+
+    def __new__(cls, op: str, args: tuple, dtype: str):
+        key = (op, args, dtype)
+        found = cls._interned.get(key)
+        if found is not None:
+            return found
+        self = super().__new__(cls)
+        self.op, self.args, self.dtype = op, args, dtype
+        cls._interned[key] = self
+        return self
+
+    def __repr__(self) -> str:
+        if self.op == "var":
+            return str(self.args[0])
+        if self.op == "const":
+            return repr(self.args[0])
+        return f"{self.op}({', '.join(map(repr, self.args))})"
+
+    def children(self) -> tuple:
+        """Sub-expressions, including those inside tuple arguments (affine terms, reduce vars)."""
+        out, stack = [], list(self.args)
+        while stack:
+            a = stack.pop(0)
+            if isinstance(a, Expr):
+                out.append(a)
+            elif isinstance(a, tuple):
+                stack[:0] = list(a)
+        return tuple(out)
+
+
+def reset_interning() -> None:
+    """Forget interned expressions (each kernel build starts fresh)."""
+    Expr._interned.clear()
+
+
+# --- integer index expressions -------------------------------------------------------------
+_var_ids = itertools.count()
+
+
+def var(extent: int, name: str | None = None) -> Expr:
+    """A loop index ranging over [0, extent)."""
+    return Expr("var", (name or f"i{next(_var_ids)}", int(extent)), "int64")
+
+
+def const(value, dtype: str) -> Expr:
+    if dtype in FLOAT:
+        value = float(value)
+    elif dtype == "bool":
+        value = bool(value)
+    else:
+        value = int(value)
+    return Expr("const", (value,), dtype)
+
+
+def iconst(v: int) -> Expr:
+    return affine({}, int(v))
+
+
+def affine(terms: dict, c: int) -> Expr:
+    """Canonical ``sum(coef * atom) + c``; an affine form of one atom with coef 1 is the atom."""
+    terms = {a: k for a, k in terms.items() if k != 0}
+    if not terms:
+        return Expr("const", (int(c),), "int64")
+    if c == 0 and len(terms) == 1:
+        (atom, k), = terms.items()
+        if k == 1:
+            return atom
+    items = tuple(sorted(terms.items(), key=lambda t: id(t[0])))
+    return Expr("affine", (items, int(c)), "int64")
+
+
+def as_affine(e: Expr) -> tuple[dict, int]:
+    if e.op == "const" and e.dtype == "int64":
+        return {}, e.args[0]
+    if e.op == "affine":
+        return dict(e.args[0]), e.args[1]
+    return {e: 1}, 0
+
+
+def iadd(*xs) -> Expr:
+    terms: dict = {}
+    c = 0
+    for x in xs:
+        t, k = as_affine(x if isinstance(x, Expr) else iconst(x))
+        c += k
+        for a, coef in t.items():
+            terms[a] = terms.get(a, 0) + coef
+    return affine(terms, c)
+
+
+def imul(x: Expr, k: int) -> Expr:
+    t, c = as_affine(x)
+    return affine({a: coef * k for a, coef in t.items()}, c * k)
+
+
+def bounds(e: Expr) -> tuple[int, int]:
+    """Inclusive (lo, hi) of an integer expression."""
+    op = e.op
+    if op == "var":
+        return 0, e.args[1] - 1
+    if op == "const":
+        return e.args[0], e.args[0]
+    if op == "affine":
+        lo = hi = e.args[1]
+        for atom, k in e.args[0]:
+            a, b = bounds(atom)
+            lo += min(k * a, k * b)
+            hi += max(k * a, k * b)
+        return lo, hi
+    if op == "idiv":
+        a, b = bounds(e.args[0])
+        return a // e.args[1], b // e.args[1]
+    if op == "imod":
+        a, b = bounds(e.args[0])
+        m = e.args[1]
+        return (a, b) if 0 <= a and b < m else (0, m - 1)
+    if op == "pickidx":  # clipped or wrapped into [0, n)
+        return 0, e.args[1] - 1
+    raise ValueError(f"no integer bounds for {op}")
+
+
+def idiv(x: Expr, m: int) -> Expr:
+    """Floor division by a positive constant, simplified when the range allows."""
+    if m == 1:
+        return x
+    t, c = as_affine(x)
+    lo, hi = bounds(x)
+    if lo >= 0 and hi < m:
+        return iconst(0)
+    # terms with coefficients divisible by m pass through; the rest must stay in [0, m)
+    whole = {a: k // m for a, k in t.items() if k % m == 0}
+    rest = affine({a: k for a, k in t.items() if k % m}, c % m)
+    rlo, rhi = bounds(rest)
+    if rlo >= 0 and rhi < m:
+        return iadd(affine(whole, c // m))
+    return Expr("idiv", (x, m), "int64")
+
+
+def imod(x: Expr, m: int) -> Expr:
+    if m == 1:
+        return iconst(0)
+    t, c = as_affine(x)
+    rest = affine({a: k for a, k in t.items() if k % m}, c % m)
+    lo, hi = bounds(rest)
+    if lo >= 0 and hi < m:
+        return rest
+    return Expr("imod", (rest, m), "int64")
+
+
+def strides_of(shape: tuple) -> tuple:
+    out, acc = [], 1
+    for d in reversed(shape):
+        out.append(acc)
+        acc *= d
+    return tuple(reversed(out))
+
+
+def ravel(idx: tuple, shape: tuple) -> Expr:
+    return iadd(*[imul(i, s) for i, s in zip(idx, strides_of(shape))], 0)
+
+
+def unravel(flat: Expr, shape: tuple) -> tuple:
+    return tuple(imod(idiv(flat, s), d) for s, d in zip(strides_of(shape), shape))
+
+
+# --- scalar value expressions ----------------------------------------------------------------
+def _fold(op: str, xs: tuple):
+    vals = [x.args[0] for x in xs]
+    fns = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b}
+    if op in fns and all(isinstance(v, float) for v in vals):
+        return fns[op](*vals)
+    return None
+
+
+def alu(op: str, *xs: Expr, dtype: str | None = None) -> Expr:
+    """A scalar operation; constants fold and x*1, x+0 vanish."""
+    dt = dtype or xs[0].dtype
+    if all(x.op == "const" for x in xs):
+        v = _fold(op, xs)
+        if v is not None:
+            return const(v, dt)
+    if op in ("add", "sub") and xs[1].op == "const" and xs[1].args[0] == 0:
+        return xs[0]
+    if op == "mul":
+        for a, b in (xs, xs[::-1]):
+            if b.op == "const" and b.args[0] == 1:
+                return a
+    return Expr(op, tuple(xs), dt)
+
+
+def cast(x: Expr, dtype: str) -> Expr:
+    if x.dtype == dtype:
+        return x
+    if x.op == "const":
+        return const(x.args[0], dtype)
+    return Expr("cast", (x,), dtype)
+
+
+def where(cond: Expr, a: Expr, b: Expr) -> Expr:
+    if cond.op == "const":
+        return a if cond.args[0] else b
+    return Expr("where", (cond, a, b), a.dtype)
+
+
+def cmp(op: str, a: Expr, b: Expr) -> Expr:
+    return Expr(op, (a, b), "bool")
+
+
+def reduce_expr(op: str, body: Expr, rvars: tuple) -> Expr:
+    return Expr("reduce", (op, body, tuple(rvars)), body.dtype)
+
+
+def load(buf: int, index: Expr, dtype: str) -> Expr:
+    return Expr("load", (buf, index), dtype)
+
+
+# --- lazy tensors ------------------------------------------------------------------------------
+class Lazy:
+    """A tensor defined by ``fn(index tuple) -> Expr``; what every op lowering returns."""
+
+    _ids = itertools.count()
+
+    def __init__(self, shape: tuple, dtype: str, fn: Callable[[tuple], Expr]):
+        self.shape = tuple(int(d) for d in shape)
+        self.dtype = dtype
+        self.fn = fn
+        self.uid = next(Lazy._ids)
+
+    def __call__(self, idx: tuple) -> Expr:
+        return self.fn(tuple(idx))
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    # construction
+    @staticmethod
+    def buffer(buf: int, shape: tuple, dtype: str) -> Lazy:
+        return Lazy(shape, dtype, lambda idx: load(buf, ravel(idx, shape), dtype))
+
+    @staticmethod
+    def full(shape: tuple, value: float, dtype: str) -> Lazy:
+        c = const(value, dtype)
+        return Lazy(shape, dtype, lambda idx: c)
+
+    # views
+    def broadcast_to(self, shape: tuple) -> Lazy:
+        shape = tuple(shape)
+        if shape == self.shape:
+            return self
+        lead = len(shape) - len(self.shape)
+        src = self.shape
+
+        def fn(idx):
+            return self(tuple(iconst(0) if d == 1 else i for i, d in zip(idx[lead:], src)))
+        return Lazy(shape, self.dtype, fn)
+
+    def reshape(self, shape: tuple) -> Lazy:
+        shape = tuple(shape)
+        if shape == self.shape:
+            return self
+        src = self.shape
+        return Lazy(shape, self.dtype, lambda idx: self(unravel(ravel(idx, shape), src)))
+
+    def permute(self, perm: tuple) -> Lazy:
+        inv = [0] * len(perm)
+        for k, p in enumerate(perm):
+            inv[p] = k
+        shape = tuple(self.shape[p] for p in perm)
+        return Lazy(shape, self.dtype, lambda idx: self(tuple(idx[inv[d]] for d in range(len(perm)))))
+
+    def slice(self, starts: tuple, steps: tuple, shape: tuple) -> Lazy:
+        def fn(idx):
+            return self(tuple(iadd(imul(i, st), s0) for i, s0, st in zip(idx, starts, steps)))
+        return Lazy(shape, self.dtype, fn)
+
+    # math
+    def map(self, op: str, *others: Lazy, dtype: str | None = None) -> Lazy:
+        """Elementwise op with numpy broadcasting over self and others."""
+        shape = self.shape
+        for o in others:
+            shape = _broadcast(shape, o.shape)
+        parts = [t.broadcast_to(shape) for t in (self, *others)]
+        out_dtype = dtype or self.dtype
+        arg_dtype = out_dtype if out_dtype != "bool" else _promoted(self, *others) if others \
+            else self.dtype
+        return Lazy(shape, out_dtype, lambda idx: alu(
+            op, *[cast(p(idx), arg_dtype) for p in parts], dtype=out_dtype))
+
+    def reduce(self, op: str, axes: tuple, keepdims: bool) -> Lazy:
+        axes = tuple(sorted(axes))
+        kept = [d for d in range(len(self.shape)) if d not in axes]
+        out_shape = tuple(1 if d in axes else n for d, n in enumerate(self.shape)) if keepdims \
+            else tuple(self.shape[d] for d in kept) or (1,)
+        uid = self.uid
+
+        # one var per reduced axis of this reduction; each reduce expression binds them anew
+        rvars = tuple(Expr("var", (f"r{uid}_{a}", self.shape[a]), "int64") for a in axes)
+
+        looped = tuple(v for v in rvars if v.args[1] != 1)  # an axis of extent 1 needs no loop
+
+        def fn(idx):
+            outer = [idx[d] for d in kept] if keepdims else list(idx[:len(kept)])
+            full, it_o, it_r = [], iter(outer), iter(rvars)
+            for d in range(len(self.shape)):
+                full.append(next(it_r) if d in axes else next(it_o))
+            full = [iconst(0) if x.op == "var" and x.args[1] == 1 and x in rvars else x
+                    for x in full]
+            body = self(tuple(full))
+            return reduce_expr(op, body, looped) if looped else body
+        return Lazy(out_shape, self.dtype, fn)
+
+    def gather(self, axis: int, index: Lazy, mode: str, keepdims: bool) -> Lazy:
+        """``pick``: self[..., index[...], ...] along axis, index clipped or wrapped."""
+        n = self.shape[axis]
+        kept = tuple(d for i, d in enumerate(self.shape) if i != axis)
+        out_shape = self.shape[:axis] + (1,) + self.shape[axis + 1:] if keepdims else kept or (1,)
+        index = index.reshape(kept)  # the index may carry the picked axis as a 1
+
+        def fn(idx):
+            rest = tuple(idx[:axis]) + tuple(idx[axis + 1:]) if keepdims else tuple(idx)
+            rest = rest if kept else ()
+            raw = index(rest)
+            k = Expr("pickidx", (raw, n, mode), "int64")
+            full = tuple(rest[:axis]) + (k,) + tuple(rest[axis:])
+            value = self(full)
+            if raw.dtype in FLOAT:  # a NaN label gives NaN, as the reference kernel
+                value = where(Expr("isnan", (raw,), "bool"), const(math.nan, self.dtype), value)
+            return value
+        return Lazy(out_shape, self.dtype, fn)
+
+
+def _broadcast(a: tuple, b: tuple) -> tuple:
+    n = max(len(a), len(b))
+    a, b = (1,) * (n - len(a)) + a, (1,) * (n - len(b)) + b
+    out = []
+    for x, y in zip(a, b):
+        if x != y and 1 not in (x, y):
+            raise ValueError(f"cannot broadcast {a} and {b}")
+        out.append(max(x, y) if 0 not in (x, y) else 0)
+    return tuple(out)
+
+
+def walk(root: Expr):
+    """Every expression reachable from root, children before parents."""
+    seen: set = set()
+    order: list = []
+    stack = [(root, False)]
+    while stack:
+        e, done = stack.pop()
+        if done:
+            order.append(e)
+            continue
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        stack.append((e, True))
+        for c in e.children():
+            if id(c) not in seen:
+                stack.append((c, False))
+    return order
+
+
+# --- building blocks for the registry's lowerings -------------------------------------------
+def unary(op: str) -> Callable:
+    return lambda attrs, x: x.map(op)
+
+
+def binary(op: str) -> Callable:
+    return lambda attrs, a, b: a.map(op, b, dtype=_promoted(a, b))
+
+
+def compare(op: str) -> Callable:
+    """A comparison gives 0/1 in the operands' dtype, as MXNet's."""
+    def lower(attrs, a, b):
+        dt = _promoted(a, b)
+        test = a.map(op, b, dtype="bool")
+        one, zero = const(1, dt), const(0, dt)
+        return Lazy(test.shape, dt, lambda idx: where(test(idx), one, zero))
+    return lower
+
+
+def scalar(op: str, reverse: bool = False) -> Callable:
+    """``x op scalar`` (or ``scalar op x``), the scalar in x's dtype."""
+    def lower(attrs, x):
+        s = Lazy.full((), attrs["scalar"], x.dtype)
+        if op in ("lt", "le", "eq", "ne", "gt", "ge"):
+            return compare(op)(attrs, *((s, x) if reverse else (x, s)))
+        return (s.map(op, x) if reverse else x.map(op, s)).broadcast_to(x.shape)
+    return lower
+
+
+def _promoted(*xs: Lazy) -> str:
+    order = ("bool", "uint8", "int8", "int32", "int64", "float32", "float64")
+    return max((x.dtype for x in xs), key=order.index)
+

@@ -1,0 +1,128 @@
+"""The compiler as a list of named passes, and the entry point the blocks call.
+
+    infer -> simplify -> fuse -> schedule -> codegen -> link
+
+``explain()`` runs them one by one and prints what each produced; ``compile_graph()``
+runs them all, or, when this graph was compiled before (in this process or, through the
+disk cache, in another), skips straight to loading the machine code.
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+
+import networkx as nx
+
+from ..ops import format_attr
+from ..symbol import Symbol
+from . import link
+from .codegen import codegen
+from .executable import DATA_OFFSET, Executable
+from .fuse import fuse
+from .graph import format_graph, from_symbol
+from .infer import CompileError, infer
+from .schedule import Schedule, Step, schedule
+from .simplify import simplify
+
+GRAPH_PASSES = [("infer", infer), ("simplify", simplify), ("fuse", fuse)]
+_MEMORY: dict[str, Executable] = {}
+_MEMORY_LOCK = threading.Lock()
+
+
+def canonical_text(symbol: Symbol, input_names: list[str]) -> str:
+    """The graph without node names: what the machine code depends on."""
+    nodes = symbol.topo_nodes()
+    index = {id(n): i for i, n in enumerate(nodes)}
+    lines = [f"inputs {input_names}", f"data-offset {DATA_OFFSET}"]
+    for n in nodes:
+        if n.is_variable:
+            lines.append(f"var {n.name} {n.shapes[0]} {n.dtypes[0]}")
+        else:
+            attrs = sorted((k, format_attr(v)) for k, v in n.attrs.items())
+            ins = [(index[id(s)], i) for s, i in n.inputs]
+            lines.append(f"{n.op.name} {attrs} {ins}")
+    lines.append(f"outputs {[(index[id(n)], i) for n, i in symbol._outputs]}")
+    return "\n".join(lines)
+
+
+def build_schedule(symbol: Symbol, input_names: list[str]) -> tuple[nx.MultiDiGraph, Schedule]:
+    G = from_symbol(symbol, input_names)
+    for _, run in GRAPH_PASSES:
+        G = run(G)
+    return G, schedule(G)
+
+
+def _kernel_arity(sched: Schedule) -> dict:
+    return {s.name: 2 + len(s.reads) + len(s.writes) for s in sched.steps if s.kind == "kernel"}
+
+
+def _schedule_to_json(sched: Schedule) -> dict:
+    return {"buffers": [[list(s), d] for s, d in sched.buffers], "inputs": sched.inputs,
+            "outputs": sched.outputs, "steps": [dataclasses.asdict(s) for s in sched.steps]}
+
+
+def _schedule_from_json(data: dict) -> Schedule:
+    return Schedule([(tuple(s), d) for s, d in data["buffers"]], data["inputs"], data["outputs"],
+                    [Step(**s) for s in data["steps"]])
+
+
+def _executable(sched: Schedule, obj: bytes | None) -> Executable:
+    arity = _kernel_arity(sched)
+    lib = link.Library(obj) if arity else None
+    fns = {name: lib.function(name, n) for name, n in arity.items()} if lib else {}
+    return Executable(sched, lib, fns)
+
+
+def compile_graph(symbol: Symbol, input_names: list[str], stats=None) -> Executable:
+    """Compile a traced graph (memory cache, then disk cache, then LLVM)."""
+    key = link.cache_key(canonical_text(symbol, input_names))
+    with _MEMORY_LOCK:
+        hit = _MEMORY.get(key)
+    if hit is not None:
+        if stats:
+            stats("cache_hits", 1)
+        return hit
+    t0 = time.perf_counter()
+    cached = link.load_cached(key)
+    if cached is not None:
+        obj, meta = cached
+        exe = _executable(_schedule_from_json(meta["schedule"]), obj)
+        if stats:
+            stats("cache_hits", 1)
+    else:
+        G, sched = build_schedule(symbol, input_names)
+        obj = None
+        if any(s.kind == "kernel" for s in sched.steps):
+            module = codegen(G, sched)
+            obj, _ = link.compile_object(str(module))
+        exe = _executable(sched, obj)
+        if obj is not None:
+            link.store_cached(key, obj, {"schedule": _schedule_to_json(sched)})
+        if stats:
+            stats("kernels_compiled", len(_kernel_arity(sched)))
+    if stats:
+        stats("compile_seconds", time.perf_counter() - t0)
+    with _MEMORY_LOCK:
+        _MEMORY[key] = exe
+    return exe
+
+
+def explain(symbol: Symbol, input_names: list[str]) -> str:
+    """Every stage of the compiler for one graph, as text: what `minigluon explain` prints."""
+    out = [format_graph(from_symbol(symbol, input_names), "traced")]
+    G = from_symbol(symbol, input_names)
+    for name, run in GRAPH_PASSES:
+        G = run(G)
+        out.append(f"\n== after {name} ==\n{format_graph(G, name)}")
+    sched = schedule(G)
+    out.append(f"\n== schedule ==\n{sched.format()}")
+    if any(s.kind == "kernel" for s in sched.steps):
+        module = codegen(G, sched)
+        out.append(f"\n== LLVM IR (generated) ==\n{module}")
+        _, optimized = link.compile_object(str(module))
+        out.append(f"\n== LLVM IR (optimized for {link.llvm.get_host_cpu_name()}) ==\n{optimized}")
+    return "\n".join(out)
+
+
+__all__ = ["CompileError", "GRAPH_PASSES", "build_schedule", "compile_graph", "explain"]

@@ -1,0 +1,121 @@
+"""Pass 4, schedule: turn the fused graph into an ordered list of steps over buffers.
+
+Buffers are numbered slots: the inputs first, then one per stored value.  A step is
+a generated kernel (``kernel``), a numpy kernel from the registry for an op the loop IR
+does not cover (``external``; BLAS products count as compiled, anything else as
+interpreted), or a free reshape of a stored buffer (``alias``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from ..ops import format_attr
+from .graph import inputs_of
+
+_RESHAPES = {"Reshape", "Flatten", "expand_dims", "squeeze"}
+# ops whose numpy kernel is a real library kernel (BLAS), not an interpreter fallback
+COMPILED_EXTERNAL = {"dot", "batch_dot"}
+
+
+@dataclass
+class Step:
+    kind: str  # 'kernel' | 'external' | 'alias'
+    node: int
+    reads: list[int]
+    writes: list[int]
+    name: str = ""
+    op: str = ""
+    attrs: dict = field(default_factory=dict)
+    parallel: int = 1  # extent of the outermost loop, split across threads
+    work: int = 0  # elements read and written: decides whether threads pay off
+
+    def describe(self, buffers) -> str:
+        ins = ", ".join(f"b{s}" for s in self.reads)
+        outs = ", ".join(f"b{s}" for s in self.writes)
+        if self.kind == "kernel":
+            return f"{outs} = {self.name}({ins})   # parallel over {self.parallel}, {self.work} elements"
+        if self.kind == "alias":
+            return f"{outs} = reshape(b{self.reads[0]}) : {buffers[self.writes[0]]}"
+        attrs = ", ".join(f"{k}={v}" for k, v in self.attrs.items())
+        how = "BLAS" if self.op in COMPILED_EXTERNAL else "numpy interpreter"
+        return f"{outs} = {self.op}({ins}{', ' if attrs else ''}{attrs})   # {how}"
+
+
+@dataclass
+class Schedule:
+    buffers: list[tuple]  # (shape, dtype) per slot
+    inputs: list[int]
+    outputs: list[int]
+    steps: list[Step]
+
+    @property
+    def interpreted(self) -> bool:
+        return any(s.kind == "external" and s.op not in COMPILED_EXTERNAL for s in self.steps)
+
+    def format(self) -> str:
+        lines = ["buffers:"]
+        for i, (shape, dtype) in enumerate(self.buffers):
+            role = "input" if i in self.inputs else "output" if i in self.outputs else "temp"
+            lines.append(f"  b{i} : {dtype}{list(shape)}  ({role})")
+        lines.append("steps:")
+        lines += [f"  {s.describe(self.buffers)}" for s in self.steps]
+        lines.append(f"return {', '.join(f'b{s}' for s in self.outputs)}")
+        return "\n".join(lines)
+
+
+def schedule(G: nx.MultiDiGraph) -> Schedule:
+    slot: dict[tuple, int] = {}
+    buffers: list[tuple] = []
+
+    def new_slot(key, shape, dtype) -> int:
+        slot[key] = len(buffers)
+        buffers.append((tuple(shape), dtype))
+        return slot[key]
+
+    for n in G.graph["inputs"]:
+        new_slot((n, 0), G.nodes[n]["shape"], G.nodes[n]["dtype"])
+    steps: list[Step] = []
+    for n in nx.topological_sort(G):
+        d = G.nodes[n]
+        if d["kind"] == "input" or not d.get("materialize"):
+            continue
+        srcs = inputs_of(G, n)
+        if d["op"].lower is None:
+            outs = [new_slot((n, i), s, t) for i, (s, t) in enumerate(zip(d["shapes"], d["dtypes"]))]
+            reads = [slot[(u, _out(G, u, n))] for u in srcs]
+            steps.append(Step("external", n, reads, outs, op=d["op"].name,
+                              attrs={k: format_attr(v) for k, v in d["attrs"].items()}))
+            continue
+        if d["op"].name in _RESHAPES and (srcs[0], 0) in slot:
+            out = new_slot((n, 0), d["shape"], d["dtype"])
+            steps.append(Step("alias", n, [slot[(srcs[0], 0)]], [out]))
+            continue
+        out = new_slot((n, 0), d["shape"], d["dtype"])
+        reads = sorted({slot[k] for k in _stored_inputs(G, n, slot)})
+        work = math.prod(d["shape"]) + sum(math.prod(buffers[s][0]) for s in reads)
+        steps.append(Step("kernel", n, reads, [out], name=f"kernel{len(steps)}",
+                          parallel=d["shape"][0] if d["shape"] else 1, work=work))
+    outputs = [slot[(n, i)] for n, i in G.graph["outputs"]]
+    return Schedule(buffers, [slot[(n, 0)] for n in G.graph["inputs"]], outputs, steps)
+
+
+def _out(G, u, v) -> int:
+    return next(data["out"] for _, w, data in G.out_edges(u, data=True) if w == v)
+
+
+def _stored_inputs(G, n, slot) -> set:
+    """Stored values the kernel rooted at n reads (stops at stored nodes and inputs)."""
+    found, stack, seen = set(), list(inputs_of(G, n)), set()
+    while stack:
+        u = stack.pop()
+        if u in seen:
+            continue
+        seen.add(u)
+        if (u, 0) in slot and (G.nodes[u]["kind"] == "input" or G.nodes[u].get("materialize")):
+            found.add((u, 0))
+        else:
+            stack.extend(inputs_of(G, u))
+    return found
