@@ -342,12 +342,7 @@ def emit_kernel(module: ir.Module, name: str, lazy: Lazy, out_slot: int, reads: 
                 raise CompileError(f"{name}: a load from buffer {slot} may reach [{lo}, {hi}], "
                                    f"outside [0, {size})")
     slots = list(reads) + [out_slot]
-    body_ty = ir.FunctionType(ir.VoidType(), [I64, I64] +
-                              [ir.PointerType(_STORAGE[buffers[s][1]]) for s in slots])
-    body = ir.Function(module, body_ty, name + "_body")
-    body.linkage = "internal"
-    for arg in body.args[2:]:
-        arg.add_attribute("noalias")
+    body = kernel_function(module, name, [buffers[s][1] for s in slots])
     entry = body.append_basic_block("entry")
     ptrs = dict(zip(slots, body.args[2:]))
     em = KernelEmitter(body, ptrs, entry)
@@ -380,13 +375,25 @@ def emit_kernel(module: ir.Module, name: str, lazy: Lazy, out_slot: int, reads: 
             ir.IRBuilder(blocks[3]).branch(loops[k - 1][1][2])
             em.levels.pop()
     ir.IRBuilder(loops[0][1][3]).ret_void()
-    # the exported entry point takes integers: ndarray object addresses (their data pointer
-    # sits at DATA_OFFSET) or, where that layout check failed, the data addresses themselves
-    wrap = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64] * (2 + len(slots))), name)
+
+
+def kernel_function(module: ir.Module, name: str, dtypes: list[str]) -> ir.Function:
+    """The body ``void name_body(i64 start, i64 end, T* noalias buf...)`` to fill in, and the
+    exported entry point ``void name(i64 start, i64 end, i64 buf...)`` that calls it.
+
+    The entry point takes integers: ndarray object addresses (their data pointer sits at
+    DATA_OFFSET) or, where that layout check failed, the data addresses themselves.
+    """
+    ptr_types = [ir.PointerType(_STORAGE[d]) for d in dtypes]
+    body = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64, I64] + ptr_types),
+                       name + "_body")
+    body.linkage = "internal"
+    for arg in body.args[2:]:
+        arg.add_attribute("noalias")
+    wrap = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64] * (2 + len(dtypes))), name)
     b = ir.IRBuilder(wrap.append_basic_block("entry"))
     args = list(wrap.args[:2])
-    for a, s in zip(wrap.args[2:], slots):
-        ty = ir.PointerType(_STORAGE[buffers[s][1]])
+    for a, ty in zip(wrap.args[2:], ptr_types):
         if DATA_OFFSET is None:
             args.append(b.inttoptr(a, ty))
         else:
@@ -394,6 +401,7 @@ def emit_kernel(module: ir.Module, name: str, lazy: Lazy, out_slot: int, reads: 
             args.append(b.load(field))
     b.call(body, args)
     b.ret_void()
+    return body
 
 
 def codegen(G: nx.MultiDiGraph, sched: Schedule, module_name: str = "minigluon") -> ir.Module:
@@ -408,6 +416,12 @@ def codegen(G: nx.MultiDiGraph, sched: Schedule, module_name: str = "minigluon")
             slot_of[(step.node, i)] = w
     for step in sched.steps:
         if step.kind != "kernel":
+            continue
+        d = G.nodes[step.node]
+        if d["op"].kernel is not None:  # a hand-written kernel (CTC's dynamic programme)
+            d["op"].kernel(module, step.name, d["op"].full_attrs(d["attrs"]),
+                           [sched.buffers[s] for s in step.reads],
+                           [sched.buffers[s] for s in step.writes])
             continue
         lazy = lower_kernel(G, step.node, slot_of)
         emit_kernel(module, step.name, lazy, step.writes[0], step.reads, sched.buffers)

@@ -66,6 +66,10 @@ class Executable:
             if step.kind == "kernel":
                 fn = functions[step.name]
                 chunks = self._chunks(step) if self.threads > 1 else None
+                if step.op and get_op(step.op).validate is not None:  # hand-written kernel
+                    op = get_op(step.op)
+                    attrs = op.full_attrs(op.parse_attrs(step.attrs))
+                    self.plan.append(("validate", (op.validate, attrs), step.reads, [], None))
                 self.plan.append(("kernel", fn, step.reads + step.writes, step.writes, chunks))
             elif step.kind == "alias":
                 self.plan.append(("alias", None, step.reads, step.writes, None))
@@ -135,6 +139,9 @@ class Executable:
                         f.result()
             elif kind == "alias":
                 buf[writes[0]] = buf[reads[0]].reshape(self.schedule.buffers[writes[0]][0])
+            elif kind == "validate":
+                check, attrs = what
+                check(attrs, *[buf[s] for s in reads])
             else:
                 op, attrs = what
                 with np.errstate(all="ignore"):

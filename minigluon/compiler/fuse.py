@@ -16,7 +16,8 @@ from .graph import inputs_of
 
 
 def lowerable(d: dict) -> bool:
-    return d["kind"] == "op" and d["op"].lower is not None
+    """Computed inside the loop IR (a hand-written or external kernel needs stored inputs)."""
+    return d["kind"] == "op" and d["op"].lower is not None and d["op"].kernel is None
 
 
 def fuse(G: nx.MultiDiGraph) -> nx.MultiDiGraph:

@@ -83,6 +83,14 @@ def schedule(G: nx.MultiDiGraph) -> Schedule:
         if d["kind"] == "input" or not d.get("materialize"):
             continue
         srcs = inputs_of(G, n)
+        if d["op"].kernel is not None:  # hand-written kernel: reads stored inputs, writes output 0
+            reads = [slot[(u, _out(G, u, n))] for u in srcs]
+            outs = [new_slot((n, i), s, t) for i, (s, t) in enumerate(zip(d["shapes"], d["dtypes"]))]
+            work = sum(math.prod(buffers[s][0]) for s in reads)
+            steps.append(Step("kernel", n, reads, outs[:1], name=f"kernel{len(steps)}",
+                              op=d["op"].name, attrs={k: format_attr(v) for k, v in d["attrs"].items()},
+                              parallel=d["shape"][0] if d["shape"] else 1, work=work))
+            continue
         if d["op"].lower is None:
             outs = [new_slot((n, i), s, t) for i, (s, t) in enumerate(zip(d["shapes"], d["dtypes"]))]
             reads = [slot[(u, _out(G, u, n))] for u in srcs]

@@ -207,6 +207,11 @@ class Op:
     active_inputs: Callable[[dict], tuple[str, ...]] | None = None
     # lower(attrs, *inputs as loop-IR lazy tensors) -> lazy tensor; None: not compiled
     lower: Callable[..., Any] | None = None
+    # or a hand-written kernel: kernel(module, name, attrs, in (shape, dtype)s, out ones)
+    # adds `void name(i64 start, i64 end, i64 buf...)` over the first output axis, and
+    # validate(attrs, *arrays) checks input values before it runs
+    kernel: Callable[..., Any] | None = None
+    validate: Callable[..., Any] | None = None
     doc: str = ""
 
     @property
