@@ -207,7 +207,8 @@ class HybridBlock(Block):
         """Every compiler stage for a call with these inputs: traced graph, passes, IR."""
         from ..compiler.pipeline import explain
         graph = self.cached_graph(*args)
-        return explain(graph, [n.name for n in graph.topo_nodes() if n.is_variable])
+        names = sorted(graph.list_arguments(), key=lambda n: int(n[len("data"):]))
+        return explain(graph, names)
 
 
 class _Interpreted:
