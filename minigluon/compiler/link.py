@@ -26,14 +26,20 @@ from .infer import CompileError
 _LOCK = threading.Lock()
 
 
-@lru_cache(maxsize=1)
-def target_machine():
+def new_target_machine():
+    """A target machine for this CPU. An execution engine takes ownership of the one it
+    is given, so each engine gets its own; optimizing and emitting share a cached one."""
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
     target = llvm.Target.from_triple(llvm.get_process_triple())
     return target.create_target_machine(cpu=llvm.get_host_cpu_name(),
                                         features=llvm.get_host_cpu_features().flatten(),
                                         opt=3, reloc="static", codemodel="jitdefault")
+
+
+@lru_cache(maxsize=1)
+def target_machine():
+    return new_target_machine()
 
 
 def target_id() -> str:
@@ -46,7 +52,7 @@ def target_id() -> str:
 def optimize(ir_text: str) -> llvm.ModuleRef:
     tm = target_machine()
     mod = llvm.parse_assembly(ir_text)
-    mod.triple = tm.triple
+    mod.triple = llvm.get_process_triple()
     mod.data_layout = str(tm.target_data)
     mod.verify()
     pto = llvm.create_pipeline_tuning_options(3)
@@ -61,10 +67,9 @@ class Library:
     """Machine code loaded into this process; functions by name as addresses."""
 
     def __init__(self, obj: bytes):
-        tm = target_machine()
         empty = llvm.parse_assembly("")
-        empty.triple = tm.triple
-        self.engine = llvm.create_mcjit_compiler(empty, tm)
+        empty.triple = llvm.get_process_triple()
+        self.engine = llvm.create_mcjit_compiler(empty, new_target_machine())
         self.engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
         with _LOCK:
             self.engine.finalize_object()
