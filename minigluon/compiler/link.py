@@ -42,11 +42,17 @@ def target_machine():
     return new_target_machine()
 
 
+@lru_cache(maxsize=1)
 def target_id() -> str:
-    """What the machine code depends on besides the graph: CPU, features, versions."""
-    from .. import __version__
+    """What the machine code depends on besides the graph: CPU, features, versions, and
+    the compiler's own source (so a changed lowering never loads a stale kernel)."""
+    here = Path(__file__).resolve().parent
+    source = hashlib.sha256()
+    for f in sorted([*here.glob("*.py"), *(here.parent / "ops").glob("*.py")]):
+        source.update(f.read_bytes())
     return "|".join([llvm.get_process_triple(), llvm.get_host_cpu_name(),
-                     llvm.get_host_cpu_features().flatten(), llvmlite.__version__, __version__])
+                     llvm.get_host_cpu_features().flatten(), llvmlite.__version__,
+                     source.hexdigest()])
 
 
 def optimize(ir_text: str) -> llvm.ModuleRef:

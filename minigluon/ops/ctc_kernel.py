@@ -6,7 +6,7 @@ is over time.  Everything is computed in float64 and cast back at the end.
 
 import numpy as np
 
-__all__ = ["ctc_loss"]
+__all__ = ["ctc_loss", "validate"]
 
 
 def _lengths(arg: np.ndarray | None, name: str, n: int, upper: int) -> np.ndarray | None:
@@ -19,11 +19,14 @@ def _lengths(arg: np.ndarray | None, name: str, n: int, upper: int) -> np.ndarra
     if a.dtype.kind not in "biuf":
         raise ValueError(f"{name} must be numeric, got dtype {a.dtype}")
     a = a.astype(np.float64)
-    for i, v in enumerate(a):
-        if not (np.isfinite(v) and v == np.floor(v)):
+    integral = np.isfinite(a) & (a == np.floor(a))
+    bad = ~integral | ~((a >= 0) & (a <= upper))
+    if bad.any():  # report the first offender, as an element-by-element check would
+        i = int(np.argmax(bad))
+        v = a[i]
+        if not integral[i]:
             raise ValueError(f"{name}[{i}] = {float(v):g} is not an integer")
-        if not 0 <= v <= upper:
-            raise ValueError(f"{name}[{i}] = {int(v)} is out of range [0, {upper}]")
+        raise ValueError(f"{name}[{i}] = {int(v)} is out of range [0, {upper}]")
     return a.astype(np.int64)
 
 
@@ -38,22 +41,18 @@ def _shift(v: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def ctc_loss(
+def validate(
     data: np.ndarray,
     label: np.ndarray,
     data_lengths: np.ndarray | None = None,
     label_lengths: np.ndarray | None = None,
     blank_label: str = "first",
-) -> tuple[np.ndarray, np.ndarray]:
-    """returns (loss, grad): loss shape (N,), grad shape (T, N, C) = d sum(loss) / d data; both data.dtype
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Check ``ctc_loss``'s inputs; raises ValueError naming the offending argument.
 
-    ``data`` (T, N, C) holds unnormalised activations (log-softmax is applied
-    here).  ``label`` (N, L) holds class indices; with ``blank_label='first'``
-    the blank is class 0, labels are 1..C-1 and padding is 0; with ``'last'``
-    the blank is C-1, labels are 0..C-2 and padding is -1.  Infeasible samples
-    get loss +inf and zero grad; frames past ``data_lengths[n]`` get zero grad.
+    Returns (data, label as float64, data lengths, label lengths, blank index), the
+    lengths as int64 (N,) arrays: T / the first padding position where not given.
     """
-    # ---- validation -------------------------------------------------------
     if blank_label not in ("first", "last"):
         raise ValueError(f"blank_label must be 'first' or 'last', got {blank_label!r}")
     data = np.asarray(data)
@@ -80,14 +79,39 @@ def ctc_loss(
     if l_len is None:
         # Length = index of the first padding value (L if none); later entries are ignored.
         is_pad = lab == pad
-        l_len = np.where(is_pad.any(axis=1), is_pad.argmax(axis=1), L).astype(np.int64)
-    for i in range(N):
-        for j in range(l_len[i]):
-            v = lab[i, j]
-            if not (np.isfinite(v) and v == np.floor(v) and lo <= v <= hi):
-                raise ValueError(
-                    f"label[{i}, {j}] = {float(v):g} is not a valid label for blank_label="
-                    f"{blank_label!r} (expected an integer in [{lo}, {hi}])")
+        first = is_pad.argmax(axis=1) if L else np.zeros(N, np.int64)  # argmax fails on L = 0
+        l_len = np.where(is_pad.any(axis=1), first, L).astype(np.int64)
+    used = np.arange(L) < l_len[:, None]
+    ok = np.isfinite(lab) & (lab == np.floor(lab)) & (lab >= lo) & (lab <= hi)
+    bad = used & ~ok
+    if bad.any():  # the first offender in row-major order
+        i, j = (int(k) for k in np.argwhere(bad)[0])
+        v = lab[i, j]
+        raise ValueError(
+            f"label[{i}, {j}] = {float(v):g} is not a valid label for blank_label="
+            f"{blank_label!r} (expected an integer in [{lo}, {hi}])")
+    return data, lab, t_len, l_len, blank
+
+
+def ctc_loss(
+    data: np.ndarray,
+    label: np.ndarray,
+    data_lengths: np.ndarray | None = None,
+    label_lengths: np.ndarray | None = None,
+    blank_label: str = "first",
+) -> tuple[np.ndarray, np.ndarray]:
+    """returns (loss, grad): loss shape (N,), grad shape (T, N, C) = d sum(loss) / d data; both data.dtype
+
+    ``data`` (T, N, C) holds unnormalised activations (log-softmax is applied
+    here).  ``label`` (N, L) holds class indices; with ``blank_label='first'``
+    the blank is class 0, labels are 1..C-1 and padding is 0; with ``'last'``
+    the blank is C-1, labels are 0..C-2 and padding is -1.  Infeasible samples
+    get loss +inf and zero grad; frames past ``data_lengths[n]`` get zero grad.
+    """
+    data, lab, t_len, l_len, blank = validate(data, label, data_lengths, label_lengths,
+                                              blank_label)
+    T, N, C = data.shape
+    L = lab.shape[1]
 
     # ---- extended label sequence l' = (blank, l1, blank, l2, ..., blank) ------
     S = 2 * L + 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..base import DEFAULT_DTYPE, ShapeError
+from ..compiler.ctc_ir import emit_ctc_kernel, validate_ctc
 from ..compiler.loopir import Expr, Lazy, cast, const, where
 from .ctc_kernel import ctc_loss
 from .reduce import normalize_axis
@@ -161,4 +162,5 @@ register(Op("CTCLoss", ("data", "label", "data_lengths?", "label_lengths?"), _ct
             attrs={"use_data_lengths": Attr("bool", False), "use_label_lengths": Attr("bool", False),
                    "blank_label": Attr("str", "first", choices=("first", "last"))},
             num_outputs=2, num_visible=1, active_inputs=_ctc_inputs,
+            kernel=emit_ctc_kernel, validate=validate_ctc,
             aliases=("ctc_loss", "_contrib_CTCLoss", "_contrib_ctc_loss")))
