@@ -401,6 +401,13 @@ def kernel_function(module: ir.Module, name: str, dtypes: list[str]) -> ir.Funct
             args.append(b.load(field))
     b.call(body, args)
     b.ret_void()
+    # the same, with the buffer arguments in an array: what the native thread pool calls
+    task = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64, I64, I64.as_pointer()]),
+                       name + "_task")
+    b = ir.IRBuilder(task.append_basic_block("entry"))
+    vals = [b.load(b.gep(task.args[2], [ir.Constant(I64, k)])) for k in range(len(dtypes))]
+    b.call(wrap, [task.args[0], task.args[1], *vals])
+    b.ret_void()
     return body
 
 

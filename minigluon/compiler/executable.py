@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
 
 import numpy as np
 
@@ -42,14 +42,18 @@ def num_threads() -> int:
     return max(1, int(env)) if env and env.isdigit() else (os.cpu_count() or 1)
 
 
-_POOL: ThreadPoolExecutor | None = None
+_POOL = None
+_POOL_LOCK = threading.Lock()
 
 
-def _pool() -> ThreadPoolExecutor:
+def pool():
+    """The process's native thread pool (see parallel.py), started on first use."""
     global _POOL
     if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=max(1, num_threads() - 1),
-                                   thread_name_prefix="minigluon")
+        with _POOL_LOCK:
+            if _POOL is None:
+                from .parallel import Pool
+                _POOL = Pool(num_threads())
     return _POOL
 
 
@@ -65,7 +69,11 @@ class Executable:
         for step in sched.steps:
             if step.kind == "kernel":
                 fn = functions[step.name]
-                chunks = self._chunks(step) if self.threads > 1 else None
+                chunks = None
+                if self.threads > 1 and step.work >= PARALLEL_MIN_WORK and step.parallel >= 2:
+                    # (task address, extent, chunk): a few chunks per thread balance the load
+                    chunks = (library.address(step.name + "_task"), step.parallel,
+                              max(1, -(-step.parallel // (4 * self.threads))))
                 if step.op and get_op(step.op).validate is not None:  # hand-written kernel
                     op = get_op(step.op)
                     attrs = op.full_attrs(op.parse_attrs(step.attrs))
@@ -89,13 +97,6 @@ class Executable:
             shape, dtype = sched.buffers[self.outputs[0]]
             self.single = (only[1], [sched.inputs.index(s) if s in sched.inputs else None
                                      for s in only[2][:-1]], shape, np.dtype(dtype))
-
-    def _chunks(self, step):
-        if step.work < PARALLEL_MIN_WORK or step.parallel < 2:
-            return None
-        n = min(self.threads, step.parallel)
-        bounds = [step.parallel * k // n for k in range(n + 1)]
-        return list(zip(bounds[:-1], bounds[1:]))
 
     def check(self, arrays: list) -> list:
         if len(arrays) != len(self.in_types):
@@ -130,13 +131,11 @@ class Executable:
             if kind == "kernel":
                 args = [buffer_arg(buf[s]) for s in reads]
                 if chunks is None:
-                    what(0, self.schedule.buffers[writes[0]][0][0]
-                         if self.schedule.buffers[writes[0]][0] else 1, *args)
+                    what(0, self.schedule.buffers[writes[0]][0][0], *args)
                 else:
-                    futures = [_pool().submit(what, lo, hi, *args) for lo, hi in chunks[1:]]
-                    what(chunks[0][0], chunks[0][1], *args)
-                    for f in futures:
-                        f.result()
+                    task, extent, chunk = chunks
+                    argv = np.array(args, dtype=np.int64)  # alive until the job is done
+                    pool().run(task, argv.ctypes.data, extent, chunk)
             elif kind == "alias":
                 buf[writes[0]] = buf[reads[0]].reshape(self.schedule.buffers[writes[0]][0])
             elif kind == "validate":
