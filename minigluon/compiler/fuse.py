@@ -4,7 +4,8 @@ consume them read each input once and write only the result.
 
 A node is *stored* (``materialize=True``) when it is a graph output, feeds an op that
 runs outside the loop IR (no ``lower`` in the registry: an external or special kernel),
-is itself such an op, or is used by two different kernels (so it is computed once).
+is itself such an op, is used by two different kernels (so it is computed once), or is a
+reduction producing a matrix that a later reduction reads (SDMLLoss's distances).
 Each stored op node is the root of one kernel; ``kernel`` on a node names the kernel(s)
 that compute it.
 """
@@ -20,9 +21,36 @@ def lowerable(d: dict) -> bool:
     return d["kind"] == "op" and d["op"].lower is not None and d["op"].kernel is None
 
 
+_REDUCTIONS = {"sum", "mean", "max", "min", "prod", "norm"}
+
+
+def _is_matrix_reduction(d: dict) -> bool:
+    """A reduction whose result is itself a matrix (not one value per row): evaluated inside
+    a later reduction's loop it would be recomputed for every use, so it is stored."""
+    return (d["kind"] == "op" and d["op"].name in _REDUCTIONS and not d["attrs"].get("keepdims")
+            and sum(1 for n in d["shape"] if n > 1) >= 2)
+
+
+def _feeds_reduction(G: nx.MultiDiGraph, n: int) -> bool:
+    stack, seen = list(G.successors(n)), set()
+    while stack:
+        v = stack.pop()
+        if v in seen:
+            continue
+        seen.add(v)
+        d = G.nodes[v]
+        if d["kind"] == "op" and d["op"].name in _REDUCTIONS | {"log_softmax", "softmax"}:
+            return True
+        stack.extend(G.successors(v))
+    return False
+
+
 def fuse(G: nx.MultiDiGraph) -> nx.MultiDiGraph:
     for n, _ in G.graph["outputs"]:
         G.nodes[n]["materialize"] = True
+    for n in G:
+        if _is_matrix_reduction(G.nodes[n]) and _feeds_reduction(G, n):
+            G.nodes[n]["materialize"] = True
     for n in G:
         d = G.nodes[n]
         if d["kind"] == "op" and not lowerable(d):
