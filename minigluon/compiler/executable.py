@@ -19,6 +19,7 @@ from .infer import CompileError
 from .schedule import Schedule
 
 PARALLEL_MIN_WORK = 1 << 17  # elements touched; below this a thread costs more than it saves
+CHUNKS_PER_THREAD = 1  # one contiguous range per thread streams memory best (measured)
 
 
 def _data_offset() -> int | None:
@@ -71,9 +72,9 @@ class Executable:
                 fn = functions[step.name]
                 chunks = None
                 if self.threads > 1 and step.work >= PARALLEL_MIN_WORK and step.parallel >= 2:
-                    # (task address, extent, chunk): a few chunks per thread balance the load
+                    # (task address, extent, chunk size)
                     chunks = (library.address(step.name + "_task"), step.parallel,
-                              max(1, -(-step.parallel // (4 * self.threads))))
+                              max(1, -(-step.parallel // (CHUNKS_PER_THREAD * self.threads))))
                 if step.op and get_op(step.op).validate is not None:  # hand-written kernel
                     op = get_op(step.op)
                     attrs = op.full_attrs(op.parse_attrs(step.attrs))
