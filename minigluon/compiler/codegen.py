@@ -318,7 +318,7 @@ def call_intrinsic(b: ir.IRBuilder, name: str, *args):
 _BIN = {"add": "fadd", "sub": "fsub", "mul": "fmul", "div": "fdiv"}
 _CMP = {"lt": "<", "le": "<=", "eq": "==", "gt": ">", "ge": ">="}
 _MATH = {"exp": "emit_exp", "log": "emit_log", "log1p": "emit_log1p", "tanh": "emit_tanh",
-         "sigmoid": "emit_sigmoid"}
+         "sigmoid": "emit_sigmoid", "log1p_unit": "emit_log1p_unit"}
 _INTRINSIC = {"sqrt": "llvm.sqrt", "abs": "llvm.fabs", "floor": "llvm.floor", "ceil": "llvm.ceil",
               "trunc": "llvm.trunc", "round": "llvm.rint"}
 

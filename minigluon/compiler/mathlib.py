@@ -29,7 +29,8 @@ from fractions import Fraction
 import numpy as np
 from llvmlite import ir
 
-__all__ = ["emit_exp", "emit_log", "emit_log1p", "emit_tanh", "emit_sigmoid", "EMITTERS",
+__all__ = ["emit_exp", "emit_log", "emit_log1p", "emit_log1p_unit", "emit_tanh", "emit_sigmoid",
+           "EMITTERS",
            "jit_unary", "optimized_ir"]
 
 with localcontext() as _ctx:
@@ -206,6 +207,21 @@ def emit_log1p(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
     return m.sel(m.cmp("==", x, m.c(math.inf)), x, y)  # c = inf - inf would be NaN
 
 
+def emit_log1p_unit(b: ir.IRBuilder, t: ir.Value) -> ir.Value:
+    """log(1+t) for t in [0, 1] (what softplus needs: t = exp(-|x|)); NaN stays NaN.
+
+    With s = t / (2 + t) in [0, 1/3], log(1+t) = 2 atanh(s) = 2 (s + s^3/3 + s^5/5 + ...):
+    one division and a short odd series, where the general log1p needs an exponent split,
+    a second division and a rounding correction.
+    """
+    m = _E(b, t.type)
+    s = m.div(t, m.add(m.c(2.0), t))
+    z = m.mul(s, s)
+    terms = 9 if t.type == ir.FloatType() else 17  # (1/9)^k below the format's epsilon
+    series = m.horner(z, [1.0 / (2 * k + 1) for k in range(terms)])
+    return m.mul(m.c(2.0), m.mul(s, series))
+
+
 def emit_tanh(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
     """tanh; odd Taylor series near 0 (no cancellation), 1 - 2/(e^2|x|+1) elsewhere."""
     m = _E(b, x.type)
@@ -233,7 +249,7 @@ def emit_sigmoid(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
 
 
 EMITTERS = {"exp": emit_exp, "log": emit_log, "log1p": emit_log1p, "tanh": emit_tanh,
-            "sigmoid": emit_sigmoid}
+            "sigmoid": emit_sigmoid, "log1p_unit": emit_log1p_unit}
 
 
 # ----------------------------------------------------------------------------- JIT helper

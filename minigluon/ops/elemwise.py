@@ -90,8 +90,9 @@ def _lower_relu(attrs, x):
 
 
 def _lower_softrelu(attrs, x):
-    # max(x, 0) + log1p(exp(-|x|)): exp never overflows
-    return _lower_relu(attrs, x).map("add", x.map("abs").map("neg").map("exp").map("log1p"))
+    # max(x, 0) + log1p(exp(-|x|)): exp never overflows, and its result lies in [0, 1],
+    # where the cheaper log1p_unit is exact enough
+    return _lower_relu(attrs, x).map("add", x.map("abs").map("neg").map("exp").map("log1p_unit"))
 
 
 def _lower_sign(attrs, x):
