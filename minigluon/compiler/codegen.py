@@ -62,10 +62,14 @@ def lower_kernel(G: nx.MultiDiGraph, root: int, slot_of: dict) -> Lazy:
 
 
 class _Level:
-    __slots__ = ("block", "cache", "value", "var")
+    """One loop of the nest: the index variables it binds (merged reductions bind several
+    to the same counter), that counter, and the block where code at this level goes."""
 
-    def __init__(self, var_expr, value, block):
-        self.var, self.value, self.block = var_expr, value, block
+    __slots__ = ("block", "cache", "value", "vars")
+
+    def __init__(self, var_exprs, value, block):
+        self.vars = frozenset(v for v in var_exprs if v is not None)
+        self.value, self.block = value, block
         self.cache: dict = {}
 
 
@@ -75,8 +79,9 @@ class KernelEmitter:
     def __init__(self, fn: ir.Function, ptrs: dict, entry: ir.Block):
         self.fn = fn
         self.ptrs = ptrs  # buffer slot -> typed pointer
-        self.levels = [_Level(None, None, entry)]
+        self.levels = [_Level((), None, entry)]
         self.free: dict[int, frozenset] = {}
+        self.reductions: list[Expr] = []  # every reduction of the kernel, for merging
 
     # -- placement --------------------------------------------------------------------
     def free_vars(self, e: Expr) -> frozenset:
@@ -95,17 +100,18 @@ class KernelEmitter:
     def level_of(self, e: Expr) -> int | None:
         fv = self.free_vars(e)
         lv = 0
+        bound: set = set()
         for i, level in enumerate(self.levels):
-            if level.var in fv:
+            if level.vars & fv:
                 lv = i
-        bound = {level.var for level in self.levels}
+            bound |= level.vars
         return lv if fv <= bound else None
 
     def builder(self, lv: int) -> ir.IRBuilder:
         return ir.IRBuilder(self.levels[lv].block)
 
     # -- loops --------------------------------------------------------------------------
-    def open_loop(self, var_expr: Expr, name: str):
+    def open_loop(self, var_expr, name: str):
         """Blocks and induction phi of a counted loop; the caller links its entry."""
         blocks = [self.fn.append_basic_block(f"{name}.{part}")
                   for part in ("head", "body", "latch", "exit")]
@@ -114,7 +120,8 @@ class KernelEmitter:
         b = ir.IRBuilder(latch)
         i.add_incoming(b.add(i, ir.Constant(I64, 1), flags=["nsw"]), latch)
         b.branch(header)
-        self.levels.append(_Level(var_expr, i, body))
+        vars_ = var_expr if isinstance(var_expr, tuple) else (var_expr,)
+        self.levels.append(_Level(vars_, i, body))
         return blocks, i
 
     @staticmethod
@@ -148,13 +155,33 @@ class KernelEmitter:
             if sub.op not in ("var", "const") and self.level_of(sub) is not None:
                 self.emit(sub)
 
+    def siblings(self, e: Expr, lv: int) -> list[Expr]:
+        """Reductions not yet emitted that can share e's loops: same extents, computable at
+        the same level, and neither needing the other (CosineEmbeddingLoss's dot product
+        and two norms then read each row once)."""
+        extents = tuple(v.args[1] for v in e.args[2])
+        group = [e]
+        for r in self.reductions:
+            if r is e or any(r in lvl.cache for lvl in self.levels) or \
+                    tuple(v.args[1] for v in r.args[2]) != extents or self.level_of(r) != lv:
+                continue
+            inside = {id(x) for x in walk(r.args[1])}
+            if any(id(g) in inside for g in group) or any(
+                    id(r) in {id(x) for x in walk(g.args[1])} for g in group):
+                continue
+            group.append(r)
+        return group
+
     def emit_reduce(self, e: Expr, lv: int):
-        op, body, rvars = e.args
-        self.hoist(body)
-        long_sum = op == "sum" and math.prod(v.args[1] for v in rvars) > F64_ACCUMULATE_ABOVE
-        acc_dtype = "float64" if body.dtype == "float32" and long_sum else body.dtype
-        ty = _TYPES[acc_dtype]
-        acc_in = ir.Constant(ty, {"sum": 0.0, "prod": 1.0, "max": -math.inf, "min": math.inf}[op])
+        group = self.siblings(e, lv)
+        for r in group:
+            self.hoist(r.args[1])
+        accs = []
+        for op, body, rvars in (r.args for r in group):
+            long_sum = op == "sum" and math.prod(v.args[1] for v in rvars) > F64_ACCUMULATE_ABOVE
+            acc_dtype = "float64" if body.dtype == "float32" and long_sum else body.dtype
+            accs.append((acc_dtype, ir.Constant(_TYPES[acc_dtype], {
+                "sum": 0.0, "prod": 1.0, "max": -math.inf, "min": math.inf}[op])))
         # the loop goes where its result is first computable: at level lv, whose block
         # runs before any deeper output loop (those are entered only when the kernel closes)
         deeper = self.levels[lv + 1:]
@@ -162,34 +189,46 @@ class KernelEmitter:
         if self.levels[lv].block.is_terminated:
             raise CompileError("internal: a reduction could not be placed before its loop")
         loops = []
-        for k, rv in enumerate(rvars):
+        acc_in = [init for _, init in accs]
+        for k in range(len(e.args[2])):
             depth = len(self.levels) - 1
             pre = self.levels[depth].block
-            blocks, i = self.open_loop(rv, f"red{k}")
+            blocks, i = self.open_loop(tuple(r.args[2][k] for r in group), f"red{k}")
             ir.IRBuilder(pre).branch(blocks[0])
             i.add_incoming(ir.Constant(I64, 0), pre)
-            acc = ir.IRBuilder(blocks[0]).phi(ty)
-            acc.add_incoming(acc_in, pre)
-            self.loop_test(blocks, i, ir.Constant(I64, rv.args[1]))
-            loops.append((blocks, acc, depth))
-            acc_in = acc
-            self.hoist(body)  # what depends on this loop's index but not on the next one
-        value = self.emit(body)
+            phis = []
+            for (acc_dtype, _), start in zip(accs, acc_in):
+                phi = ir.IRBuilder(blocks[0]).phi(_TYPES[acc_dtype])
+                phi.add_incoming(start, pre)
+                phis.append(phi)
+            self.loop_test(blocks, i, ir.Constant(I64, e.args[2][k].args[1]))
+            loops.append((blocks, phis, depth))
+            acc_in = phis
+            for r in group:  # what depends on this loop's index but not on the next one
+                self.hoist(r.args[1])
+        values = [self.emit(r.args[1]) for r in group]
         b = self.builder(len(self.levels) - 1)
-        if acc_dtype != body.dtype:
-            value = b.fpext(value, ty)
-        new = self.combine(b, op, acc_in, value)
-        for blocks, acc, depth in reversed(loops):
+        new = []
+        for r, (acc_dtype, _), acc, value in zip(group, accs, acc_in, values):
+            if acc_dtype != r.args[1].dtype:
+                value = b.fpext(value, _TYPES[acc_dtype])
+            new.append(self.combine(b, r.args[0], acc, value))
+        for blocks, phis, depth in reversed(loops):
             cursor = self.levels.pop()
             ir.IRBuilder(cursor.block).branch(blocks[2])
-            acc.add_incoming(new, blocks[2])
+            for phi, v in zip(phis, new):
+                phi.add_incoming(v, blocks[2])
             self.levels[depth].block = blocks[3]
-            new = acc
-        result = loops[0][1]
-        if acc_dtype != body.dtype:
-            result = self.builder(lv).fptrunc(result, _TYPES[body.dtype])
+            new = phis
+        results = []
+        for r, (acc_dtype, _), phi in zip(group, accs, loops[0][1]):
+            res = phi
+            if acc_dtype != r.args[1].dtype:
+                res = self.builder(lv).fptrunc(res, _TYPES[r.args[1].dtype])
+            self.levels[lv].cache[r] = res
+            results.append(res)
         self.levels.extend(deeper)
-        return result
+        return results[0]
 
     def combine(self, b: ir.IRBuilder, op: str, acc, value):
         if op == "sum":
@@ -358,6 +397,7 @@ def emit_kernel(module: ir.Module, name: str, lazy: Lazy, out_slot: int, reads: 
         em.loop_test(blocks, i, end if k == 0 else ir.Constant(I64, shape[k]))
         loops.append((level, blocks, i, start if k == 0 else zero))
     # the element: its sub-expressions land at the outermost loop that can compute them
+    em.reductions = [x for x in walk(value) if x.op == "reduce"]
     v = em.emit(value)
     idx = em.emit(ravel(loop_vars, shape))
     bld = em.builder(len(em.levels) - 1)
