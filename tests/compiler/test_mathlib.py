@@ -140,7 +140,8 @@ def test_gradual_underflow():
 @pytest.mark.parametrize("fn", FUNCS)
 def test_loop_vectorizes_without_libm_calls(fn, dtype):
     text = optimized_ir(fn, dtype)
-    assert ("<8 x float>" if dtype == "float32" else "<4 x double>") in text
+    # some vector width (8 floats with AVX2, 16 with AVX-512, 4 with NEON)
+    assert re.search(r"<\d+ x %s>" % ("float" if dtype == "float32" else "double"), text)
     calls = re.findall(r"call [^@]*@([\w.]+)", text)
     assert calls == [c for c in calls if c.startswith("llvm.")]  # no libm (expf, logf, ...)
     assert not [c for c in calls if re.match(r"llvm\.(exp|log|pow|tanh)", c)]
