@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import os
+import warnings
 import re
 import threading
 from collections import defaultdict
@@ -245,10 +246,13 @@ def _runner(graph, input_names: list[str]):
         from ..compiler.pipeline import CompileError, compile_graph
         try:
             return _Compiled(graph, compile_graph(graph, input_names, jit.count))
-        except CompileError:
+        except Exception as e:  # a compiler failure must not fail a computation numpy can do
             jit.count("compile_failures")
             if os.environ.get("MINIGLUON_JIT_STRICT"):
                 raise
+            if not isinstance(e, CompileError):
+                warnings.warn(f"minigluon: compiling this graph failed ({type(e).__name__}: {e}); "
+                              f"it runs on the numpy interpreter", RuntimeWarning, stacklevel=4)
     return _Interpreted(graph, input_names)
 
 

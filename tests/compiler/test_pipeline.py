@@ -193,3 +193,19 @@ def test_pool_from_many_python_threads():
     for t in threads:
         t.join()
     assert not bad
+
+
+def test_a_compiler_crash_falls_back_to_the_interpreter(monkeypatch):
+    import minigluon.compiler.pipeline as pipeline
+    monkeypatch.delenv("MINIGLUON_JIT_STRICT", raising=False)
+
+    def boom(*a, **k):
+        raise RuntimeError("LLVM exploded")
+    monkeypatch.setattr(pipeline, "compile_graph", boom)
+    block = mg.gluon.loss.L1Loss(weight=3.5)
+    block.hybridize()
+    jit.reset_stats()
+    with pytest.warns(RuntimeWarning, match="LLVM exploded"):
+        out = block(nd.ones((2, 3)), nd.zeros((2, 3)))
+    np.testing.assert_allclose(out.asnumpy(), [3.5, 3.5])
+    assert jit.stats()["compile_failures"] == 1 and jit.stats()["interpreted_calls"] == 1
