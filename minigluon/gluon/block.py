@@ -5,9 +5,9 @@ from __future__ import annotations
 import inspect
 import itertools
 import os
-import warnings
 import re
 import threading
+import warnings
 from collections import defaultdict
 from typing import Any
 
