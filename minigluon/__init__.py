@@ -3,10 +3,10 @@
 ``import minigluon as mg`` gives ``mg.nd`` (eager arrays), ``mg.sym`` (traced graphs) and
 ``mg.gluon`` (blocks and losses).
 """
-from . import gluon, ndarray, symbol
+from . import autograd, gluon, jit, ndarray, symbol
 from . import ndarray as nd
 from . import symbol as sym
 from .base import MXNetError
 
 __version__ = "0.1.0"
-__all__ = ["MXNetError", "__version__", "gluon", "nd", "ndarray", "sym", "symbol"]
+__all__ = ["MXNetError", "__version__", "autograd", "gluon", "jit", "nd", "ndarray", "sym", "symbol"]

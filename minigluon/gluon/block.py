@@ -11,7 +11,7 @@ import warnings
 from collections import defaultdict
 from typing import Any
 
-from .. import jit
+from .. import autograd, jit
 from .. import ndarray as nd
 from .. import symbol as sym
 from ..base import MXNetError, fmt_type
@@ -128,7 +128,7 @@ class HybridBlock(Block):
                                 f"{kind.__name__}, got {type(val).__name__}")
 
     def forward(self, *args, **kwargs):
-        if self._active and not kwargs:
+        if self._active and not kwargs and not autograd.is_recording():
             # the hot path of a hybridized call: positional NDArrays seen before
             try:
                 key = tuple([(a._data.shape, a._data.dtype) for a in args])
@@ -144,7 +144,10 @@ class HybridBlock(Block):
             with name_scope(self.prefix), argument_names(_names(names, values)):
                 return self._run(sym, values)
         self._checked(values, NDArray)
-        if not self._active:
+        # while recording, run op by op so the tape sees every op (the cached graph has no
+        # backward yet)
+        if not self._active or (autograd.is_recording() and
+                                any(v is not None and v._ag is not None for v in values)):
             with argument_names(_names(names, values)):
                 return self._run(nd, values)
         return self._call_cached(values, args)

@@ -5,6 +5,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import autograd
 from ..base import DEFAULT_DTYPE, MXNetError, normalize_dtype
 from ..ops.frontend import OperatorMixin, make_creators, op_error, populate, track
 from ..ops.registry import Op
@@ -13,11 +14,40 @@ from ..ops.registry import Op
 class NDArray(OperatorMixin):
     """An n-dimensional array; ``F = nd`` in ``hybrid_forward`` operates on these."""
 
-    __slots__ = ("__weakref__", "_data", "_origin")
+    __slots__ = ("__weakref__", "_ag", "_data", "_grad", "_grad_req", "_origin")
 
     def __init__(self, data: np.ndarray):
         self._data = data
         self._origin = None  # set by frontend.track(): the block argument this derives from
+        self._ag = None  # autograd: "leaf" after attach_grad(), (tape node, output) if recorded
+
+    # --- autograd ------------------------------------------------------------------------
+    def attach_grad(self, grad_req: str = "write", stype=None) -> None:
+        """Make this array a variable: backward() writes (or adds) d head / d self to .grad."""
+        if grad_req not in ("write", "add", "null"):
+            raise ValueError(f"grad_req must be 'write', 'add' or 'null', got {grad_req!r}")
+        self._grad_req = grad_req
+        self._grad = NDArray(np.zeros_like(self._data))
+        self._ag = "leaf" if grad_req != "null" else None
+
+    @property
+    def grad(self):
+        return getattr(self, "_grad", None)
+
+    def _write_grad(self, g: NDArray) -> None:
+        data = np.asarray(g._data, dtype=self._data.dtype).reshape(self._data.shape)
+        if self._grad_req == "add":
+            self._grad._data += data
+        else:
+            self._grad._data[...] = data
+
+    def backward(self, out_grad=None, retain_graph: bool = False, train_mode: bool = True):
+        """d sum(self * out_grad) / d x into x.grad for every variable x (out_grad: ones)."""
+        from .. import autograd
+        autograd.backward([self], [out_grad], retain_graph=retain_graph)
+
+    def detach(self) -> NDArray:
+        return NDArray(self._data)
 
     # --- what the op layer needs -------------------------------------------------
     def ident(self):
@@ -101,6 +131,10 @@ def invoke(op: Op, inputs: list, attrs: dict, name: str | None) -> NDArray | lis
         raise op_error(op, inputs, e) from None
     results = [NDArray(np.asarray(o)) for o in outs[: op.visible_outputs]]
     track(inputs, results)
+    if autograd.is_recording():
+        # the tape keeps every output (CTCLoss's gradient output included) for backward
+        autograd.record_op(op, attrs, inputs, results + [NDArray(np.asarray(o)) for o in
+                                                          outs[op.visible_outputs:]])
     return results[0] if len(results) == 1 else results
 
 

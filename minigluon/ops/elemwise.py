@@ -119,23 +119,50 @@ UNARY_LOWER = {
     "ones_like": lambda a, x: Lazy.full(x.shape, 1, x.dtype),
 }
 
+def _g1(fn):
+    """Gradient of a unary op from d out / d x written with F-ops: fn(F, x, out)."""
+    return lambda F, a, ins, outs, og: [og[0] * fn(F, ins[0], outs[0])]
+
+
+def _zero_grad(F, a, ins, outs, og):
+    return [None] * len(ins)
+
+
+UNARY_GRAD = {
+    "abs": _g1(lambda F, x, y: F.sign(x)), "square": _g1(lambda F, x, y: 2 * x),
+    "sqrt": _g1(lambda F, x, y: 0.5 / y), "rsqrt": _g1(lambda F, x, y: -0.5 * y * y * y),
+    "exp": _g1(lambda F, x, y: y), "log": _g1(lambda F, x, y: 1 / x),
+    "log1p": _g1(lambda F, x, y: 1 / (x + 1)), "expm1": _g1(lambda F, x, y: y + 1),
+    "log2": _g1(lambda F, x, y: 1 / (x * float(np.log(2)))),
+    "log10": _g1(lambda F, x, y: 1 / (x * float(np.log(10)))),
+    "negative": _g1(lambda F, x, y: F.ones_like(x) * -1.0),
+    "reciprocal": _g1(lambda F, x, y: -(y * y)), "relu": _g1(lambda F, x, y: x > 0),
+    "sigmoid": _g1(lambda F, x, y: y * (1 - y)), "tanh": _g1(lambda F, x, y: 1 - y * y),
+    "softsign": _g1(lambda F, x, y: 1 / F.square(F.abs(x) + 1)),
+    "sin": _g1(lambda F, x, y: F.cos(x)), "cos": _g1(lambda F, x, y: -F.sin(x)),
+}
+
 for _name, _fn in UNARY.items():
     register(Op(_name, ("data",), same_shape, _unary(_fn), fluent=True,
-                lower=UNARY_LOWER.get(_name)))
+                lower=UNARY_LOWER.get(_name), grad=UNARY_GRAD.get(_name, _zero_grad)))
 
 register(Op("_copy", ("data",), same_shape, lambda a, x: x.copy(), aliases=("identity",), hint="copy",
-            lower=lambda a, x: x))
+            lower=lambda a, x: x, grad=lambda F, a, ins, outs, og: [og[0]]))
 register(Op("BlockGrad", ("data",), same_shape, lambda a, x: x, aliases=("stop_gradient",),
-            hint="blockgrad", lower=lambda a, x: x))
+            hint="blockgrad", lower=lambda a, x: x, grad=_zero_grad))
 
 ACTIVATIONS = {"relu": _relu, "sigmoid": _sigmoid, "tanh": np.tanh, "softrelu": _softrelu,
                "softsign": UNARY["softsign"]}
+ACTIVATION_GRAD = {"relu": UNARY_GRAD["relu"], "sigmoid": UNARY_GRAD["sigmoid"],
+                   "tanh": UNARY_GRAD["tanh"], "softsign": UNARY_GRAD["softsign"],
+                   "softrelu": _g1(lambda F, x, y: F.sigmoid(x))}
 ACTIVATION_LOWER = {"relu": _lower_relu, "sigmoid": unary("sigmoid"), "tanh": unary("tanh"),
                     "softrelu": _lower_softrelu, "softsign": UNARY_LOWER["softsign"]}
 register(Op("Activation", ("data",), same_shape,
             lambda a, x: ACTIVATIONS[a["act_type"]](x).astype(x.dtype, copy=False),
             attrs={"act_type": Attr("str", choices=tuple(ACTIVATIONS))},
-            lower=lambda a, x: ACTIVATION_LOWER[a["act_type"]](a, x)))
+            lower=lambda a, x: ACTIVATION_LOWER[a["act_type"]](a, x),
+            grad=lambda F, a, *rest: ACTIVATION_GRAD[a["act_type"]](F, a, *rest)))
 
 # name: (same-shape op, broadcast op, numpy function, name hint of the same-shape op)
 BINARY = {
@@ -165,15 +192,38 @@ _BINARY_LOWER = {"add": binary("add"), "sub": binary("sub"), "mul": binary("mul"
                  "greater": compare("gt"), "greater_equal": compare("ge"),
                  "lesser": compare("lt"), "lesser_equal": compare("le")}
 
+def _g2(fn):
+    """Gradient of a binary op: fn(F, a, b, out, og) -> (d lhs, d rhs), summed back to the
+    shape of each input where it was broadcast."""
+    from ..autograd import unbroadcast
+
+    def grad(F, attrs, ins, outs, og):
+        a, b = ins
+        ga, gb = fn(F, a, b, outs[0], og[0])
+        return [None if ga is None else unbroadcast(F, ga, a.shape),
+                None if gb is None else unbroadcast(F, gb, b.shape)]
+    return grad
+
+
+_BINARY_GRAD = {
+    "add": _g2(lambda F, a, b, y, g: (g, g)), "sub": _g2(lambda F, a, b, y, g: (g, -g)),
+    "mul": _g2(lambda F, a, b, y, g: (g * b, g * a)),
+    "div": _g2(lambda F, a, b, y, g: (g / b, -g * a / (b * b))),
+    "maximum": _g2(lambda F, a, b, y, g: (g * (a >= b), g * (a < b))),
+    "minimum": _g2(lambda F, a, b, y, g: (g * (a <= b), g * (a > b))),
+    "power": _g2(lambda F, a, b, y, g: (g * b * y / a, g * y * F.log(a))),
+    "mod": _g2(lambda F, a, b, y, g: (g, -g * F.floor(a / b))),
+}
+
 for _key, (_same, _bcast, _fn, _hint) in BINARY.items():
     # MXNet stores stray attributes (e.g. axis=1 on broadcast_maximum) on these param-less
     # ops and ignores them; so do we, to load its graphs.
     register(Op(_same, ("lhs", "rhs"), _elemwise_binary_shape, _keep(_fn), dtype=_promote,
                 hint=_hint, aliases=_SAME_ALIASES.get(_same, ()), loose_attrs=True,
-                lower=_BINARY_LOWER.get(_key)))
+                lower=_BINARY_LOWER.get(_key), grad=_BINARY_GRAD.get(_key, _zero_grad)))
     register(Op(_bcast, ("lhs", "rhs"), _broadcast_binary_shape, _keep(_fn), dtype=_promote,
                 aliases=_BCAST_ALIASES.get(_bcast, ()), loose_attrs=True,
-                lower=_BINARY_LOWER.get(_key)))
+                lower=_BINARY_LOWER.get(_key), grad=_BINARY_GRAD.get(_key, _zero_grad)))
 
 def _lower_power_scalar(attrs, x):
     """x ** s for the exponents losses use; others run on numpy."""
@@ -218,9 +268,28 @@ def _scalar_kernel(fn):
     return kernel
 
 
+def _gs(fn):
+    """Gradient of x op scalar: fn(F, x, scalar, out) is d out / d x."""
+    return lambda F, a, ins, outs, og: [og[0] * fn(F, ins[0], a["scalar"], outs[0])]
+
+
+SCALAR_GRAD = {
+    "_plus_scalar": _gs(lambda F, x, s, y: 1.0), "_minus_scalar": _gs(lambda F, x, s, y: 1.0),
+    "_rminus_scalar": _gs(lambda F, x, s, y: -1.0), "_mul_scalar": _gs(lambda F, x, s, y: s),
+    "_div_scalar": _gs(lambda F, x, s, y: 1.0 / s),
+    "_rdiv_scalar": _gs(lambda F, x, s, y: -y / x),
+    "_power_scalar": _gs(lambda F, x, s, y: s * x ** (s - 1) if s != 1 else 1.0),
+    "_rpower_scalar": _gs(lambda F, x, s, y: y * float(np.log(s))),
+    "_mod_scalar": _gs(lambda F, x, s, y: 1.0),
+    "_rmod_scalar": _gs(lambda F, x, s, y: -F.floor(s / x)),
+    "_maximum_scalar": _gs(lambda F, x, s, y: x >= s),
+    "_minimum_scalar": _gs(lambda F, x, s, y: x <= s),
+}
+
 for _name, (_fn, _hint, _lower) in SCALAR.items():
     register(Op(_name, ("data",), same_shape, _scalar_kernel(_fn), hint=_hint,
-                attrs={"scalar": Attr("float"), "is_int": Attr("bool", True)}, lower=_lower))
+                attrs={"scalar": Attr("float"), "is_int": Attr("bool", True)}, lower=_lower,
+                grad=SCALAR_GRAD.get(_name, _zero_grad)))
 
 
 def _clip(attrs, x):
@@ -233,7 +302,9 @@ def _lower_clip(attrs, x):
 
 
 register(Op("clip", ("data",), same_shape, _clip, fluent=True,
-            attrs={"a_min": Attr("float"), "a_max": Attr("float")}, lower=_lower_clip))
+            attrs={"a_min": Attr("float"), "a_max": Attr("float")}, lower=_lower_clip,
+            grad=lambda F, a, ins, outs, og: [og[0] * (ins[0] >= a["a_min"]) *
+                                              (ins[0] <= a["a_max"])]))
 
 
 def _add_n_shape(attrs, shapes):
@@ -251,7 +322,8 @@ def _lower_add_n(attrs, *xs):
 
 
 register(Op("add_n", ("args",), _add_n_shape, lambda a, *xs: sum(xs[1:], xs[0].copy()),
-            variadic=True, aliases=("ElementWiseSum",), dtype=_promote, lower=_lower_add_n))
+            variadic=True, aliases=("ElementWiseSum",), dtype=_promote, lower=_lower_add_n,
+            grad=lambda F, a, ins, outs, og: [og[0]] * len(ins)))
 
 
 def _where_shape(attrs, shapes):
@@ -278,4 +350,7 @@ def _lower_where(attrs, cond, x, y):
 
 
 register(Op("where", ("condition", "x", "y"), _where_shape, _where,
-            dtype=lambda a, d: [np.result_type(d[1], d[2]).name], lower=_lower_where))
+            dtype=lambda a, d: [np.result_type(d[1], d[2]).name], lower=_lower_where,
+            grad=lambda F, a, ins, outs, og: [
+                None, F.where(ins[0], og[0], F.zeros_like(og[0])),
+                F.where(ins[0], F.zeros_like(og[0]), og[0])]))

@@ -57,11 +57,15 @@ def _lower_softmax(attrs, x):
 
 register(Op("log_softmax", ("data",), _axis_shape,
             lambda a, x: log_softmax_np(x, a["axis"], a["temperature"]).astype(a["dtype"] or x.dtype),
-            attrs=dict(_SOFTMAX_ATTRS), dtype=_out_dtype, fluent=True, lower=lower_log_softmax))
+            attrs=dict(_SOFTMAX_ATTRS), dtype=_out_dtype, fluent=True, lower=lower_log_softmax,
+            grad=lambda F, a, ins, outs, og: [
+                og[0] - F.exp(outs[0]) * F.sum(og[0], axis=a["axis"], keepdims=True)]))
 register(Op("softmax", ("data",), _axis_shape,
             lambda a, x: np.exp(log_softmax_np(x, a["axis"], a["temperature"])).astype(
                 a["dtype"] or x.dtype),
-            attrs=dict(_SOFTMAX_ATTRS), dtype=_out_dtype, fluent=True, lower=_lower_softmax))
+            attrs=dict(_SOFTMAX_ATTRS), dtype=_out_dtype, fluent=True, lower=_lower_softmax,
+            grad=lambda F, a, ins, outs, og: [
+                outs[0] * (og[0] - F.sum(og[0] * outs[0], axis=a["axis"], keepdims=True))]))
 
 
 def _pick_shape(attrs, shapes):
@@ -93,7 +97,27 @@ def _lower_pick(attrs, data, index):
     return data.gather(ax, index, attrs["mode"], attrs["keepdims"])
 
 
+def _grad_pick(F, attrs, ins, outs, og):
+    """og scattered to the picked positions: a one-hot mask along the axis."""
+    data, index = ins
+    nd_ = len(data.shape)
+    ax = normalize_axis(attrs["axis"], nd_)
+    n = data.shape[ax]
+    rest = data.shape[:ax] + data.shape[ax + 1:]
+    idx = F.reshape(index, shape=rest or (1,))
+    idx = F.clip(idx, 0, n - 1) if attrs["mode"] == "clip" else idx % n
+    hot = F.one_hot(idx, depth=n, dtype=str(data.dtype))  # rest + (n,)
+    if not rest:
+        hot = F.reshape(hot, shape=(n,))
+    elif ax != nd_ - 1:  # move the one-hot axis from last to ax
+        perm = tuple(range(ax)) + (nd_ - 1,) + tuple(range(ax, nd_ - 1))
+        hot = F.transpose(hot, axes=perm)
+    g = F.reshape(og[0], shape=data.shape[:ax] + (1,) + data.shape[ax + 1:])
+    return [F.broadcast_mul(hot, g), None]
+
+
 register(Op("pick", ("data", "index"), _pick_shape, _pick, fluent=True, lower=_lower_pick,
+            grad=_grad_pick,
             attrs={"axis": Attr("int", -1), "keepdims": Attr("bool", False),
                    "mode": Attr("str", "clip", choices=("clip", "wrap"))}))
 
@@ -162,5 +186,8 @@ register(Op("CTCLoss", ("data", "label", "data_lengths?", "label_lengths?"), _ct
             attrs={"use_data_lengths": Attr("bool", False), "use_label_lengths": Attr("bool", False),
                    "blank_label": Attr("str", "first", choices=("first", "last"))},
             num_outputs=2, num_visible=1, active_inputs=_ctc_inputs,
+            # the kernel's second output is d loss / d data per sample: scale by og per sample
+            grad=lambda F, a, ins, outs, og: [F.broadcast_mul(outs[1], F.reshape(
+                og[0], shape=(1, -1, 1)))] + [None] * (len(ins) - 1),
             kernel=emit_ctc_kernel, validate=validate_ctc,
             aliases=("ctc_loss", "_contrib_CTCLoss", "_contrib_ctc_loss")))

@@ -65,6 +65,28 @@ def _lower_reduce(op: str, mean: bool = False):
     return lower
 
 
+def _expand(F, g, attrs, x):
+    """A reduced gradient reshaped with the reduced axes kept, broadcast to x's shape."""
+    axes = reduce_axes(len(x.shape), attrs["axis"], attrs.get("exclude", False))
+    kept = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+    return F.broadcast_to(F.reshape(g, shape=kept), shape=x.shape), axes
+
+
+def _grad_reduce(kind: str):
+    def grad(F, attrs, ins, outs, og):
+        x = ins[0]
+        g, axes = _expand(F, og[0], attrs, x)
+        if kind == "sum":
+            return [g]
+        if kind == "mean":
+            return [g * (1.0 / max(1, math.prod(x.shape[a] for a in axes)))]
+        y, _ = _expand(F, outs[0], attrs, x)
+        if kind == "prod":
+            return [g * y / x]
+        return [g * (x == y)]  # max/min: every position holding the extreme value
+    return grad
+
+
 REDUCERS = {"sum": (np.sum, ("sum_axis",), _lower_reduce("sum")),
             "mean": (np.mean, (), _lower_reduce("sum", mean=True)),
             "prod": (np.prod, (), _lower_reduce("prod")),
@@ -72,9 +94,13 @@ REDUCERS = {"sum": (np.sum, ("sum_axis",), _lower_reduce("sum")),
             "max": (np.max, ("max_axis",), _lower_reduce("max")),
             "min": (np.min, ("min_axis",), _lower_reduce("min"))}
 
+_REDUCE_GRAD = {"sum": "sum", "mean": "mean", "prod": "prod", "max": "extreme", "min": "extreme",
+                "nansum": "sum"}
+
 for _name, (_fn, _aliases, _lower) in REDUCERS.items():
     register(Op(_name, ("data",), _shape, _reducer(_fn), attrs=dict(_REDUCE_ATTRS),
-                aliases=_aliases, fluent=True, lower=_lower))
+                aliases=_aliases, fluent=True, lower=_lower,
+                grad=_grad_reduce(_REDUCE_GRAD[_name]) if _name in _REDUCE_GRAD else None))
 
 
 def _norm(x, axis, keepdims, ord):
@@ -104,7 +130,16 @@ def _lower_norm(attrs, x):
     return Lazy(out.shape, dt, lambda i: cast(out(i), dt))
 
 
-register(Op("norm", ("data",), _shape, _norm_kernel, lower=_lower_norm,
+def _grad_norm(F, attrs, ins, outs, og):
+    x = ins[0]
+    g, _ = _expand(F, og[0], attrs, x)
+    if attrs["ord"] == 1:
+        return [g * F.sign(x)]
+    n, _ = _expand(F, outs[0], attrs, x)
+    return [F.where(n > 0, g * x / F.where(n > 0, n, F.ones_like(n)), F.zeros_like(x))]
+
+
+register(Op("norm", ("data",), _shape, _norm_kernel, lower=_lower_norm, grad=_grad_norm,
             attrs={"ord": Attr("int", 2, choices=(1, 2)), "axis": Attr("axes", None),
                    "keepdims": Attr("bool", False), "out_dtype": Attr("dtype", None)},
             dtype=lambda a, d: [a["out_dtype"] or d[0]], fluent=True))

@@ -212,6 +212,9 @@ class Op:
     # validate(attrs, *arrays) checks input values before it runs
     kernel: Callable[..., Any] | None = None
     validate: Callable[..., Any] | None = None
+    # grad(F, attrs, inputs, outputs, output grads) -> one gradient (or None) per input,
+    # written with F-API ops so it runs eagerly and can be traced
+    grad: Callable[..., Any] | None = None
     doc: str = ""
 
     @property

@@ -12,6 +12,11 @@ from .reduce import normalize_axis
 from .registry import Attr, Op, register
 
 
+def _unbroadcast(F, g, shape):
+    from ..autograd import unbroadcast
+    return unbroadcast(F, g, shape)
+
+
 def mxnet_reshape(src: tuple, spec: tuple, reverse: bool = False) -> tuple:
     """Resolve MXNet's Reshape codes (0 copy, -1 infer, -2 rest, -3 merge, -4 split)."""
     if reverse:
@@ -82,7 +87,8 @@ register(Op("Reshape", ("data",), _reshape_shape,
             lambda a, x: x.reshape(mxnet_reshape(x.shape, a["shape"], a["reverse"])),
             attrs={"shape": Attr("shape"), "reverse": Attr("bool", False)},
             aliases=("reshape",), hint="reshape",
-            lower=lambda a, x: x.reshape(mxnet_reshape(x.shape, a["shape"], a["reverse"]))))
+            lower=lambda a, x: x.reshape(mxnet_reshape(x.shape, a["shape"], a["reverse"])),
+            grad=lambda F, a, ins, outs, og: [F.reshape(og[0], shape=ins[0].shape)]))
 
 
 def _reshape_like_shape(attrs, shapes):
@@ -94,7 +100,8 @@ def _reshape_like_shape(attrs, shapes):
 
 
 register(Op("reshape_like", ("lhs", "rhs"), _reshape_like_shape, lambda a, x, y: x.reshape(y.shape),
-            lower=lambda a, x, y: x.reshape(y.shape)))
+            lower=lambda a, x, y: x.reshape(y.shape),
+            grad=lambda F, a, ins, outs, og: [F.reshape(og[0], shape=ins[0].shape), None]))
 
 
 def _flat(shape):
@@ -103,7 +110,8 @@ def _flat(shape):
 
 register(Op("Flatten", ("data",), lambda a, s: [_flat(tuple(s[0]))],
             lambda a, x: x.reshape(_flat(x.shape)), aliases=("flatten",), hint="flatten",
-            fluent=True, lower=lambda a, x: x.reshape(_flat(x.shape))))
+            fluent=True, lower=lambda a, x: x.reshape(_flat(x.shape)),
+            grad=lambda F, a, ins, outs, og: [F.reshape(og[0], shape=ins[0].shape)]))
 
 
 def _expand_axis(attrs, ndim):
@@ -122,7 +130,8 @@ def _expand_shape(attrs, shapes):
 register(Op("expand_dims", ("data",), _expand_shape,
             lambda a, x: np.expand_dims(x, _expand_axis(a, x.ndim)),
             attrs={"axis": Attr("int")}, fluent=True,
-            lower=lambda a, x: x.reshape(_expand_shape(a, [x.shape])[0])))
+            lower=lambda a, x: x.reshape(_expand_shape(a, [x.shape])[0]),
+            grad=lambda F, a, ins, outs, og: [F.reshape(og[0], shape=ins[0].shape)]))
 
 
 def _swap(attrs, ndim):
@@ -146,7 +155,8 @@ def _swap_perm(attrs, ndim):
 register(Op("SwapAxis", ("data",), _swap_shape, lambda a, x: np.swapaxes(x, *_swap(a, x.ndim)),
             attrs={"dim1": Attr("int", 0), "dim2": Attr("int", 0)},
             aliases=("swapaxes",), hint="swapaxes", fluent=True,
-            lower=lambda a, x: x.permute(_swap_perm(a, len(x.shape)))))
+            lower=lambda a, x: x.permute(_swap_perm(a, len(x.shape))),
+            grad=lambda F, a, ins, outs, og: [F.SwapAxis(og[0], dim1=a["dim1"], dim2=a["dim2"])]))
 
 
 def _perm(attrs, ndim):
@@ -163,7 +173,9 @@ register(Op("transpose", ("data",),
             lambda a, s: [tuple(s[0][p] for p in _perm(a, len(s[0])))],
             lambda a, x: np.transpose(x, _perm(a, x.ndim)),
             attrs={"axes": Attr("shape", ())}, fluent=True,
-            lower=lambda a, x: x.permute(_perm(a, len(x.shape)))))
+            lower=lambda a, x: x.permute(_perm(a, len(x.shape))),
+            grad=lambda F, a, ins, outs, og: [F.transpose(og[0], axes=tuple(
+                int(i) for i in np.argsort(_perm(a, len(ins[0].shape)))))]))
 
 
 def _broadcast_to_shape(attrs, shapes):
@@ -180,7 +192,8 @@ def _broadcast_to_shape(attrs, shapes):
 register(Op("broadcast_to", ("data",), _broadcast_to_shape,
             lambda a, x: np.ascontiguousarray(np.broadcast_to(x, _broadcast_to_shape(a, [x.shape])[0])),
             attrs={"shape": Attr("shape")}, fluent=True,
-            lower=lambda a, x: x.broadcast_to(_broadcast_to_shape(a, [x.shape])[0])))
+            lower=lambda a, x: x.broadcast_to(_broadcast_to_shape(a, [x.shape])[0]),
+            grad=lambda F, a, ins, outs, og: [_unbroadcast(F, og[0], ins[0].shape)]))
 
 
 def _broadcast_like_shape(attrs, shapes):
@@ -192,7 +205,8 @@ def _broadcast_like_shape(attrs, shapes):
 
 register(Op("broadcast_like", ("lhs", "rhs"), _broadcast_like_shape,
             lambda a, x, y: np.ascontiguousarray(np.broadcast_to(x, y.shape)), fluent=True,
-            lower=lambda a, x, y: x.broadcast_to(y.shape)))
+            lower=lambda a, x, y: x.broadcast_to(y.shape),
+            grad=lambda F, a, ins, outs, og: [_unbroadcast(F, og[0], ins[0].shape), None]))
 
 
 def _bcast_axis_shape(attrs, shapes):
@@ -212,7 +226,8 @@ register(Op("broadcast_axis", ("data",), _bcast_axis_shape,
             lambda a, x: np.ascontiguousarray(np.broadcast_to(x, _bcast_axis_shape(a, [x.shape])[0])),
             attrs={"axis": Attr("shape", ()), "size": Attr("shape", ())},
             aliases=("broadcast_axes",), fluent=True,
-            lower=lambda a, x: x.broadcast_to(_bcast_axis_shape(a, [x.shape])[0])))
+            lower=lambda a, x: x.broadcast_to(_bcast_axis_shape(a, [x.shape])[0]),
+            grad=lambda F, a, ins, outs, og: [_unbroadcast(F, og[0], ins[0].shape)]))
 
 
 def _squeeze_axes(attrs, shape):
@@ -235,7 +250,8 @@ def _squeeze_shape(attrs, shapes):
 register(Op("squeeze", ("data",), _squeeze_shape,
             lambda a, x: x.reshape(_squeeze_shape(a, [x.shape])[0]),
             attrs={"axis": Attr("axes", None)}, fluent=True,
-            lower=lambda a, x: x.reshape(_squeeze_shape(a, [x.shape])[0])))
+            lower=lambda a, x: x.reshape(_squeeze_shape(a, [x.shape])[0]),
+            grad=lambda F, a, ins, outs, og: [F.reshape(og[0], shape=ins[0].shape)]))
 
 
 def slice_key(attrs, shape) -> tuple:
@@ -351,4 +367,5 @@ def _lower_cast(attrs, x):
 
 register(Op("Cast", ("data",), lambda a, s: [s[0]], lambda a, x: x.astype(a["dtype"]),
             attrs={"dtype": Attr("dtype")}, dtype=lambda a, d: [normalize_dtype(a["dtype"])],
-            aliases=("cast",), hint="cast", fluent=True, lower=_lower_cast))
+            aliases=("cast",), hint="cast", fluent=True, lower=_lower_cast,
+            grad=lambda F, a, ins, outs, og: [F.Cast(og[0], dtype=str(ins[0].dtype))]))

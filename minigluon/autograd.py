@@ -1,0 +1,169 @@
+"""Reverse-mode automatic differentiation for NDArrays, MXNet style.
+
+Inside ``with autograd.record():`` every op whose inputs include an array with
+``attach_grad()`` (or computed from one) is recorded on a tape.  ``y.backward()`` walks
+the tape backwards; each op's gradient is defined once, in the registry, with F-API ops
+(``Op.grad``), so the same definition can later be traced into a graph.
+"""
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+
+_STATE = threading.local()
+
+
+def is_recording() -> bool:
+    return getattr(_STATE, "recording", False)
+
+
+def is_training() -> bool:
+    return getattr(_STATE, "training", False)
+
+
+@contextmanager
+def _scope(recording: bool, training: bool):
+    prev = (is_recording(), is_training())
+    _STATE.recording, _STATE.training = recording, training
+    try:
+        yield
+    finally:
+        _STATE.recording, _STATE.training = prev
+
+
+def record(train_mode: bool = True):
+    """Record ops for ``backward()`` inside this block."""
+    return _scope(True, train_mode)
+
+
+def pause(train_mode: bool = False):
+    """Stop recording inside this block (e.g. for metrics)."""
+    return _scope(False, train_mode)
+
+
+class TapeNode:
+    """One recorded op: what ran, on what, producing what."""
+
+    __slots__ = ("attrs", "inputs", "op", "outputs", "freed")
+
+    def __init__(self, op, attrs, inputs, outputs):
+        self.op, self.attrs, self.inputs, self.outputs = op, attrs, inputs, outputs
+        self.freed = False
+
+
+def needs_grad(x) -> bool:
+    return x._ag is not None
+
+
+def record_op(op, attrs: dict, inputs: list, outputs: list) -> None:
+    """Called by ``nd`` for every op run while recording."""
+    if not any(needs_grad(x) for x in inputs):
+        return
+    node = TapeNode(op, attrs, list(inputs), list(outputs))
+    for k, out in enumerate(outputs):
+        out._ag = (node, k)
+
+
+def _topo(heads: list) -> list[TapeNode]:
+    order, seen = [], set()
+    stack = [(h._ag[0], False) for h in heads if isinstance(h._ag, tuple)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        for x in node.inputs:
+            if isinstance(x._ag, tuple) and id(x._ag[0]) not in seen:
+                stack.append((x._ag[0], False))
+    return order
+
+
+def _run_backward(heads: list, head_grads: list, retain_graph: bool) -> dict:
+    """Gradient of sum(head * head_grad) for every array reached: id -> (array, grad)."""
+    from . import ndarray as nd
+    grads: dict[int, list] = {}
+    for h, g in zip(heads, head_grads):
+        if h._ag is None:
+            raise ValueError(f"cannot differentiate: this {h.dtype}{list(h.shape)} array was not "
+                             f"computed from an array with attach_grad() inside autograd.record()")
+        g = nd.ones(h.shape, dtype=h.dtype) if g is None else g
+        if tuple(g.shape) != tuple(h.shape):
+            raise ValueError(f"head gradient shape {tuple(g.shape)} differs from the head's "
+                             f"{tuple(h.shape)}")
+        _accumulate(grads, h, g)
+    with pause():
+        for node in reversed(_topo(heads)):
+            if node.freed:
+                raise RuntimeError("backward() through a graph that was already freed; pass "
+                                   "retain_graph=True to the first backward() to go twice")
+            ograds = [grads.get(id(o), (o, None))[1] for o in node.outputs]
+            if all(g is None for g in ograds):
+                continue
+            ograds = [nd.zeros(o.shape, dtype=o.dtype) if g is None else g
+                      for o, g in zip(node.outputs, ograds)]
+            if node.op.grad is None:
+                raise RuntimeError(f"operator {node.op.name} has no gradient")
+            in_grads = node.op.grad(nd, node.op.full_attrs(node.attrs), node.inputs,
+                                    node.outputs, ograds)
+            for x, g in zip(node.inputs, in_grads):
+                if g is not None and needs_grad(x):
+                    _accumulate(grads, x, g)
+            if not retain_graph:
+                node.freed = True
+    return grads
+
+
+def _accumulate(grads: dict, x, g) -> None:
+    if id(x) in grads and grads[id(x)][1] is not None:
+        grads[id(x)] = (x, grads[id(x)][1] + g)
+    else:
+        grads[id(x)] = (x, g)
+
+
+def backward(heads, head_grads=None, retain_graph: bool = False, train_mode: bool = True) -> None:
+    """Write d sum(heads) / d x into ``x.grad`` for every x with ``attach_grad()``."""
+    heads = heads if isinstance(heads, (list, tuple)) else [heads]
+    if head_grads is None:
+        head_grads = [None] * len(heads)
+    elif not isinstance(head_grads, (list, tuple)):
+        head_grads = [head_grads]
+    grads = _run_backward(list(heads), list(head_grads), retain_graph)
+    for x, g in grads.values():
+        if x._ag == "leaf" and g is not None:
+            x._write_grad(g)
+
+
+def grad(heads, variables, head_grads=None, retain_graph: bool = False,
+         create_graph: bool = False, train_mode: bool = True) -> list:
+    """The gradients of heads with respect to variables, returned (``.grad`` untouched)."""
+    from . import ndarray as nd
+    single = not isinstance(variables, (list, tuple))
+    variables = [variables] if single else list(variables)
+    heads = heads if isinstance(heads, (list, tuple)) else [heads]
+    hg = head_grads if isinstance(head_grads, (list, tuple)) else [head_grads] * len(heads)
+    grads = _run_backward(list(heads), list(hg), retain_graph)
+    out = []
+    for v in variables:
+        g = grads.get(id(v), (v, None))[1]
+        out.append(nd.zeros(v.shape, dtype=v.dtype) if g is None else g)
+    return out[0] if single else out
+
+
+def unbroadcast(F, g, shape: tuple):
+    """Sum g down to shape: the gradient of broadcasting an input of that shape."""
+    shape = tuple(shape)
+    if tuple(g.shape) == shape:
+        return g
+    lead = len(g.shape) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1)
+    if axes:
+        g = F.sum(g, axis=axes, keepdims=True)
+    return F.reshape(g, shape=shape)
+
+
+__all__ = ["record", "pause", "is_recording", "is_training", "backward", "grad", "unbroadcast"]

@@ -1,0 +1,139 @@
+"""Eager autograd: gradients of every loss against MXNet 1.9.1 and central differences."""
+import numpy as np
+import pytest
+
+import minigluon as mg
+from minigluon import autograd
+from minigluon.examples import EXAMPLES, example
+from tests.conftest import fixture_cases
+
+nd = mg.nd
+GRAD_CASES = [c for c in fixture_cases() if c["grad"]]
+
+
+@pytest.mark.parametrize("hybridize", [False, True], ids=["eager", "hybrid"])
+@pytest.mark.parametrize("case", GRAD_CASES, ids=[c["name"] for c in GRAD_CASES])
+def test_gradients_match_mxnet(case, oracle, hybridize):
+    block = getattr(mg.gluon.loss, case["cls"])(**case["kwargs"])
+    if hybridize:
+        block.hybridize()
+    args = {n: None if n in case["none_inputs"] else nd.array(oracle[f"{case['name']}/in/{n}"])
+            for n in case["inputs"]}
+    for n in case["grad"]:
+        args[n].attach_grad()
+    with autograd.record():
+        out = block(*args.values())
+    out.backward()
+    for n in case["grad"]:
+        np.testing.assert_allclose(args[n].grad.asnumpy(), oracle[f"{case['name']}/grad/{n}"],
+                                   rtol=1e-4, atol=1e-5)
+
+
+def _numeric_grad(f, x, eps=1e-6):
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + eps
+        hi = f(x)
+        x[i] = old - eps
+        lo = f(x)
+        x[i] = old
+        g[i] = (hi - lo) / (2 * eps)
+    return g
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_gradients_match_central_differences(name):
+    block, arrays = example(name, 4, 5, seed=3, dtype="float64")
+    if name == "CTCLoss":
+        arrays[0] = arrays[0][:, :6]  # keep the enumeration small
+    x = arrays[0].copy()
+
+    def loss_sum(v):
+        return float(block(nd.array(v, dtype="float64"),
+                           *[nd.array(a, dtype="float64") for a in arrays[1:]]).asnumpy().sum())
+    var = nd.array(x, dtype="float64")
+    var.attach_grad()
+    with autograd.record():
+        out = block(var, *[nd.array(a, dtype="float64") for a in arrays[1:]])
+    out.backward()
+    np.testing.assert_allclose(var.grad.asnumpy(), _numeric_grad(loss_sum, x), rtol=1e-5,
+                               atol=1e-7)
+
+
+@pytest.mark.parametrize("kwargs", [{"axis": 1}, {"sparse_label": False}, {"from_logits": True}])
+def test_softmax_ce_parameter_settings(kwargs):
+    rng = np.random.default_rng(5)
+    pred = rng.standard_normal((3, 4, 2))
+    if kwargs.get("sparse_label") is False:
+        label = rng.dirichlet(np.ones(2), (3, 4))
+    else:
+        label = rng.integers(0, 4 if kwargs.get("axis") == 1 else 2,
+                             (3, 2) if kwargs.get("axis") == 1 else (3, 4)).astype(float)
+    block = mg.gluon.loss.SoftmaxCELoss(**kwargs)
+
+    def f(v):
+        return float(block(nd.array(v, dtype="float64"),
+                           nd.array(label, dtype="float64")).asnumpy().sum())
+    var = nd.array(pred, dtype="float64")
+    var.attach_grad()
+    with autograd.record():
+        block(var, nd.array(label, dtype="float64")).backward()
+    np.testing.assert_allclose(var.grad.asnumpy(), _numeric_grad(f, pred.copy()), rtol=1e-5,
+                               atol=1e-7)
+
+
+def test_conventions_at_zero():
+    x = nd.array([0.0, -1.0, 2.0])
+    x.attach_grad()
+    with autograd.record():
+        y = nd.relu(x) + nd.abs(x)
+    y.backward()
+    np.testing.assert_array_equal(x.grad.asnumpy(), [0.0, -1.0, 2.0])  # relu'(0) = abs'(0) = 0
+
+
+def test_grad_req_add_and_autograd_grad():
+    x = nd.array([1.0, 2.0])
+    x.attach_grad(grad_req="add")
+    for _ in range(2):
+        with autograd.record():
+            y = x * x
+        y.backward()
+    np.testing.assert_array_equal(x.grad.asnumpy(), [4.0, 8.0])
+    with autograd.record():
+        y = x * x * x
+    (g,) = autograd.grad(y, [x])
+    np.testing.assert_array_equal(g.asnumpy(), [3.0, 12.0])
+    np.testing.assert_array_equal(x.grad.asnumpy(), [4.0, 8.0])  # untouched by grad()
+
+
+def test_pause_stops_recording():
+    x = nd.array([1.0, 2.0])
+    x.attach_grad()
+    with autograd.record():
+        y = x * 2
+        with autograd.pause():
+            assert not autograd.is_recording()
+            z = y * 10
+        assert autograd.is_recording()
+    with pytest.raises(ValueError, match="attach_grad"):
+        z.backward()
+
+
+def test_backward_errors():
+    x = nd.array([1.0, 2.0])
+    with pytest.raises(ValueError, match="record"):
+        (x * 2).backward()  # outside record(), no attach_grad
+    x.attach_grad()
+    with pytest.raises(ValueError, match="record"):
+        (x * 2).backward()  # attach_grad but not recorded
+    with autograd.record():
+        y = x * x
+    y.backward()
+    with pytest.raises(RuntimeError, match="freed"):
+        y.backward()
+    with autograd.record():
+        y = x * x
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_array_equal(x.grad.asnumpy(), [2.0, 4.0])
