@@ -167,3 +167,55 @@ def unbroadcast(F, g, shape: tuple):
 
 
 __all__ = ["record", "pause", "is_recording", "is_training", "backward", "grad", "unbroadcast"]
+
+
+def symbolic_grad(outputs: list, wrt: list, head_grads: list) -> list:
+    """Gradient symbols of sum(outputs * head_grads) with respect to the variables wrt.
+
+    The same per-op gradients as eager backward, called with ``F = sym``: the result is a
+    graph that the compiler fuses and compiles like any other.
+    """
+    from . import symbol as sym
+    from .symbol.symbol import Symbol, topo_order
+    grads: dict = {}
+
+    def add(key, g):
+        grads[key] = g if key not in grads else grads[key] + g
+
+    for out, hg in zip(outputs, head_grads):
+        add(out._outputs[0], hg)
+    heads = [o._outputs[0][0] for o in outputs]
+    for node in reversed(topo_order(heads)):
+        if node.is_variable or not node.inputs:  # constants (_zeros, _eye) have no inputs
+            continue
+        n_out = node.op.num_outputs
+        ogs = [grads.get((node, i)) for i in range(n_out)]
+        if all(g is None for g in ogs):
+            continue
+        outs = [Symbol([(node, i)]) for i in range(n_out)]
+        ogs = [sym.zeros_like(o) if g is None else g for o, g in zip(outs, ogs)]
+        if node.op.grad is None:
+            raise RuntimeError(f"operator {node.op.name} has no gradient")
+        ins = [Symbol([ref]) for ref in node.inputs]
+        for ref, g in zip(node.inputs, node.op.grad(sym, node.op.full_attrs(node.attrs), ins,
+                                                     outs, ogs)):
+            if g is not None:
+                add(ref, g)
+    return [grads.get(v._outputs[0]) for v in wrt]
+
+
+class GraphOp:
+    """What the tape records for a hybridized call: backward runs a compiled gradient graph."""
+
+    def __init__(self, name: str, backward_runner, needs: list[bool]):
+        self.name = name
+        self.runner = backward_runner
+        self.needs = needs
+
+    def full_attrs(self, attrs):
+        return attrs
+
+    def grad(self, F, attrs, ins, outs, ograds):
+        arrays = [x._data for x in ins] + [g._data for g in ograds]
+        results = iter(self.runner.run(arrays))
+        return [F.NDArray(next(results)) if need else None for need in self.needs]

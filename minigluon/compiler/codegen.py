@@ -18,7 +18,6 @@ from llvmlite import ir
 
 from . import mathlib
 from .executable import DATA_OFFSET
-from .graph import inputs_of
 from .infer import CompileError
 from .loopir import FLOAT, Expr, Lazy, bounds, cast, ravel, reset_interning, var, walk
 from .schedule import Schedule
@@ -37,16 +36,20 @@ F64_ACCUMULATE_ABOVE = 1 << 16
 
 def lower_kernel(G: nx.MultiDiGraph, root: int, slot_of: dict) -> Lazy:
     """The root node's value as a lazy tensor over stored buffers."""
-    memo: dict[int, Lazy] = {}
+    memo: dict[tuple, Lazy] = {}
 
-    def lower(n: int) -> Lazy:
-        if n in memo:
-            return memo[n]
+    def lower(n: int, out: int = 0) -> Lazy:
+        if (n, out) in memo:
+            return memo[(n, out)]
         d = G.nodes[n]
-        if n != root and (n, 0) in slot_of:
-            lt = Lazy.buffer(slot_of[(n, 0)], d["shape"], d["dtype"])
+        if n != root and (n, out) in slot_of:
+            shapes, dtypes = d.get("shapes", [d["shape"]]), d.get("dtypes", [d["dtype"]])
+            lt = Lazy.buffer(slot_of[(n, out)], shapes[out], dtypes[out])
+        elif out != 0:
+            raise CompileError(f"output {out} of {d['op'].name} is not stored")
         else:
-            args = [lower(u) for u in inputs_of(G, n)]
+            edges = sorted(G.in_edges(n, data=True), key=lambda e: e[2]["pos"])
+            args = [lower(u, data["out"]) for u, _, data in edges]
             lt = d["op"].lower(d["op"].full_attrs(d["attrs"]), *args)
             if lt is None:
                 raise CompileError(f"{d['op'].name} cannot be lowered with these attributes")
@@ -56,7 +59,7 @@ def lower_kernel(G: nx.MultiDiGraph, root: int, slot_of: dict) -> Lazy:
             if lt.dtype != d["dtype"]:
                 src = lt
                 lt = Lazy(src.shape, d["dtype"], lambda idx, s=src, t=d["dtype"]: cast(s(idx), t))
-        memo[n] = lt
+        memo[(n, out)] = lt
         return lt
     return lower(root)
 

@@ -26,7 +26,8 @@ def from_symbol(symbol: Symbol, input_names: list[str]) -> nx.MultiDiGraph:
                        shape=node.shapes[0], dtype=node.dtypes[0])
             continue
         G.add_node(nid, kind="op", op=node.op, attrs=dict(node.attrs), name=node.name,
-                   shape=node.shapes[0], dtype=node.dtypes[0])
+                   shape=node.shapes[0], dtype=node.dtypes[0], shapes=list(node.shapes),
+                   dtypes=list(node.dtypes))
         for pos, (src, out) in enumerate(node.inputs):
             G.add_edge(ids[id(src)], nid, pos=pos, out=out)
     by_name = {G.nodes[n]["name"]: n for n in G if G.nodes[n]["kind"] == "input"}

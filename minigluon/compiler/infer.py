@@ -8,7 +8,6 @@ from __future__ import annotations
 import networkx as nx
 
 from ..base import MXNetError
-from .graph import inputs_of
 
 
 class CompileError(MXNetError):
@@ -22,10 +21,12 @@ def infer(G: nx.MultiDiGraph) -> nx.MultiDiGraph:
             if d["shape"] is None:
                 raise CompileError(f"input {d['name']!r} has no shape")
             continue
-        srcs = inputs_of(G, n)
+        edges = sorted(G.in_edges(n, data=True), key=lambda e: e[2]["pos"])
+        ins = [(G.nodes[u], data["out"]) for u, _, data in edges]
         try:
-            shapes, dtypes = d["op"].infer(d["attrs"], [G.nodes[u]["shape"] for u in srcs],
-                                           [G.nodes[u]["dtype"] for u in srcs])
+            shapes, dtypes = d["op"].infer(
+                d["attrs"], [s.get("shapes", [s["shape"]])[k] for s, k in ins],
+                [s.get("dtypes", [s["dtype"]])[k] for s, k in ins])
         except (MXNetError, ValueError, TypeError) as e:
             raise CompileError(f"node {d['name']!r}: {e}") from None
         d["shape"], d["dtype"] = shapes[0], dtypes[0]

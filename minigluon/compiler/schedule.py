@@ -83,7 +83,10 @@ def schedule(G: nx.MultiDiGraph) -> Schedule:
         if d["kind"] == "input" or not d.get("materialize"):
             continue
         srcs = inputs_of(G, n)
-        if d["op"].kernel is not None:  # hand-written kernel: reads stored inputs, writes output 0
+        extra_outputs = any(data["out"] > 0 for _, _, data in G.out_edges(n, data=True)) or \
+            any(m == n and i > 0 for m, i in G.graph["outputs"])
+        if d["op"].kernel is not None and not extra_outputs:
+            # hand-written kernel: reads stored inputs, writes output 0 (the only one used)
             reads = [slot[(u, _out(G, u, n))] for u in srcs]
             outs = [new_slot((n, i), s, t) for i, (s, t) in enumerate(zip(d["shapes"], d["dtypes"]))]
             work = sum(math.prod(buffers[s][0]) for s in reads)
@@ -91,7 +94,7 @@ def schedule(G: nx.MultiDiGraph) -> Schedule:
                               op=d["op"].name, attrs={k: format_attr(v) for k, v in d["attrs"].items()},
                               parallel=d["shape"][0] if d["shape"] else 1, work=work))
             continue
-        if d["op"].lower is None:
+        if d["op"].lower is None or d["op"].kernel is not None:
             outs = [new_slot((n, i), s, t) for i, (s, t) in enumerate(zip(d["shapes"], d["dtypes"]))]
             reads = [slot[(u, _out(G, u, n))] for u in srcs]
             steps.append(Step("external", n, reads, outs, op=d["op"].name,
@@ -115,15 +118,16 @@ def _out(G, u, v) -> int:
 
 
 def _stored_inputs(G, n, slot) -> set:
-    """Stored values the kernel rooted at n reads (stops at stored nodes and inputs)."""
-    found, stack, seen = set(), list(inputs_of(G, n)), set()
+    """Stored values (node, output) the kernel rooted at n reads (stops at stored nodes)."""
+    found, seen = set(), set()
+    stack = [(u, data["out"]) for u, _, data in G.in_edges(n, data=True)]
     while stack:
-        u = stack.pop()
-        if u in seen:
+        u, out = stack.pop()
+        if (u, out) in seen:
             continue
-        seen.add(u)
-        if (u, 0) in slot and (G.nodes[u]["kind"] == "input" or G.nodes[u].get("materialize")):
-            found.add((u, 0))
+        seen.add((u, out))
+        if (u, out) in slot and (G.nodes[u]["kind"] == "input" or G.nodes[u].get("materialize")):
+            found.add((u, out))
         else:
-            stack.extend(inputs_of(G, u))
+            stack.extend((w, data["out"]) for w, _, data in G.in_edges(u, data=True))
     return found

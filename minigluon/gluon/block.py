@@ -144,10 +144,10 @@ class HybridBlock(Block):
             with name_scope(self.prefix), argument_names(_names(names, values)):
                 return self._run(sym, values)
         self._checked(values, NDArray)
-        # while recording, run op by op so the tape sees every op (the cached graph has no
-        # backward yet)
-        if not self._active or (autograd.is_recording() and
-                                any(v is not None and v._ag is not None for v in values)):
+        if self._active and autograd.is_recording() and any(
+                v is not None and v._ag is not None for v in values):
+            return self._call_recorded(values)
+        if not self._active:
             with argument_names(_names(names, values)):
                 return self._run(nd, values)
         return self._call_cached(values, args)
@@ -170,6 +170,49 @@ class HybridBlock(Block):
                 if all(isinstance(a, NDArray) for a in args):  # what the hot path looks up
                     self._fast[tuple((a._data.shape, a._data.dtype) for a in args)] = entry
         return self._run_cached(entry, [v._data for v in values if v is not None], values)
+
+    def _call_recorded(self, values: list):
+        """A hybridized call under autograd.record(): the compiled forward now, and on the
+        tape one node whose gradient is the compiled gradient graph of the same trace."""
+        present = [v for v in values if v is not None]
+        needs = [v._ag is not None for v in present]
+        key = ("grad", tuple(needs)) + tuple(
+            None if v is None else (v._data.shape, v._data.dtype) for v in values)
+        entry = self._cache.get(key)
+        if entry is None:
+            with self._cache_lock:
+                entry = self._cache.get(key) or self._trace_with_grad(values, needs)
+                self._cache[key] = entry
+        forward, backward, template = entry
+        try:
+            raw = forward.run([v._data for v in present])
+        except (MXNetError, ValueError, TypeError) as e:
+            raise type(e)(f"{type(self).__name__}: {e}") from None
+        outs = [nd.NDArray(o) for o in raw]
+        autograd.record_op(autograd.GraphOp(f"{type(self).__name__}_backward", backward, needs),
+                           {}, present, outs)
+        return outs[0] if template is None else _regroup(template, outs)
+
+    def _trace_with_grad(self, values: list, needs: list):
+        forward, template = self._trace(values)
+        graph = forward.symbol
+        names = sorted(graph.list_arguments(), key=lambda n: int(n[len("data"):]))
+        by_name = {n.name: n for n in graph.topo_nodes() if n.is_variable}
+        inputs = [sym.Symbol([(by_name[f"data{k}"], 0)]) if f"data{k}" in by_name
+                  else sym.var(f"data{k}", shape=v._data.shape, dtype=v._data.dtype)
+                  for k, v in enumerate(v for v in values if v is not None)]
+        outputs = list(graph)
+        heads = [sym.var(f"head_grad{k}", shape=o.shape, dtype=o.dtype)
+                 for k, o in enumerate(outputs)]
+        wrt = [x for x, need in zip(inputs, needs) if need]
+        grads = autograd.symbolic_grad(outputs, wrt, heads)
+        grads = [sym.zeros_like(x) if g is None else g for x, g in zip(wrt, grads)]
+        group = sym.Group(grads)
+        # the gradient may not read every input (a label, or a head gradient of a sum)
+        used = set(group.list_arguments())
+        names = [x.name for x in inputs + heads]
+        picks = [k for k, n in enumerate(names) if n in used]
+        return forward, _Picked(_runner(group, [names[k] for k in picks]), picks), template
 
     def _run_cached(self, entry, arrays: list, values):
         runner, out_template = entry
@@ -242,6 +285,17 @@ class _Compiled:
     def run(self, arrays: list) -> list:
         jit.count(self._counter)
         return self.exe.run_trusted(arrays)
+
+
+class _Picked:
+    """A runner given all of a call's arrays, passing on the ones its graph reads."""
+
+    def __init__(self, runner, picks: list[int]):
+        self.runner, self.picks = runner, picks
+        self.interpreted = runner.interpreted
+
+    def run(self, arrays: list) -> list:
+        return self.runner.run([arrays[k] for k in self.picks])
 
 
 def _runner(graph, input_names: list[str]):
