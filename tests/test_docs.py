@@ -23,3 +23,11 @@ def test_printed_graph_in_docs_is_current(capsys):
     code = re.findall(r"```python\n(.*?)```", page, re.S)[0]
     exec(compile(code, "hybridize.md#0", "exec"), {})
     assert shown in capsys.readouterr().out
+
+
+def test_printed_gradient_graph_in_docs_is_current(capsys):
+    page = (ROOT / "docs" / "autograd.md").read_text()
+    shown = re.findall(r"```text\n(.*?)```", page, re.S)[1].strip()
+    code = re.findall(r"```python\n(.*?)```", page, re.S)[1]
+    exec(compile(code, "autograd.md#1", "exec"), {})
+    assert shown in capsys.readouterr().out

@@ -193,6 +193,13 @@ class HybridBlock(Block):
                            {}, present, outs)
         return outs[0] if template is None else _regroup(template, outs)
 
+    def gradient_graph(self, *args) -> Symbol:
+        """The graph a recorded call's backward runs: gradients with respect to the
+        inputs that have ``attach_grad()``, given a head gradient per output."""
+        values = self._bind(args, {})
+        needs = [v._ag is not None for v in values if v is not None]
+        return self._trace_with_grad(values, needs)[1].runner.symbol
+
     def _trace_with_grad(self, values: list, needs: list):
         forward, template = self._trace(values)
         graph = forward.symbol
