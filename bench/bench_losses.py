@@ -1,12 +1,14 @@
 #!/usr/bin/env python
 """Benchmark minigluon's fourteen Gluon losses: eager, hybridized (compiled once the JIT in
 ``mg.jit`` exists, else the graph interpreter) and peers (numpy, torch, torch.compile,
-jax.jit), with a correctness check against the numpy formulas written here.
+jax.jit), with a correctness check against the numpy formulas written here; with
+``--backward`` also one forward + backward per call, gradients checked against torch's.
 
     python bench/bench_losses.py                       # all losses, 64x10, 4096x1000, 3d
     python bench/bench_losses.py --quick               # smoke run, a few seconds per loss
     python bench/bench_losses.py --sizes 64x10,3d --losses L2Loss,SoftmaxCELoss \\
         --repeat 21 --threads 2 --markdown docs_table.md
+    python bench/bench_losses.py --backward            # also forward + backward w.r.t. pred
 
 torch and jax are optional: a peer that does not import gets '—' everywhere.
 See bench/README.md for what each column means.
@@ -749,6 +751,138 @@ def bench_case(name, shape, mg, torch, jax, tc_ok, opts, warns, log):
     return res, xs
 
 
+BACKWARD_DEFAULT_LOSSES = "L2Loss,SoftmaxCELoss,SigmoidBCELoss"
+BACKWARD_DEFAULT_SIZE = "4096x1000"
+GRAD_ATOL = 1e-8  # gradients at 4096x1000 are ~1/C: a loss-sized atol would hide errors
+
+
+def check_grad(tag, got, ref, ref_tag, warnings_out, where):
+    """A gradient against the reference gradient (torch eager's, else jax's)."""
+    got = np.asarray(got, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    if got.shape != ref.shape:
+        msg = f"{where}: {tag} gradient shape {got.shape} != {ref_tag}'s {ref.shape}"
+    elif np.allclose(got, ref, rtol=RTOL, atol=GRAD_ATOL, equal_nan=True):
+        return True
+    else:
+        err = np.abs(got - ref) / np.maximum(np.abs(ref), GRAD_ATOL)
+        msg = (f"{where}: {tag} gradient differs from {ref_tag}'s beyond rtol {RTOL:g} "
+               f"(max rel err {np.nanmax(err):.3g})")
+    warnings_out.append(msg)
+    print(f"WARNING: {msg}", flush=True)
+    return False
+
+
+def bench_backward_case(name, shape, mg, torch, jax, tc_ok, opts, warns):
+    """One forward + backward w.r.t. the first input (pred), every column, one loss/shape."""
+    where = f"{name} {size_label(shape)} backward"
+    make, xs = make_case(name, shape)
+    res, grads = {}, {}   # grads: tag -> numpy gradient w.r.t. pred
+
+    def cell(key, fn):
+        try:
+            res[key], res[key + "_n"] = measure(fn, opts.budget, opts.repeat)
+        except Exception as e:
+            warns.append(f"{where}: {key} failed: {type(e).__name__}: {e}")
+            print(f"WARNING: {warns[-1]}", flush=True)
+            res[key] = None
+
+    def failed(tag, e, key):
+        msg = str(e).splitlines()[0] if str(e) else ""
+        warns.append(f"{where}: {tag} failed: {type(e).__name__}: {msg}")
+        print(f"WARNING: {warns[-1]}", flush=True)
+        res[key] = None
+
+    # minigluon: pred gets attach_grad(); out.backward() writes d sum(out) / d pred
+    def mg_step(block, pred, rest):
+        with mg.autograd.record():
+            out = block(pred, *rest)
+        out.backward()
+        return pred
+
+    for key, tag, hybrid in (("eager", "minigluon eager", False),
+                             ("hybrid", "minigluon hybridized", True)):
+        try:
+            block = make()
+            if hybrid:
+                block.hybridize()
+            pred, rest = mg.nd.array(xs[0]), [mg.nd.array(x) for x in xs[1:]]
+            pred.attach_grad()
+            grads[tag] = mg_step(block, pred, rest).grad.asnumpy()  # hybrid: trace + compile
+            before = jit_stats(mg)
+            cell(key, lambda: mg_step(block, pred, rest))
+            if hybrid:
+                res["hybrid_stats"] = stats_delta(before, jit_stats(mg))
+                res["mode"] = hybrid_mode(res["hybrid_stats"])
+        except Exception as e:
+            failed(tag, e, key)
+            res.setdefault("mode", DASH)
+
+    # torch eager: a leaf with requires_grad, grad set to None before each backward
+    if torch is not None:
+        tfn = TORCH_FNS[name]
+        tp = torch.from_numpy(xs[0].copy()).requires_grad_(True)
+        trest = [torch.from_numpy(x) for x in xs[1:]]
+
+        def torch_step():
+            tp.grad = None
+            tfn(tp, *trest).sum().backward()
+            return tp.grad
+
+        try:
+            grads["torch eager"] = torch_step().numpy().copy()
+            cell("torch", torch_step)
+        except Exception as e:
+            failed("torch", e, "torch")
+        # torch.compile: the compiled function returns loss.sum(); .backward() then runs
+        # the backward graph AOTAutograd compiled alongside the forward
+        if tc_ok:
+            try:
+                reset = getattr(getattr(torch, "_dynamo", None), "reset", None)
+                if reset is not None:
+                    reset()
+                csum = torch.compile(lambda p, *r: tfn(p, *r).sum())
+
+                def tc_step():
+                    tp.grad = None
+                    csum(tp, *trest).backward()
+                    return tp.grad
+
+                t0 = time.perf_counter()
+                grads["torch.compile"] = tc_step().numpy().copy()
+                res["tc_first"] = time.perf_counter() - t0
+                cell("tc", tc_step)
+            except Exception as e:
+                failed("torch.compile", e, "tc")
+
+    # jax.jit(jax.value_and_grad(sum of the loss)) w.r.t. pred
+    if jax is not None:
+        jf = jax_formula(name, jax.numpy)
+        if jf is not None:
+            try:
+                js = [jax.device_put(x) for x in xs]
+                vg = jax.jit(jax.value_and_grad(lambda p, *r: jf(p, *r).sum()))
+
+                def jax_step():
+                    return jax.block_until_ready(vg(*js))
+
+                t0 = time.perf_counter()
+                grads["jax.jit"] = np.asarray(jax_step()[1])
+                res["jax_first"] = time.perf_counter() - t0
+                cell("jax", jax_step)
+            except Exception as e:
+                failed("jax.jit", e, "jax")
+
+    # gradient check against torch eager's gradient (jax's when torch is absent)
+    ref_tag = next((t for t in ("torch eager", "jax.jit") if t in grads), None)
+    res["grad_ref"] = ref_tag
+    if ref_tag is not None:
+        for tag, g in grads.items():
+            if tag != ref_tag:
+                check_grad(tag, g, grads[ref_tag], ref_tag, warns, where)
+    return res
+
+
 def floor_time(a, b, repeat=50):
     """Min over repeats of one BLAS dot over both arrays: each element of both inputs read
     once, nothing written. A lower bound for any loss that must read both inputs."""
@@ -787,6 +921,11 @@ def main(argv=None) -> int:
     ap.add_argument("--no-jax", action="store_true", help="skip jax.jit")
     ap.add_argument("--no-subprocess", action="store_true",
                     help="skip the two fresh processes measuring disk-cache compile time")
+    ap.add_argument("--backward", action="store_true",
+                    help="also time one forward + backward w.r.t. pred (off by default: it adds "
+                         "a minute or more, mostly torch.compile building backward graphs)")
+    ap.add_argument("--backward-losses", default=None,
+                    help=f"comma list of losses for --backward; default {BACKWARD_DEFAULT_LOSSES}")
     ap.add_argument("--child-first-call", action="store_true", help=argparse.SUPPRESS)
     opts = ap.parse_args(argv)
     opts.threads = THREADS
@@ -800,6 +939,15 @@ def main(argv=None) -> int:
         ap.error(f"unknown loss {', '.join(unknown)}; choose from {', '.join(EXAMPLES)}")
     if opts.budget is None:
         opts.budget = 0.05 if opts.quick else 0.2
+    # --backward: its own losses; --sizes if given, else one large size
+    opts.backward_losses = [s.strip() for s in (opts.backward_losses or BACKWARD_DEFAULT_LOSSES)
+                            .split(",") if s.strip()]
+    unknown = [n for n in opts.backward_losses if n not in EXAMPLES]
+    if unknown:
+        ap.error(f"unknown --backward-losses {', '.join(unknown)}; "
+                 f"choose from {', '.join(EXAMPLES)}")
+    opts.backward_sizes = sizes if opts.sizes else [
+        parse_size("512x100" if opts.quick else BACKWARD_DEFAULT_SIZE)]
 
     if opts.child_first_call:
         child_first_calls(losses, sizes[0])
@@ -861,6 +1009,21 @@ def run(opts, sizes, losses) -> int:
                     floor is None or math.prod(shape) > math.prod(floor[0])):
                 floor = (shape, floor_time(xs[0], xs[1]), xs[0].nbytes + xs[1].nbytes)
 
+    bw_results = {}   # (name, size) -> (shape, note, res)
+    if opts.backward:
+        bw_total = len(opts.backward_sizes) * len(opts.backward_losses)
+        k = 0
+        for size in opts.backward_sizes:
+            for name in opts.backward_losses:
+                k += 1
+                shape, note = case_for(name, size)
+                if shape is None:
+                    bw_results[(name, size)] = (None, note, {})
+                    continue
+                log(f"[backward {k}/{bw_total}] {name} {shape_label(name, shape, note)}")
+                res = bench_backward_case(name, shape, mg, torch, jax, tc_ok, opts, warns)
+                bw_results[(name, size)] = (shape, note, res)
+
     # ---- main table --------------------------------------------------------------------
     headers = ["loss", "shape", "mg eager", "mg hybrid", "hybrid ran", "numpy", "torch",
                "torch.compile", "jax.jit", "mg/tc", "mg/jax", "mg/np"]
@@ -881,6 +1044,22 @@ def run(opts, sizes, losses) -> int:
                 rows.append(["L2Loss floor", size_label(shape) + " read once", DASH, DASH, DASH,
                              fmt_time(floor[1]), DASH, DASH, DASH, DASH, DASH,
                              fmt_ratio(hyb, floor[1])])
+
+    # ---- forward + backward table --------------------------------------------------------
+    b_headers = ["loss", "shape", "mg eager", "mg hybrid", "hybrid ran", "torch",
+                 "torch.compile", "jax.jit", "mg/tc", "mg/jax"]
+    b_rows = []
+    for size in opts.backward_sizes if opts.backward else []:
+        for name in opts.backward_losses:
+            shape, note, r = bw_results[(name, size)]
+            if shape is None:
+                b_rows.append([name, f"{size_label(size)}: n/a ({note})"] + [DASH] * 8)
+                continue
+            hyb = r.get("hybrid")
+            b_rows.append([name, shape_label(name, shape, note), fmt_time(r.get("eager")),
+                           fmt_time(hyb), r.get("mode", DASH), fmt_time(r.get("torch")),
+                           fmt_time(r.get("tc")), fmt_time(r.get("jax")),
+                           fmt_ratio(hyb, r.get("tc")), fmt_ratio(hyb, r.get("jax"))])
 
     # ---- first-call table ----------------------------------------------------------------
     first_size = max((s for s in sizes if len(s) == 2), key=math.prod, default=sizes[0])
@@ -942,6 +1121,18 @@ def run(opts, sizes, losses) -> int:
             f"L2Loss floor: min over 50 repeats of np.dot(pred.ravel(), label.ravel()) at "
             f"{size_label(shape)}: one pass reading both inputs ({fmt_bytes(nbytes)}), nothing "
             f"written; {nbytes / t / 1e9:.1f} GB/s. Its mg/np cell is mg hybrid / floor.")
+    if opts.backward:
+        refs = sorted({r.get("grad_ref") or "none" for _, _, r in bw_results.values() if r})
+        notes.append(
+            "Forward + backward: one call = loss forward + gradient of the loss's sum w.r.t. "
+            "pred (the first input). mg: pred.attach_grad(); with autograd.record(): "
+            "out = block(pred, ...); out.backward() ('mg hybrid': forward and backward graphs "
+            "compiled, 2 jit calls per step; 'hybrid ran' as above). torch: leaf pred with "
+            "requires_grad, grad = None, loss.sum().backward(). torch.compile: compiled "
+            "p -> loss(p, ...).sum(), then .backward() (AOTAutograd's compiled backward). "
+            "jax.jit: jax.jit(jax.value_and_grad(lambda p: loss(p, ...).sum())). "
+            f"Ratios use 'mg hybrid'. Gradients checked against {', '.join(refs)} "
+            f"(rtol {RTOL:g}, atol {GRAD_ATOL:g}).")
     notes.append(
         f"First calls at {size_label(first_size)}: 'first call' = a fresh hybridized block's first "
         "call in this process (trace + compile + run; fresh MINIGLUON_CACHE_DIR); 'kernels' and "
@@ -958,6 +1149,10 @@ def run(opts, sizes, losses) -> int:
     print()
     cpu = time.process_time()
     wall = time.perf_counter() - started
+    if opts.backward:
+        print("Forward + backward per call")
+        print(render_text(b_headers, b_rows, right_from=2))
+        print()
     print(f"First hybridized call at {size_label(first_size)}")
     print(render_text(f_headers, f_rows, right_from=2))
     print()
@@ -970,12 +1165,15 @@ def run(opts, sizes, losses) -> int:
         for w in warns:
             print(f"  WARNING: {w}")
     else:
-        print("All outputs match the numpy formulas (rtol 1e-3).")
+        print("All outputs match the numpy formulas (rtol 1e-3)"
+              + ("; all gradients match the reference gradient." if opts.backward else "."))
     log("done")
 
     if opts.markdown:
         md = ["## Loss benchmark", "", *[f"{ln}  " for ln in machine], "",
               "Per-call time:", "", render_markdown(headers, rows, right_from=2), "",
+              *(["Forward + backward per call:", "",
+                 render_markdown(b_headers, b_rows, right_from=2), ""] if opts.backward else []),
               f"First hybridized call at {size_label(first_size)}:", "",
               render_markdown(f_headers, f_rows, right_from=2), "",
               *[f"- {n}" for n in notes], ""]

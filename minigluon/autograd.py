@@ -100,7 +100,7 @@ def _run_backward(heads: list, head_grads: list, retain_graph: bool) -> dict:
             if node.freed:
                 raise RuntimeError("backward() through a graph that was already freed; pass "
                                    "retain_graph=True to the first backward() to go twice")
-            ograds = [grads.get(id(o), (o, None))[1] for o in node.outputs]
+            ograds = [grads.get(id(o), (o, None, False))[1] for o in node.outputs]
             if all(g is None for g in ograds):
                 continue
             ograds = [nd.zeros(o.shape, dtype=o.dtype) if g is None else g
@@ -109,19 +109,22 @@ def _run_backward(heads: list, head_grads: list, retain_graph: bool) -> dict:
                 raise RuntimeError(f"operator {node.op.name} has no gradient")
             in_grads = node.op.grad(nd, node.op.full_attrs(node.attrs), node.inputs,
                                     node.outputs, ograds)
+            # a compiled gradient graph returns arrays nothing else holds: .grad may take them
+            fresh = isinstance(node.op, GraphOp)
             for x, g in zip(node.inputs, in_grads):
                 if g is not None and needs_grad(x):
-                    _accumulate(grads, x, g)
+                    _accumulate(grads, x, g, fresh)
             if not retain_graph:
                 node.freed = True
     return grads
 
 
-def _accumulate(grads: dict, x, g) -> None:
+def _accumulate(grads: dict, x, g, fresh: bool = False) -> None:
+    """grads[id(x)] = (x, sum so far, whether that sum is an array nobody else holds)."""
     if id(x) in grads and grads[id(x)][1] is not None:
-        grads[id(x)] = (x, grads[id(x)][1] + g)
+        grads[id(x)] = (x, grads[id(x)][1] + g, True)
     else:
-        grads[id(x)] = (x, g)
+        grads[id(x)] = (x, g, fresh)
 
 
 def backward(heads, head_grads=None, retain_graph: bool = False, train_mode: bool = True) -> None:
@@ -132,9 +135,9 @@ def backward(heads, head_grads=None, retain_graph: bool = False, train_mode: boo
     elif not isinstance(head_grads, (list, tuple)):
         head_grads = [head_grads]
     grads = _run_backward(list(heads), list(head_grads), retain_graph)
-    for x, g in grads.values():
+    for x, g, fresh in grads.values():
         if x._ag == "leaf" and g is not None:
-            x._write_grad(g)
+            x._write_grad(g, fresh)
 
 
 def grad(heads, variables, head_grads=None, retain_graph: bool = False,
@@ -148,7 +151,7 @@ def grad(heads, variables, head_grads=None, retain_graph: bool = False,
     grads = _run_backward(list(heads), list(hg), retain_graph)
     out = []
     for v in variables:
-        g = grads.get(id(v), (v, None))[1]
+        g = grads.get(id(v), (v, None, False))[1]
         out.append(nd.zeros(v.shape, dtype=v.dtype) if g is None else g)
     return out[0] if single else out
 

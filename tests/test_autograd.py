@@ -160,3 +160,17 @@ def test_hybridized_backward_is_one_compiled_gradient_graph(name):
     assert st["compiled_calls"] + st["interpreted_calls"] == 2  # one forward, one backward
     # CTC's backward reads the gradient its numpy kernel computes alongside the loss
     assert st["interpreted_calls"] == (1 if name == "CTCLoss" else 0)
+
+
+def test_grad_array_is_updated_in_place_across_backwards():
+    block = mg.gluon.loss.L2Loss()
+    block.hybridize()
+    x = nd.array(np.ones((3, 2)))
+    x.attach_grad()
+    held = x.grad
+    for scale in (1.0, 2.0):
+        with autograd.record():
+            out = block(x, nd.zeros((3, 2)) + scale)
+        out.backward()
+        assert x.grad is held  # the same NDArray, as in MXNet
+        np.testing.assert_allclose(held.asnumpy(), (1.0 - scale) / 2 * np.ones((3, 2)))

@@ -272,6 +272,8 @@ class KernelEmitter:
             return b.select(neg, b.add(r, m), r)
         if op == "pickidx":
             return self.pick_index(b, e, a[0])
+        if op == "onehotidx":
+            return self.one_hot_index(b, e, a[0])
         if op == "cast":
             return self.cast(b, a[0], e.args[0].dtype, dt)
         if op in _BIN:
@@ -326,6 +328,23 @@ class KernelEmitter:
                 return b.trunc(x, dt_)
             return b.zext(x, dt_) if src in ("bool", "uint8") else b.sext(x, dt_)
         raise CompileError(f"unsafe cast from {src} to {dst} in a kernel")
+
+    def one_hot_index(self, b: ir.IRBuilder, e: Expr, raw):
+        """A label as a column in [0, depth), or -1 when NaN, negative or too large."""
+        src, depth = e.args
+        none = ir.Constant(I64, -1)
+        if src.dtype in FLOAT:
+            ty = _TYPES[src.dtype]
+            t = call_intrinsic(b, "llvm.trunc", raw)
+            ok = b.and_(b.fcmp_ordered(">=", t, ir.Constant(ty, 0.0)),
+                        b.fcmp_ordered("<", t, ir.Constant(ty, float(depth))))
+            # only in-range values reach fptosi, so it never sees NaN or overflow
+            k = b.fptosi(b.select(ok, t, ir.Constant(ty, 0.0)), I64)
+            return b.select(ok, k, none)
+        k = b.sext(raw, I64) if raw.type.width < 64 else raw
+        ok = b.and_(b.icmp_signed(">=", k, ir.Constant(I64, 0)),
+                    b.icmp_signed("<", k, ir.Constant(I64, depth)))
+        return b.select(ok, k, none)
 
     def pick_index(self, b: ir.IRBuilder, e: Expr, raw):
         """A label value as a row index that can never leave [0, n)."""

@@ -143,6 +143,8 @@ def bounds(e: Expr) -> tuple[int, int]:
         return (a, b) if 0 <= a and b < m else (0, m - 1)
     if op == "pickidx":  # clipped or wrapped into [0, n)
         return 0, e.args[1] - 1
+    if op == "onehotidx":  # a column, or -1 for none
+        return -1, e.args[1] - 1
     raise ValueError(f"no integer bounds for {op}")
 
 

@@ -34,10 +34,14 @@ class NDArray(OperatorMixin):
     def grad(self):
         return getattr(self, "_grad", None)
 
-    def _write_grad(self, g: NDArray) -> None:
-        data = np.asarray(g._data, dtype=self._data.dtype).reshape(self._data.shape)
+    def _write_grad(self, g: NDArray, fresh: bool = False) -> None:
+        data = np.asarray(g._data, dtype=self._data.dtype)
+        if data.shape != self._data.shape:
+            data = data.reshape(self._data.shape)
         if self._grad_req == "add":
             self._grad._data += data
+        elif fresh and data.flags.c_contiguous and data.base is None:
+            self._grad._data = data  # an array only backward holds: take it, skip a copy
         else:
             self._grad._data[...] = data
 

@@ -134,16 +134,15 @@ def _lower_one_hot(attrs, indices):
     dt = attrs["dtype"] or DEFAULT_DTYPE
     if dt not in ("float32", "float64"):
         return None
-    shape = indices.shape + (attrs["depth"],)
+    depth = attrs["depth"]
     on, off = const(attrs["on_value"], dt), const(attrs["off_value"], dt)
-    wide = Lazy(indices.shape, "float64", lambda i: cast(indices(i), "float64"))
 
     def fn(idx):
-        k = cast(idx[-1], "float64")
-        # truncate toward zero like the kernel's astype(int64); NaN matches no column
-        label = Expr("trunc", (wide(idx[:-1]),), "float64")
-        return where(Expr("eq", (label, k), "bool"), on, off)
-    return Lazy(shape, dt, fn)
+        # the row's column as an integer (truncated like astype(int64); -1 if NaN or out of
+        # range), compared with the column index: integer compares vectorize
+        col = Expr("onehotidx", (indices(idx[:-1]), depth), "int64")
+        return where(Expr("eq", (idx[-1], col), "bool"), on, off)
+    return Lazy(indices.shape + (depth,), dt, fn)
 
 
 register(Op("one_hot", ("indices",), lambda a, s: [tuple(s[0]) + (a["depth"],)], _one_hot,

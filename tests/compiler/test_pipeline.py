@@ -209,3 +209,11 @@ def test_a_compiler_crash_falls_back_to_the_interpreter(monkeypatch):
         out = block(nd.ones((2, 3)), nd.zeros((2, 3)))
     np.testing.assert_allclose(out.asnumpy(), [3.5, 3.5])
     assert jit.stats()["compile_failures"] == 1 and jit.stats()["interpreted_calls"] == 1
+
+
+def test_one_hot_compiled_matches_numpy_for_odd_labels():
+    i = mg.sym.var("i", shape=(8,))
+    exe = _compile(mg.sym.one_hot(i, depth=4) * 2, ["i"])
+    labels = np.array([0, 3, 4, -1, np.nan, 2.7, -0.5, 1e20], np.float32)
+    want = mg.nd.one_hot(nd.array(labels), depth=4).asnumpy() * 2
+    np.testing.assert_array_equal(exe.run([labels])[0], want)
