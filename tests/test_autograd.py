@@ -174,3 +174,62 @@ def test_grad_array_is_updated_in_place_across_backwards():
         out.backward()
         assert x.grad is held  # the same NDArray, as in MXNet
         np.testing.assert_allclose(held.asnumpy(), (1.0 - scale) / 2 * np.ones((3, 2)))
+
+
+SETTINGS = [
+    ("L2Loss", {"weight": 0.3}), ("L1Loss", {"batch_axis": 1}),
+    ("SigmoidBCELoss", {"from_sigmoid": True}), ("KLDivLoss", {"from_logits": True}),
+    ("HuberLoss", {"rho": 0.3}), ("HingeLoss", {"margin": 0.5}),
+    ("SquaredHingeLoss", {"margin": 2.0}), ("LogisticLoss", {"label_format": "binary"}),
+    ("TripletLoss", {"margin": 0.1}), ("PoissonNLLLoss", {"from_logits": False}),
+    ("CosineEmbeddingLoss", {"margin": 0.2}), ("SDMLLoss", {"smoothing_parameter": 0.1}),
+]
+
+
+@pytest.mark.parametrize("hybridize", [False, True], ids=["eager", "hybrid"])
+@pytest.mark.parametrize("name,kwargs", SETTINGS, ids=[s[0] for s in SETTINGS])
+def test_other_parameter_settings_match_central_differences(name, kwargs, hybridize):
+    _, make_inputs = EXAMPLES[name]
+    arrays = make_inputs(np.random.default_rng(7), 4, 5)
+    if kwargs.get("from_sigmoid"):
+        arrays[0] = 1 / (1 + np.exp(-arrays[0]))  # probabilities, away from 0 and 1
+    if name == "PoissonNLLLoss":
+        arrays[0] = np.abs(arrays[0]) + 0.5  # a rate, not a log-rate
+    if name == "LogisticLoss":
+        arrays[1] = (arrays[1] > 0).astype(float)
+    block = getattr(mg.gluon.loss, name)(**kwargs)
+    if hybridize:
+        block.hybridize()
+    rest = [nd.array(a, dtype="float64") for a in arrays[1:]]
+
+    def loss_sum(v):
+        return float(block(nd.array(v, dtype="float64"), *rest).asnumpy().sum())
+    var = nd.array(arrays[0], dtype="float64")
+    var.attach_grad()
+    with autograd.record():
+        out = block(var, *rest)
+    out.backward()
+    np.testing.assert_allclose(var.grad.asnumpy(), _numeric_grad(loss_sum, arrays[0].copy()),
+                               rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("hybridize", [False, True], ids=["eager", "hybrid"])
+def test_ctc_layouts_and_lengths_match_central_differences(hybridize):
+    rng = np.random.default_rng(2)
+    pred = rng.standard_normal((5, 2, 4))  # TNC
+    label = np.array([[1, 2], [0, -1]], float).T  # TN
+    lengths = [nd.array([5, 4], dtype="float64"), nd.array([2, 1], dtype="float64")]
+    block = mg.gluon.loss.CTCLoss(layout="TNC", label_layout="TN")
+    if hybridize:
+        block.hybridize()
+
+    def loss_sum(v):
+        return float(block(nd.array(v, dtype="float64"), nd.array(label, dtype="float64"),
+                           *lengths).asnumpy().sum())
+    var = nd.array(pred, dtype="float64")
+    var.attach_grad()
+    with autograd.record():
+        out = block(var, nd.array(label, dtype="float64"), *lengths)
+    out.backward()
+    np.testing.assert_allclose(var.grad.asnumpy(), _numeric_grad(loss_sum, pred.copy()),
+                               rtol=1e-5, atol=1e-7)
