@@ -10,6 +10,8 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 
+from .base import postorder
+
 _STATE = threading.local()
 
 
@@ -65,21 +67,10 @@ def record_op(op, attrs: dict, inputs: list, outputs: list) -> None:
 
 
 def _topo(heads: list) -> list[TapeNode]:
-    order, seen = [], set()
-    stack = [(h._ag[0], False) for h in heads if isinstance(h._ag, tuple)]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        for x in node.inputs:
-            if isinstance(x._ag, tuple) and id(x._ag[0]) not in seen:
-                stack.append((x._ag[0], False))
-    return order
+    """Tape nodes reachable from heads, each after the nodes that produced its inputs."""
+    def producers(node):
+        return [x._ag[0] for x in node.inputs if isinstance(x._ag, tuple)]
+    return postorder([h._ag[0] for h in heads if isinstance(h._ag, tuple)], producers)
 
 
 def _run_backward(heads: list, head_grads: list, retain_graph: bool) -> dict:

@@ -29,6 +29,26 @@ def normalize_dtype(dtype: Any) -> str:
     return name
 
 
+def postorder(roots, children) -> list:
+    """Everything reachable from roots, each item after all of its children; iterative, so
+    deep graphs cannot overflow the Python stack.  Items are compared by identity."""
+    order: list = []
+    seen: set[int] = set()
+    for root in roots:
+        stack = [(root, False)]
+        while stack:
+            item, expanded = stack.pop()
+            if expanded:
+                order.append(item)
+                continue
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
+            stack.append((item, True))
+            stack.extend((c, False) for c in reversed(list(children(item))) if id(c) not in seen)
+    return order
+
+
 def fmt_type(shape: tuple, dtype: str) -> str:
     """``float32[8,5]``: the one-line type used in graphs and error messages."""
     dims = "?" if shape is None else ",".join(str(d) for d in shape)

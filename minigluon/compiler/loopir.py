@@ -17,6 +17,8 @@ import itertools
 import math
 from collections.abc import Callable
 
+from ..base import postorder
+
 FLOAT = ("float32", "float64")
 
 
@@ -370,24 +372,9 @@ def _broadcast(a: tuple, b: tuple) -> tuple:
     return tuple(out)
 
 
-def walk(root: Expr):
+def walk(root: Expr) -> list:
     """Every expression reachable from root, children before parents."""
-    seen: set = set()
-    order: list = []
-    stack = [(root, False)]
-    while stack:
-        e, done = stack.pop()
-        if done:
-            order.append(e)
-            continue
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
-        stack.append((e, True))
-        for c in e.children():
-            if id(c) not in seen:
-                stack.append((c, False))
-    return order
+    return postorder([root], Expr.children)
 
 
 # --- building blocks for the registry's lowerings -------------------------------------------

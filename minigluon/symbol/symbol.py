@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from contextlib import contextmanager
 from typing import Any
 
-from ..base import DEFAULT_DTYPE, MXNetError, fmt_type, normalize_dtype
+from ..base import DEFAULT_DTYPE, MXNetError, fmt_type, normalize_dtype, postorder
 from ..ops.frontend import OperatorMixin, make_creators, op_error, populate, track
 from ..ops.registry import Op
 
@@ -201,24 +201,8 @@ def _named(symbol: Symbol, args: tuple, kwargs: dict) -> dict:
 
 
 def topo_order(heads: Iterable[Node]) -> list[Node]:
-    """Nodes reachable from heads, inputs before users (iterative: deep graphs are fine)."""
-    order: list[Node] = []
-    done: set[int] = set()
-    for head in heads:
-        stack = [(head, False)]
-        while stack:
-            node, expanded = stack.pop()
-            if id(node) in done:
-                continue
-            if expanded:
-                done.add(id(node))
-                order.append(node)
-                continue
-            stack.append((node, True))
-            for src, _ in reversed(node.inputs):
-                if id(src) not in done:
-                    stack.append((src, False))
-    return order
+    """Nodes reachable from heads, inputs before users."""
+    return postorder(heads, lambda node: [src for src, _ in node.inputs])
 
 
 def invoke(op: Op, inputs: list, attrs: dict, name: str | None) -> Symbol:
