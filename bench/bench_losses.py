@@ -607,16 +607,18 @@ def machine_lines(mg, threads, jit_present, imported) -> list[str]:
 # =======================================================================================
 
 
-def check(tag, got, ref, warnings_out, where):
+def check(tag, got, ref, warnings_out, where, what="output", against="the numpy formula",
+          atol=ATOL):
+    """got against a reference within rtol RTOL; a mismatch is printed and collected."""
     got = np.asarray(got, dtype=np.float64)
     ref = np.asarray(ref, dtype=np.float64)
     if got.shape != ref.shape:
-        msg = f"{where}: {tag} output shape {got.shape} != numpy formula's {ref.shape}"
-    elif np.allclose(got, ref, rtol=RTOL, atol=ATOL, equal_nan=True):
+        msg = f"{where}: {tag} {what} shape {got.shape} != {ref.shape} of {against}"
+    elif np.allclose(got, ref, rtol=RTOL, atol=atol, equal_nan=True):
         return True
     else:
-        err = np.abs(got - ref) / np.maximum(np.abs(ref), ATOL)
-        msg = (f"{where}: {tag} differs from the numpy formula beyond rtol {RTOL:g} "
+        err = np.abs(got - ref) / np.maximum(np.abs(ref), atol)
+        msg = (f"{where}: {tag} {what} differs from {against} beyond rtol {RTOL:g} "
                f"(max rel err {np.nanmax(err):.3g})")
     warnings_out.append(msg)
     print(f"WARNING: {msg}", flush=True)
@@ -758,19 +760,8 @@ GRAD_ATOL = 1e-8  # gradients at 4096x1000 are ~1/C: a loss-sized atol would hid
 
 def check_grad(tag, got, ref, ref_tag, warnings_out, where):
     """A gradient against the reference gradient (torch eager's, else jax's)."""
-    got = np.asarray(got, dtype=np.float64)
-    ref = np.asarray(ref, dtype=np.float64)
-    if got.shape != ref.shape:
-        msg = f"{where}: {tag} gradient shape {got.shape} != {ref_tag}'s {ref.shape}"
-    elif np.allclose(got, ref, rtol=RTOL, atol=GRAD_ATOL, equal_nan=True):
-        return True
-    else:
-        err = np.abs(got - ref) / np.maximum(np.abs(ref), GRAD_ATOL)
-        msg = (f"{where}: {tag} gradient differs from {ref_tag}'s beyond rtol {RTOL:g} "
-               f"(max rel err {np.nanmax(err):.3g})")
-    warnings_out.append(msg)
-    print(f"WARNING: {msg}", flush=True)
-    return False
+    return check(tag, got, ref, warnings_out, where, what="gradient", against=f"{ref_tag}'s",
+                 atol=GRAD_ATOL)
 
 
 def bench_backward_case(name, shape, mg, torch, jax, tc_ok, opts, warns):

@@ -135,6 +135,9 @@ def grad(heads, variables, head_grads=None, retain_graph: bool = False,
          create_graph: bool = False, train_mode: bool = True) -> list:
     """The gradients of heads with respect to variables, returned (``.grad`` untouched)."""
     from . import ndarray as nd
+    if create_graph:
+        raise NotImplementedError("autograd.grad(create_graph=True): higher-order gradients "
+                                  "are not supported yet")
     single = not isinstance(variables, (list, tuple))
     variables = [variables] if single else list(variables)
     heads = heads if isinstance(heads, (list, tuple)) else [heads]

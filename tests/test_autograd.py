@@ -233,3 +233,12 @@ def test_ctc_layouts_and_lengths_match_central_differences(hybridize):
     out.backward()
     np.testing.assert_allclose(var.grad.asnumpy(), _numeric_grad(loss_sum, pred.copy()),
                                rtol=1e-5, atol=1e-7)
+
+
+def test_higher_order_gradients_are_refused_not_ignored():
+    x = nd.array([1.0, 2.0])
+    x.attach_grad()
+    with autograd.record():
+        y = x * x
+    with pytest.raises(NotImplementedError, match="create_graph"):
+        autograd.grad(y, [x], create_graph=True)

@@ -160,15 +160,20 @@ class HybridBlock(Block):
                 raise
             raise type(e)(f"{type(self).__name__}: {e}") from None
 
-    def _call_cached(self, values: list, args: tuple):
-        key = tuple(None if v is None else (v._data.shape, v._data.dtype) for v in values)
+    def _cached(self, key: tuple, make):
+        """The cache entry for key, made (once, even with concurrent callers) if missing."""
         entry = self._cache.get(key)
         if entry is None:
             with self._cache_lock:
-                entry = self._cache.get(key) or self._trace(values)
+                entry = self._cache.get(key) or make()
                 self._cache[key] = entry
-                if all(isinstance(a, NDArray) for a in args):  # what the hot path looks up
-                    self._fast[tuple((a._data.shape, a._data.dtype) for a in args)] = entry
+        return entry
+
+    def _call_cached(self, values: list, args: tuple):
+        key = tuple(None if v is None else (v._data.shape, v._data.dtype) for v in values)
+        entry = self._cached(key, lambda: self._trace(values))
+        if all(isinstance(a, NDArray) for a in args):  # what the hot path looks up
+            self._fast[tuple((a._data.shape, a._data.dtype) for a in args)] = entry
         return self._run_cached(entry, [v._data for v in values if v is not None], values)
 
     def _call_recorded(self, values: list):
@@ -178,17 +183,9 @@ class HybridBlock(Block):
         needs = [v._ag is not None for v in present]
         key = ("grad", tuple(needs)) + tuple(
             None if v is None else (v._data.shape, v._data.dtype) for v in values)
-        entry = self._cache.get(key)
-        if entry is None:
-            with self._cache_lock:
-                entry = self._cache.get(key) or self._trace_with_grad(values, needs)
-                self._cache[key] = entry
-        forward, backward, template = entry
-        try:
-            raw = forward.run([v._data for v in present])
-        except (MXNetError, ValueError, TypeError) as e:
-            raise type(e)(f"{type(self).__name__}: {e}") from None
-        outs = [nd.NDArray(o) for o in raw]
+        forward, backward, template = self._cached(
+            key, lambda: self._trace_with_grad(values, needs))
+        outs = self._outputs(forward, [v._data for v in present], values)
         autograd.record_op(autograd.GraphOp(f"{type(self).__name__}_backward", backward, needs),
                            {}, present, outs)
         return outs[0] if template is None else _regroup(template, outs)
@@ -221,18 +218,20 @@ class HybridBlock(Block):
         picks = [k for k, n in enumerate(names) if n in used]
         return forward, _Picked(_runner(group, [names[k] for k in picks]), picks), template
 
-    def _run_cached(self, entry, arrays: list, values):
-        runner, out_template = entry
+    def _outputs(self, runner, arrays: list, values) -> list:
+        """Run a cached graph; its errors name the block and its inputs."""
         try:
-            outs = runner.run(arrays)
+            return [nd.NDArray(o) for o in runner.run(arrays)]
         except (MXNetError, ValueError, TypeError) as e:
             # value errors (a CTC label out of range) surface only when the graph runs
             args = ", ".join(f"{n}: {fmt_type(v.shape, v.dtype.name)}"
                              for n, v in zip(self._signature[0], values) if v is not None)
             raise type(e)(f"{type(self).__name__}: {type(self).__name__}({args}): {e}") from None
-        if out_template is None:
-            return nd.NDArray(outs[0])
-        return _regroup(out_template, [nd.NDArray(o) for o in outs])
+
+    def _run_cached(self, entry, arrays: list, values):
+        runner, out_template = entry
+        outs = self._outputs(runner, arrays, values)
+        return outs[0] if out_template is None else _regroup(out_template, outs)
 
     def _trace(self, values: list):
         """Trace hybrid_forward with shape-specialized variables named data0, data1, ..."""

@@ -215,7 +215,6 @@ class Op:
     # grad(F, attrs, inputs, outputs, output grads) -> one gradient (or None) per input,
     # written with F-API ops so it runs eagerly and can be traced
     grad: Callable[..., Any] | None = None
-    doc: str = ""
 
     @property
     def visible_outputs(self) -> int:
