@@ -107,6 +107,8 @@ def _run_backward(heads: list, head_grads: list, retain_graph: bool) -> dict:
                     _accumulate(grads, x, g, fresh)
             if not retain_graph:
                 node.freed = True
+                if isinstance(node.op, GraphOp):
+                    node.op.saved = []  # the kept forward values go with the graph
     return grads
 
 
@@ -202,17 +204,19 @@ def symbolic_grad(outputs: list, wrt: list, head_grads: list) -> list:
 
 
 class GraphOp:
-    """What the tape records for a hybridized call: backward runs a compiled gradient graph."""
+    """What the tape records for a hybridized call: backward runs a compiled gradient graph
+    on the call's inputs, the forward values it kept, and the head gradients."""
 
-    def __init__(self, name: str, backward_runner, needs: list[bool]):
+    def __init__(self, name: str, backward_runner, needs: list[bool], saved: list | None = None):
         self.name = name
         self.runner = backward_runner
         self.needs = needs
+        self.saved = saved or []
 
     def full_attrs(self, attrs):
         return attrs
 
     def grad(self, F, attrs, ins, outs, ograds):
-        arrays = [x._data for x in ins] + [g._data for g in ograds]
+        arrays = [x._data for x in ins] + self.saved + [g._data for g in ograds]
         results = iter(self.runner.run(arrays))
         return [F.NDArray(next(results)) if need else None for need in self.needs]

@@ -25,9 +25,10 @@ def test_printed_graph_in_docs_is_current(capsys):
     assert shown in capsys.readouterr().out
 
 
-def test_printed_gradient_graph_in_docs_is_current(capsys):
+@pytest.mark.parametrize("code_index,text_index", [(1, 1), (2, 2)])
+def test_printed_gradient_graphs_in_docs_are_current(code_index, text_index, capsys):
     page = (ROOT / "docs" / "autograd.md").read_text()
-    shown = re.findall(r"```text\n(.*?)```", page, re.S)[1].strip()
-    code = re.findall(r"```python\n(.*?)```", page, re.S)[1]
-    exec(compile(code, "autograd.md#1", "exec"), {})
+    shown = re.findall(r"```text\n(.*?)```", page, re.S)[text_index].strip()
+    code = re.findall(r"```python\n(.*?)```", page, re.S)[code_index]
+    exec(compile(code, f"autograd.md#{code_index}", "exec"), {})
     assert shown in capsys.readouterr().out

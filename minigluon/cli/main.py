@@ -1,5 +1,6 @@
 """The ``minigluon`` command: ``demo`` runs every loss eager and hybridized (compiled) side
-by side; ``explain LOSS`` prints each compiler stage for one loss."""
+by side; ``explain LOSS`` prints each compiler stage for one loss; ``run SYMBOL.json`` runs
+an exported graph (MXNet's or minigluon's) compiled on ``.npy`` inputs."""
 from __future__ import annotations
 
 import argparse
@@ -75,6 +76,52 @@ def explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _summary(k: int, out: np.ndarray) -> str:
+    flat = out.reshape(-1)
+    head = np.array2string(flat[:6], precision=6, separator=", ")
+    more = f" ... ({flat.size} values)" if flat.size > 6 else ""
+    return f"output {k}: {out.dtype}{list(out.shape)} {head}{more}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..base import MXNetError
+    from ..gluon import SymbolBlock
+    names, arrays = [], []
+    try:
+        for item in args.input:
+            name, sep, path = item.partition("=")
+            if not sep or not name or not path:
+                raise ValueError(f"--input {item!r}: expected NAME=FILE.npy, e.g. data0=x.npy")
+            if name in names:
+                raise ValueError(f"--input {name!r} is given twice")
+            names.append(name)
+            arrays.append(np.load(path, allow_pickle=False))  # data only, never pickled code
+        block = SymbolBlock.imports(args.symbol, names, args.params)
+        if not args.eager:
+            block.hybridize()
+        jit.reset_stats()
+        out = block(*[nd.array(a, dtype=a.dtype) for a in arrays])
+    except (MXNetError, ValueError, TypeError, OSError) as e:
+        print(f"minigluon run: {e}", file=sys.stderr)
+        return 2
+    outs = [o.asnumpy() for o in (out if isinstance(out, list) else [out])]
+    st = jit.stats()
+    how = "eagerly (numpy)" if args.eager else (
+        "on the numpy interpreter" if st["interpreted_calls"] else
+        f"compiled ({st['kernels_compiled']} kernels built in {st['compile_seconds'] * 1e3:.0f} ms"
+        f"{', from the cache' if st['cache_hits'] else ''})")
+    print(f"{args.symbol}: ran {how}")
+    for k, o in enumerate(outs):
+        print(_summary(k, o))
+    if args.output:
+        if len(outs) == 1:
+            np.save(args.output, outs[0])
+        else:
+            np.savez(args.output, **{f"out{k}": o for k, o in enumerate(outs)})
+        print(f"wrote {args.output}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="minigluon", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -90,6 +137,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stage", help="print only the stages whose title starts with this, "
                                    "e.g. 'after fuse', 'schedule', 'LLVM IR (optimized'")
     p.set_defaults(func=explain)
+    p = sub.add_parser("run", help="run an exported graph (SYMBOL.json + params) compiled")
+    p.add_argument("symbol", help="a *-symbol.json file (MXNet 1.x graph JSON)")
+    p.add_argument("--params", help="its .params file (MXNet NDArray-list format)")
+    p.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy",
+                   help="a graph input and the .npy file holding it (repeat, in call order)")
+    p.add_argument("--output", help="save the output to this .npy file (.npz if several)")
+    p.add_argument("--eager", action="store_true", help="run op by op instead of compiled")
+    p.set_defaults(func=run)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -281,6 +281,8 @@ class KernelEmitter:
                 return getattr(b, _BIN[op])(a[0], a[1], flags=FM)
         if op in ("max", "min"):
             return call_intrinsic(b, {"max": "llvm.maximum", "min": "llvm.minimum"}[op], *a[:2])
+        if op == "pow":
+            return call_intrinsic(b, "llvm.pow", *a[:2])
         if op == "neg":
             return b.fneg(a[0], flags=FM)
         if op in _MATH:
@@ -380,8 +382,9 @@ _BIN = {"add": "fadd", "sub": "fsub", "mul": "fmul", "div": "fdiv"}
 _CMP = {"lt": "<", "le": "<=", "eq": "==", "gt": ">", "ge": ">="}
 _MATH = {"exp": "emit_exp", "log": "emit_log", "log1p": "emit_log1p", "tanh": "emit_tanh",
          "sigmoid": "emit_sigmoid", "log1p_unit": "emit_log1p_unit"}
+# sin, cos and pow become calls to libm (resolved in this process when the code is loaded)
 _INTRINSIC = {"sqrt": "llvm.sqrt", "abs": "llvm.fabs", "floor": "llvm.floor", "ceil": "llvm.ceil",
-              "trunc": "llvm.trunc", "round": "llvm.rint"}
+              "trunc": "llvm.trunc", "round": "llvm.round", "sin": "llvm.sin", "cos": "llvm.cos"}
 
 
 def emit_kernel(module: ir.Module, name: str, lazy: Lazy, out_slot: int, reads: list[int],

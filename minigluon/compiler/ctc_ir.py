@@ -1,4 +1,5 @@
-"""A hand-written LLVM kernel for ``CTCLoss``: the forward (alpha) recursion in log space.
+"""A hand-written LLVM kernel for ``CTCLoss``: the loss (alpha recursion) and, when it is
+used, its gradient (beta recursion), in log space.
 
 The loop IR describes one element per output index, which does not fit CTC's dynamic
 programme over time, so the op registers this emitter as its ``kernel`` (and
@@ -18,16 +19,24 @@ each sample ``n`` of ``[start, end)`` the kernel
 * writes ``-logaddexp(alpha(S_n-1), alpha(S_n-2))``: +inf when no alignment exists, NaN
   when ``data[t, n, :]`` holds a NaN (or +inf) for some ``t < T_n``, for that sample only.
 
-This is ``ctc_loss`` of ``minigluon.ops.ctc_kernel`` (MXNet 1.9.1 semantics) without the
-gradient, computed in float64 also for float32 data, as the reference does.  logaddexp is
+When the schedule passes a second output (the op's d loss / d data, shape (T, N, C): the
+graph reads it, as a hybridized backward does), the kernel also writes ``grad[:, n, :]``:
+alpha is then kept for every frame (on the heap, see ``emit_ctc_kernel``), beta runs
+backward from ``T_n - 1`` (``beta_t(s)`` excludes the emission at t, as the reference's),
+and ``grad[t, n, c] = y_t(c) - sum_{s: l'_s = c} exp(alpha_t(s) + beta_t(s) - log p)`` for
+``t < T_n``, 0 for later frames; 0 on every frame when no alignment exists (loss +inf),
+NaN on the frames ``t < T_n`` when the loss is NaN.
+
+This is ``ctc_loss`` of ``minigluon.ops.ctc_kernel`` (MXNet 1.9.1 semantics), computed in
+float64 also for float32 data, as the reference does.  logaddexp is
 ``max + log1p(exp(-|a-b|))``, the three-term one ``max + log1p(exp(mid-max) + exp(lo-max))``,
 both returning the max itself when it is not finite (never inf - inf).
 
 Values are never trusted for addressing, whatever validation let through: ``start``/``end``
 are clamped to [0, N], lengths to [0, T] / [0, L] and every label to [0, C-1]
 (``minnum``/``maxnum`` before ``fptosi``, so NaN and huge floats are never converted), so
-the kernel reads only inside its inputs and its stack arrays and writes only
-``out[start:end]``.
+the kernel reads only inside its inputs, its stack arrays and its heap block, and writes
+only ``loss[start:end]`` and ``grad[:, start:end, :]``.
 """
 from __future__ import annotations
 
@@ -39,7 +48,7 @@ from llvmlite import ir
 from ..ops.ctc_kernel import validate
 from . import mathlib
 
-__all__ = ["emit_ctc_kernel", "validate_ctc", "MAX_STACK_BYTES"]
+__all__ = ["emit_ctc_kernel", "validate_ctc", "MAX_STACK_BYTES", "MAX_HEAP_BYTES"]
 
 I64 = ir.IntType(64)
 I8 = ir.IntType(8)
@@ -50,6 +59,9 @@ INTS = {"int64": (64, True), "int32": (32, True), "int8": (8, True), "uint8": (8
 # alpha rows, labels and skip flags live on the stack: keep them far below the smallest
 # thread stack we run on (longer labels fall back to the interpreter)
 MAX_STACK_BYTES = 1 << 20
+# the gradient's heap block (alpha for every frame); a compile-time bound well clear of
+# any size overflow, the real limit is what malloc gives at run time
+MAX_HEAP_BYTES = 1 << 36
 FM = ("contract",)  # FMA fusion only: no flag assumes away NaN or inf
 # The dtype the recursion runs in, per data dtype.  float32 data in float64 keeps the loss
 # within ~1e-7 of the float64 reference; float32 arithmetic would be ~1.4x faster here.
@@ -195,7 +207,9 @@ def _logaddexp(b: ir.IRBuilder, x, y):
     m = _max(b, x, y)  # NaN only when y is: then m is returned; a NaN x makes d NaN
     d = b.fneg(_intr(b, "llvm.fabs", b.fsub(x, y, flags=FM)))
     r = b.fadd(m, mathlib.emit_log1p(b, mathlib.emit_exp(b, d)), flags=FM)
-    return b.select(_finite(b, m), r, m)
+    # a NaN x next to y = -inf (or inf) leaves m = y: x must win (an empty label's only
+    # state, fed by the -inf slot, would otherwise drop a NaN frame and give +inf)
+    return b.select(_finite(b, m), r, b.select(b.fcmp_unordered("uno", x, x), x, m))
 
 
 def _logaddexp3(b: ir.IRBuilder, x, y, z):
@@ -219,12 +233,14 @@ def _logaddexp3(b: ir.IRBuilder, x, y, z):
 
 def emit_ctc_kernel(module: ir.Module, name: str, attrs: dict, inputs: list,
                     outputs: list) -> ir.Function:
-    """Add the CTC loss kernel ``void name(i64 start, i64 end, i64 buf...)`` to module.
+    """Add the CTC kernel ``void name(i64 start, i64 end, i64 buf...)`` to module.
 
     ``inputs``: (shape, dtype) of data (T, N, C), label (N, L), then data_lengths (N,) if
     ``attrs['use_data_lengths']`` and label_lengths (N,) if ``attrs['use_label_lengths']``;
-    ``outputs``: [((N,), dtype)], the loss (further outputs, the gradient, are not
-    written).  Buffers are passed in that order, inputs then the loss.
+    ``outputs``: [((N,), dtype)], the loss, or [((N,), dtype), ((T, N, C), dtype)], the
+    loss and its gradient with respect to data.  Buffers are passed in that order, inputs
+    then outputs; samples ``[start, end)`` are computed: ``loss[n]`` and, with the
+    gradient, ``grad[:, n, :]`` (all T frames) for each of them, nothing else.
     """
     from .codegen import kernel_function
     from .infer import CompileError
@@ -233,9 +249,9 @@ def emit_ctc_kernel(module: ir.Module, name: str, attrs: dict, inputs: list,
     blank_label = attrs.get("blank_label", "first")
     if blank_label not in ("first", "last"):
         raise CompileError(f"CTCLoss: blank_label must be 'first' or 'last', got {blank_label!r}")
-    if len(inputs) != 2 + use_dl + use_ll or not outputs:
+    if len(inputs) != 2 + use_dl + use_ll or len(outputs) not in (1, 2):
         raise CompileError(f"CTCLoss kernel: expected {2 + use_dl + use_ll} inputs and a loss "
-                           f"output, got {len(inputs)} and {len(outputs)}")
+                           f"(and gradient) output, got {len(inputs)} and {len(outputs)}")
     (dshape, ddt), (lshape, ldt) = [(tuple(s), np.dtype(d).name) for s, d in inputs[:2]]
     if len(dshape) != 3 or len(lshape) != 2:
         raise CompileError(f"CTCLoss kernel: data must be 3-d and label 2-d, got {dshape}, {lshape}")
@@ -245,13 +261,18 @@ def emit_ctc_kernel(module: ir.Module, name: str, attrs: dict, inputs: list,
     if lshape[0] != N or oshape != (N,):
         raise CompileError(f"CTCLoss kernel: label {lshape} / loss {oshape} do not match "
                            f"data {dshape}")
+    with_grad = len(outputs) == 2
+    gdt = np.dtype(outputs[1][1]).name if with_grad else None
+    if with_grad and tuple(outputs[1][0]) != dshape:
+        raise CompileError(f"CTCLoss kernel: gradient shape {tuple(outputs[1][0])} is not the "
+                           f"data shape {dshape}")
     extra = [(tuple(s), np.dtype(d).name) for s, d in inputs[2:]]
     for s, d in extra:
         if s != (N,):
             raise CompileError(f"CTCLoss kernel: lengths must have shape ({N},), got {s}")
-    if ddt not in FLOATS or odt not in FLOATS:
-        raise CompileError(f"CTCLoss kernel: data and loss must be float32 or float64, "
-                           f"got {ddt} and {odt}")
+    if ddt not in FLOATS or odt not in FLOATS or (with_grad and gdt not in FLOATS):
+        raise CompileError(f"CTCLoss kernel: data and outputs must be float32 or float64, "
+                           f"got {ddt} and {odt}{'' if gdt is None else ', ' + gdt}")
     for d in [ldt] + [d for _, d in extra]:
         if d not in FLOATS and d not in INTS:
             raise CompileError(f"CTCLoss kernel: no code for {d} labels or lengths")
@@ -263,11 +284,24 @@ def emit_ctc_kernel(module: ir.Module, name: str, attrs: dict, inputs: list,
     VEC = WIDTH[ct_name] * INTERLEAVE  # cells per vector iteration
     cell_loop = {"vectorize": True, "width": WIDTH[ct_name], "interleave": INTERLEAVE}
     P = -(-(L + 1) // VEC) * VEC
-    row_bytes = 8 * (2 * P + 1)
-    if 2 * row_bytes + 9 * P + 2 * TB * 8 > MAX_STACK_BYTES:
-        raise CompileError(f"CTCLoss kernel: label length {L} needs too much stack")
+    R = 2 * P + 1  # one frame's alpha: P blank cells, then the -inf slot and P label cells
+    csize = np.dtype(ct_name).itemsize
+    # labels and skip flags (P + 1 each), alpha (two rows of R), per-frame max and log-sum
+    stack = 9 * (P + 1) + csize * (2 * R + 2 * TB)
+    if with_grad:
+        # a copy of one frame's alpha (R), beta (2 x 2 rows of P), occupancies (2 rows of
+        # P), beta + log y (2 rows of P + 1) and one running sum per class; the heap holds
+        # alpha and the max / log-sum of every frame
+        stack += csize * (R + 8 * P + 2 + C)
+        heap_items = T * R + 2 * T
+        if heap_items * csize > MAX_HEAP_BYTES:
+            raise CompileError(f"CTCLoss kernel: T={T} and label length {L} need too much "
+                               f"memory for the gradient")
+    if stack > MAX_STACK_BYTES:
+        raise CompileError(f"CTCLoss kernel: label length {L}"
+                           f"{'' if not with_grad else f' and C={C}'} need too much stack")
 
-    dtypes = [ddt, ldt] + [d for _, d in extra] + [odt]
+    dtypes = [ddt, ldt] + [d for _, d in extra] + [odt] + ([gdt] if with_grad else [])
     body = kernel_function(module, name, dtypes)
     args = list(body.args)
     start_arg, end_arg, data, label = args[:4]
@@ -275,14 +309,15 @@ def emit_ctc_kernel(module: ir.Module, name: str, attrs: dict, inputs: list,
     ll_ptr = args[4 + use_dl] if use_ll else None
     dl_dt = extra[0][1] if use_dl else None
     ll_dt = extra[use_dl][1] if use_ll else None
-    out = args[-1]
+    out = args[2 + len(inputs)]
+    gout = args[3 + len(inputs)] if with_grad else None
 
     b = ir.IRBuilder(body.append_basic_block("entry"))
     # never trust the caller's range
     start = _clamp_i(b, start_arg, 0, N)
     end = _clamp_i(b, end_arg, 0, N)
     if C < 1:  # no classes: no blank, nothing to read (validation rejects this anyway)
-        def nan_row(n, _):
+        def nan_row(n, _):  # (the gradient has no elements)
             b.store(ir.Constant(FLOATS[odt], math.nan), b.gep(out, [n], inbounds=True))
         _for(b, start, end, "n", [], nan_row)
         b.ret_void()
@@ -290,12 +325,27 @@ def emit_ctc_kernel(module: ir.Module, name: str, attrs: dict, inputs: list,
 
     ct = FLOATS[ct_name]
     neg_inf = _c(NEG_INF, ct)
+    zero = _c(0.0, ct)
+    lab_k = b.alloca(I64, size=_i(P + 1), name="lab_k")  # label j as a class index in [0, C-1]
+    skip = b.alloca(I8, size=_i(P + 1), name="skip")  # may label j-1 -> label j skip a blank
     blank_rows = [b.alloca(ct, size=_i(P), name=f"blank{k}") for k in (0, 1)]
     label_rows = [b.alloca(ct, size=_i(P + 1), name=f"label{k}") for k in (0, 1)]
-    lab_k = b.alloca(I64, size=_i(P), name="lab_k")  # label j as a class index in [0, C-1]
-    skip = b.alloca(I8, size=_i(P), name="skip")  # may label j-1 -> label j skip a blank
     row_max = b.alloca(ct, size=_i(TB), name="row_max")  # per frame of a block of TB frames
     row_lse = b.alloca(ct, size=_i(TB), name="row_lse")  # log sum exp(x - max)
+    if with_grad:
+        # Every cell loop reads and writes stack arrays only; alpha goes to and from the
+        # heap by one memcpy per frame.  With heap rows in the loops LLVM leaves them
+        # scalar: consecutive rows at a constant distance fail its dependence check, and
+        # it does not prove malloc'ed memory apart from the output buffers.
+        alpha_b = b.alloca(ct, size=_i(P), name="alpha_blank")  # alpha_t, copied from the heap
+        alpha_l = b.alloca(ct, size=_i(P + 1), name="alpha_label")
+        beta_b = [b.alloca(ct, size=_i(P), name=f"beta_blank{k}") for k in (0, 1)]
+        beta_l = [b.alloca(ct, size=_i(P), name=f"beta_label{k}") for k in (0, 1)]
+        occ_b = b.alloca(ct, size=_i(P), name="occ_blank")  # alpha beta / p of each state
+        occ_l = b.alloca(ct, size=_i(P), name="occ_label")
+        e_b = b.alloca(ct, size=_i(P + 1), name="e_blank")  # beta + log y of each state
+        e_l = b.alloca(ct, size=_i(P + 1), name="e_label")
+        class_sum = b.alloca(ct, size=_i(C), name="class_sum")  # 0 between frames
     blank, pad = (0, 0) if blank_label == "first" else (C - 1, -1)
     dty = FLOATS[ddt]
 
@@ -305,8 +355,33 @@ def emit_ctc_kernel(module: ir.Module, name: str, attrs: dict, inputs: list,
             return v
         return b.fpext(v, ct) if ct == F64 else b.fptrunc(v, ct)
 
+    def convert(v, ty):
+        if v.type == ty:
+            return v
+        return b.fptrunc(v, ty) if v.type == F64 else b.fpext(v, ty)
+
     def at(ptr, idx):
         return b.gep(ptr, [idx], inbounds=True)
+
+    def put(value, ptr, idx) -> None:  # a loop body's store (bodies return carried values)
+        b.store(value, at(ptr, idx))
+
+    def copy(dst, src, count: int) -> None:  # count elements of the compute type
+        i8p = I8.as_pointer()
+        fn = module.declare_intrinsic("llvm.memcpy", [i8p, i8p, I64])
+        b.call(fn, [b.bitcast(dst, i8p), b.bitcast(src, i8p), _i(count * csize),
+                    ir.Constant(ir.IntType(1), 0)])
+
+    def frame_base(t, n):  # flat index of data[t, n, 0] (and of grad[t, n, 0])
+        return b.mul(b.add(b.mul(t, _i(N), flags=["nsw"]), n, flags=["nsw"]), _i(C),
+                     flags=["nsw"])
+
+    def fill_rows(n, t_lo, t_hi, value, tag):  # grad[t, n, :] = value for t in [t_lo, t_hi)
+        def row(t, _):
+            base = frame_base(t, n)
+            _for(b, _i(0), _i(C), f"{tag}c", [],
+                 lambda c, _: put(value, gout, b.add(base, c, flags=["nsw"])))
+        _for(b, t_lo, t_hi, f"{tag}t", [], row)
 
     def sample(n, _):
         # ---- lengths ------------------------------------------------------------------
@@ -324,9 +399,12 @@ def emit_ctc_kernel(module: ir.Module, name: str, attrs: dict, inputs: list,
                 return [b.select(hit, j, found[0])]
             ll = _for(b, _i(0), _i(L), "scan", [_i(L)], scan, **SMALL_LOOP)[0]
         n_blank = b.and_(b.add(ll, _i(VEC), flags=["nsw"]), _i(-VEC))  # len+1 rounded up, <= P
-        n_label = b.and_(b.add(ll, _i(VEC - 1), flags=["nsw"]), _i(-VEC))  # len rounded up
+        # with the gradient every row of alpha is kept, so the label cells run as far as the
+        # blank ones: each row then defines every cell the next row and beta read
+        n_label = n_blank if with_grad else \
+            b.and_(b.add(ll, _i(VEC - 1), flags=["nsw"]), _i(-VEC))  # len rounded up
 
-        # ---- labels as class indices (clamped to [0, C-1]) and skip flags, padded to P ----
+        # ---- labels as class indices (clamped to [0, C-1]) and skip flags, padded to P+1 --
         def fill_labels(j, prev):
             k = _i(blank)
             if L > 0:  # j < len <= L for the labels used; clamped to the row all the same
@@ -339,7 +417,7 @@ def emit_ctc_kernel(module: ir.Module, name: str, attrs: dict, inputs: list,
                         b.and_(b.icmp_signed("!=", k, _i(blank)), b.icmp_signed("!=", k, prev[0])))
             b.store(b.zext(ok, I8), at(skip, j))
             return [k]
-        _for(b, _i(0), _i(P), "labels", [_i(blank)], fill_labels, **SMALL_LOOP)
+        _for(b, _i(0), _i(P + 1), "labels", [_i(blank)], fill_labels, **SMALL_LOOP)
 
         # ---- alpha before any frame: a virtual "nothing emitted" state, log 1 at s = 0 ----
         def clear(r, _):
@@ -349,11 +427,7 @@ def emit_ctc_kernel(module: ir.Module, name: str, attrs: dict, inputs: list,
         _for(b, _i(0), _i(P), "clear", [], clear, **SMALL_LOOP)
         for k in (0, 1):
             b.store(neg_inf, at(label_rows[k], _i(P)))
-        b.store(_c(0.0, ct), at(blank_rows[0], _i(0)))
-
-        def frame_base(t):  # flat index of data[t, n, 0]
-            return b.mul(b.add(b.mul(t, _i(N), flags=["nsw"]), n, flags=["nsw"]), _i(C),
-                         flags=["nsw"])
+        b.store(zero, at(blank_rows[0], _i(0)))
 
         def block(q, cur):
             # frames [t0, t1) of this block, t1 - t0 <= TB
@@ -368,12 +442,12 @@ def emit_ctc_kernel(module: ir.Module, name: str, attrs: dict, inputs: list,
             # maxnum skips NaN, but a NaN (or an inf minus an inf max) makes the sum NaN.
             def init(k, _):
                 b.store(neg_inf, at(row_max, k))
-                b.store(_c(0.0, ct), at(row_lse, k))
+                b.store(zero, at(row_lse, k))
             _for(b, _i(0), cnt, "init", [], init, **SMALL_LOOP)
 
             def over_frames(c, update):
                 def frame(k, _):
-                    update(k, load_data(b.add(frame_base(b.add(t0, k, flags=["nsw"])), c,
+                    update(k, load_data(b.add(frame_base(b.add(t0, k, flags=["nsw"]), n), c,
                                               flags=["nsw"])))
                 _for(b, _i(0), cnt, "frame", [], frame)
 
@@ -394,8 +468,9 @@ def emit_ctc_kernel(module: ir.Module, name: str, attrs: dict, inputs: list,
             _for(b, _i(0), cnt, "lse", [], to_log)
 
             def step(k, cur):
+                t = b.add(t0, k, flags=["nsw"])
                 bl, la, bl_new, la_new = cur
-                base = frame_base(b.add(t0, k, flags=["nsw"]))
+                base = frame_base(t, n)
                 m = b.load(at(row_max, k))
                 lse = b.load(at(row_lse, k))
 
@@ -419,6 +494,12 @@ def emit_ctc_kernel(module: ir.Module, name: str, attrs: dict, inputs: list,
                     b.store(b.fadd(_logaddexp3(b, stay, come, jump), log_y(cls), flags=FM),
                             at(la_new, j1))
                 _for(b, _i(0), n_label, "lcell", [], label_cell, **cell_loop)
+                if with_grad:  # keep alpha_t, the frame's max and log-sum for the backward
+                    hb, hl = heap_row(t)
+                    copy(hb, bl_new, P)
+                    copy(hl, la_new, P + 1)
+                    b.store(m, at(max_all, t))
+                    b.store(lse, at(lse_all, t))
                 return [bl_new, la_new, bl, la]
             return _for(b, _i(0), cnt, "t", cur, step)
         n_blocks = b.udiv(b.add(tl, _i(TB - 1), flags=["nsw"]), _i(TB))
@@ -429,11 +510,158 @@ def emit_ctc_kernel(module: ir.Module, name: str, attrs: dict, inputs: list,
         # ---- log p = logaddexp(alpha(S_n - 1), alpha(S_n - 2)) = (B[len], A[len-1]) --------
         last = b.load(at(bl, ll))
         second = b.load(at(la, ll))  # A[len-1]; the -inf slot when len = 0
-        loss = b.fneg(_logaddexp(b, last, second))
-        if loss.type != FLOATS[odt]:
-            loss = b.fptrunc(loss, FLOATS[odt]) if ct == F64 else b.fpext(loss, FLOATS[odt])
-        b.store(loss, at(out, n))
+        log_p = _logaddexp(b, last, second)
+        b.store(convert(b.fneg(log_p), FLOATS[odt]), at(out, n))
+        if not with_grad:
+            return
 
-    _for(b, start, end, "n", [], sample)
+        # ---- the gradient: frames past T_n get 0; an infeasible sample (log p = -inf) 0
+        # and a NaN one NaN on frames < T_n (the reference's einsum spreads a NaN
+        # occupancy over every class); otherwise the forward-backward below
+        gty = FLOATS[gdt]
+        fill_rows(n, tl, _i(T), ir.Constant(gty, 0.0), "gz")
+        with b.if_else(_finite(b, log_p)) as (normal, special):
+            with normal:
+                backward(n, tl, ll, n_blank, log_p)
+            with special:
+                nan_p = b.fcmp_unordered("uno", log_p, log_p)
+                fill_rows(n, _i(0), tl, b.select(nan_p, ir.Constant(gty, math.nan),
+                                                 ir.Constant(gty, 0.0)), "gs")
+
+    def backward(n, tl, ll, n_blank, log_p):
+        """grad[t, n, :] for t < T_n, log p finite (so no NaN and no +inf anywhere below).
+
+        beta_t(s) (excluding the emission at t) runs backward from beta_{T_n-1} = log 1 on
+        the two final states, through E_t(s) = beta_t(s) + log y_t(l'_s):
+        beta_{t-1}(2i) = logaddexp(E_t(2i), E_t(2i+1)) and beta_{t-1}(2j+1) =
+        logsumexp(E_t(2j+1), E_t(2j+2), [skip] E_t(2j+3)).  Rows are B[i] = beta(2i) and
+        A[j] = beta(2j+1) (no offset: A[j+1] is read), double-buffered; every cell past
+        the sample's states is -inf (beta flows to smaller s, so they are read).
+        grad[t, c] = y_t(c) - sum_{s: l'_s = c} exp(alpha_t(s) + beta_t(s) - log p).
+        """
+        gty = FLOATS[gdt]
+
+        def valid(i):  # blank i <= len, label i < len
+            return b.icmp_signed("<=", i, ll), b.icmp_signed("<", i, ll)
+
+        def init_beta(i, _):
+            b.store(b.select(b.icmp_signed("==", i, ll), zero, neg_inf), at(beta_b[0], i))
+            b.store(b.select(b.icmp_signed("==", b.add(i, _i(1), flags=["nsw"]), ll),
+                             zero, neg_inf), at(beta_l[0], i))
+        _for(b, _i(0), _i(P), "binit", [], init_beta, **SMALL_LOOP)
+
+        def clear_e(i, _):
+            b.store(neg_inf, at(e_b, i))
+            b.store(neg_inf, at(e_l, i))
+        _for(b, _i(0), _i(P + 1), "eclear", [], clear_e, **SMALL_LOOP)
+
+        def label_class(j):
+            return _clamp_i(b, b.load(at(lab_k, j)), 0, C - 1)  # clamped already
+
+        def frame(k, cur):
+            bb, ba, bb_new, ba_new = cur
+            t = b.sub(b.sub(tl, _i(1), flags=["nsw"]), k, flags=["nsw"])  # T_n - 1 down to 0
+            base = frame_base(t, n)
+            m = b.load(at(max_all, t))
+            lse = b.load(at(lse_all, t))
+
+            def log_y(idx):
+                x = load_data(b.add(base, idx, flags=["nsw"]))
+                return b.fsub(b.fsub(x, m, flags=FM), lse, flags=FM)
+            lp_blank = log_y(_i(blank))
+            hb, hl = heap_row(t)  # alpha_t
+            copy(alpha_b, hb, P)
+            copy(alpha_l, hl, P + 1)
+
+            def occupancy(i, _):
+                vb, va = valid(i)
+                beta_blank, beta_label = b.load(at(bb, i)), b.load(at(ba, i))
+                a_blank = b.load(at(alpha_b, i))
+                a_label = b.load(at(alpha_l, b.add(i, _i(1), flags=["nsw"])))
+                for v, a, beta, dst in ((vb, a_blank, beta_blank, occ_b),
+                                        (va, a_label, beta_label, occ_l)):
+                    o = mathlib.emit_exp(b, b.fsub(b.fadd(a, beta, flags=FM), log_p, flags=FM))
+                    b.store(b.select(v, o, zero), at(dst, i))
+                b.store(b.select(vb, b.fadd(beta_blank, lp_blank, flags=FM), neg_inf), at(e_b, i))
+                b.store(b.select(va, b.fadd(beta_label, log_y(label_class(i)), flags=FM), neg_inf),
+                        at(e_l, i))
+            _for(b, _i(0), n_blank, "occ", [], occupancy, **cell_loop)
+
+            # per class: the blank states summed, each label's added to its class (repeats
+            # add up); then one pass over the classes, and the touched sums back to 0
+            tot = _for(b, _i(0), b.add(ll, _i(1), flags=["nsw"]), "occb", [zero],
+                       lambda i, s: [b.fadd(s[0], b.load(at(occ_b, i)))], **SMALL_LOOP)[0]
+            pb = at(class_sum, _i(blank))
+            b.store(b.fadd(b.load(pb), tot), pb)
+
+            def scatter(j, _):
+                p = at(class_sum, label_class(j))
+                b.store(b.fadd(b.load(p), b.load(at(occ_l, j))), p)
+            _for(b, _i(0), ll, "occl", [], scatter, **SMALL_LOOP)
+
+            def grad_cell(c, _):
+                g = b.fsub(mathlib.emit_exp(b, log_y(c)), b.load(at(class_sum, c)), flags=FM)
+                b.store(convert(g, gty), at(gout, b.add(base, c, flags=["nsw"])))
+            # (forcing a vector width wider than a small constant C only earns a warning)
+            _for(b, _i(0), _i(C), "gcell", [], grad_cell, **(cell_loop if C >= VEC else {}))
+            b.store(zero, pb)
+            _for(b, _i(0), ll, "unocc", [], lambda j, _: put(zero, class_sum, label_class(j)),
+                 **SMALL_LOOP)
+
+            def beta_cell(i, _):  # beta_{t-1} (also computed at t = 0, then unused)
+                vb, va = valid(i)
+                i1 = b.add(i, _i(1), flags=["nsw"])
+                stay = b.load(at(e_l, i))
+                ok = b.icmp_unsigned("!=", b.load(at(skip, i1)), ir.Constant(I8, 0))
+                jump = b.select(ok, b.load(at(e_l, i1)), neg_inf)
+                new_b = _logaddexp(b, b.load(at(e_b, i)), stay)
+                new_a = _logaddexp3(b, stay, b.load(at(e_b, i1)), jump)
+                b.store(b.select(vb, new_b, neg_inf), at(bb_new, i))
+                b.store(b.select(va, new_a, neg_inf), at(ba_new, i))
+            _for(b, _i(0), n_blank, "beta", [], beta_cell, **cell_loop)
+            return [bb_new, ba_new, bb, ba]
+        _for(b, _i(0), tl, "tback", [beta_b[0], beta_l[0], beta_b[1], beta_l[1]], frame)
+
+    if not with_grad:
+        _for(b, start, end, "n", [], sample)
+        b.ret_void()
+        return body
+
+    # ---- with the gradient: alpha of every frame is kept, in memory from malloc ----------
+    # T rows of alpha can be far more than a thread's stack (T = 1000, L = 100 is 1.6 MB,
+    # 8 MB for L = 500), and a stack overflow would be a crash, not an error: so the rows
+    # and each frame's max and log-sum come from libc's malloc (resolved in the process by
+    # MCJIT), once per call, i.e. per thread's chunk of samples, freed at the end.  If
+    # malloc fails, every sample of the call gets NaN, loss and gradient, which the caller
+    # sees instead of a crash.
+    i8p = I8.as_pointer()
+    malloc = module.globals.get("malloc") or ir.Function(module, ir.FunctionType(i8p, [I64]),
+                                                         "malloc")
+    free = module.globals.get("free") or ir.Function(module, ir.FunctionType(ir.VoidType(), [i8p]),
+                                                     "free")
+    raw = b.call(malloc, [_i(max(heap_items, 1) * csize)])  # malloc(0) may return NULL
+    heap = b.bitcast(raw, ct.as_pointer())
+    max_all = at(heap, _i(T * R))  # per frame t < T_n
+    lse_all = at(heap, _i(T * R + T))
+
+    def heap_row(t):  # (blank row, label row) of alpha_t, t in [0, T)
+        row = at(heap, b.mul(t, _i(R), flags=["nsw"]))
+        return row, at(row, _i(P))
+
+    with b.if_else(b.icmp_unsigned("!=", raw, ir.Constant(i8p, None))) as (ok, failed):
+        with ok:
+            _for(b, _i(0), _i(C), "czero", [], lambda c, _: put(zero, class_sum, c),
+                 **SMALL_LOOP)
+            _for(b, start, end, "n", [], sample)
+        with failed:
+            def nan_sample(n, _):
+                b.store(ir.Constant(FLOATS[odt], math.nan), at(out, n))
+                fill_rows(n, _i(0), _i(T), ir.Constant(FLOATS[gdt], math.nan), "nf")
+            _for(b, start, end, "nf", [], nan_sample)
+    b.call(free, [raw])
     b.ret_void()
     return body
+
+
+# the schedule lets this kernel write both outputs (a kernel step) when the gradient is used
+emit_ctc_kernel.writes_all_outputs = True

@@ -94,7 +94,7 @@ class Executable:
         # the common case, one kernel and nothing else, gets a path without loops
         only = self.plan[0] if len(self.plan) == 1 and self.plan[0][0] == "kernel" else None
         self.single = None
-        if only is not None and only[4] is None and len(self.outputs) == 1:
+        if only is not None and only[4] is None and len(only[3]) == 1 and len(self.outputs) == 1:
             shape, dtype = sched.buffers[self.outputs[0]]
             self.single = (only[1], [sched.inputs.index(s) if s in sched.inputs else None
                                      for s in only[2][:-1]], shape, np.dtype(dtype))

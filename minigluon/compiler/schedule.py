@@ -85,12 +85,17 @@ def schedule(G: nx.MultiDiGraph) -> Schedule:
         srcs = inputs_of(G, n)
         extra_outputs = any(data["out"] > 0 for _, _, data in G.out_edges(n, data=True)) or \
             any(m == n and i > 0 for m, i in G.graph["outputs"])
-        if d["op"].kernel is not None and not extra_outputs:
-            # hand-written kernel: reads stored inputs, writes output 0 (the only one used)
+        # a hand-written kernel that can write all its outputs (``writes_all_outputs``)
+        # stays a kernel when outputs beyond 0 are used; otherwise those need numpy
+        writes_all = extra_outputs and getattr(d["op"].kernel, "writes_all_outputs", False)
+        if d["op"].kernel is not None and (not extra_outputs or writes_all):
+            # hand-written kernel: reads stored inputs, writes output 0 (when it is the only
+            # one used) or all outputs; threads split output 0's first axis
             reads = [slot[(u, _out(G, u, n))] for u in srcs]
             outs = [new_slot((n, i), s, t) for i, (s, t) in enumerate(zip(d["shapes"], d["dtypes"]))]
-            work = sum(math.prod(buffers[s][0]) for s in reads)
-            steps.append(Step("kernel", n, reads, outs[:1], name=f"kernel{len(steps)}",
+            writes = outs if writes_all else outs[:1]
+            work = sum(math.prod(buffers[s][0]) for s in reads + writes[1:])
+            steps.append(Step("kernel", n, reads, writes, name=f"kernel{len(steps)}",
                               op=d["op"].name, attrs={k: format_attr(v) for k, v in d["attrs"].items()},
                               parallel=d["shape"][0] if d["shape"] else 1, work=work))
             continue

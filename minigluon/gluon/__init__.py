@@ -1,5 +1,7 @@
-"""``mg.gluon``: Block, HybridBlock and the losses."""
+"""``mg.gluon``: Block, HybridBlock, SymbolBlock, Parameter and the losses."""
 from . import loss
 from .block import Block, HybridBlock
+from .parameter import Parameter, ParameterDict
+from .symbol_block import SymbolBlock
 
-__all__ = ["Block", "HybridBlock", "loss"]
+__all__ = ["Block", "HybridBlock", "SymbolBlock", "Parameter", "ParameterDict", "loss"]

@@ -9,17 +9,20 @@ import re
 import threading
 import warnings
 from collections import defaultdict
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import autograd, jit
 from .. import ndarray as nd
 from .. import symbol as sym
 from ..base import MXNetError, fmt_type
+from ..compiler import remat
 from ..ndarray import NDArray
 from ..ops.frontend import argument_names
 from ..symbol import Symbol
+from ..symbol.graph_json import to_json
 from ..symbol.interpreter import Plan
 from ..symbol.symbol import name_scope
+from .parameter import Parameter, ParameterDict
 
 _COUNTERS: dict[str, itertools.count] = defaultdict(itertools.count)
 _COUNTER_LOCK = threading.Lock()
@@ -37,6 +40,7 @@ class Block:
     def __init__(self, prefix: str | None = None, params: Any = None):
         self._prefix = prefix if prefix is not None else _default_prefix(type(self))
         self._children: dict[str, Block] = {}
+        self._reg_params: dict[str, Parameter] = {}  # hybrid_forward keyword -> Parameter
 
     @property
     def prefix(self) -> str:
@@ -56,15 +60,28 @@ class Block:
             self._children[key] = value
         super().__setattr__(key, value)
 
-    def collect_params(self, select: str | None = None) -> dict:
-        """Parameters of this block and its children (losses have none)."""
-        params: dict = {}
+    @property
+    def params(self) -> ParameterDict:
+        """This block's own parameters, by name."""
+        return ParameterDict((p.name, p) for p in self._reg_params.values())
+
+    def collect_params(self, select: str | None = None) -> ParameterDict:
+        """Parameters of this block and its children, by name (losses have none)."""
+        params = self.params
         for child in self._children.values():
-            params.update(child.collect_params(select))
+            params.update(child.collect_params())
         if select is not None:
             pattern = re.compile(select)
-            params = {k: v for k, v in params.items() if pattern.match(k)}
+            params = ParameterDict((k, v) for k, v in params.items() if pattern.match(k))
         return params
+
+    def save_parameters(self, filename: str) -> None:
+        """Every parameter into an MXNet ``.params`` file, by name."""
+        self.collect_params().save(filename)
+
+    def load_parameters(self, filename: str, ctx: Any = None, allow_missing: bool = False,
+                        ignore_extra: bool = False, **kwargs) -> None:
+        self.collect_params().load(filename, ctx, allow_missing, ignore_extra)
 
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
@@ -136,25 +153,31 @@ class HybridBlock(Block):
                 key = None
             entry = self._fast.get(key) if key is not None else None
             if entry is not None:
-                return self._run_cached(entry, [a._data for a in args], args)
+                arrays = [a._data for a in args]
+                if self._reg_params:
+                    arrays += [p.data()._data for p in self._reg_params.values()]
+                return self._run_cached(entry, arrays, args)
         values = self._bind(args, kwargs)
         names = self._signature[0]
         if any(isinstance(v, Symbol) for v in values):
             self._checked(values, Symbol)
+            params = [sym.var(p.name, shape=p.shape, dtype=p.dtype)
+                      for p in self._reg_params.values()]
             with name_scope(self.prefix), argument_names(_names(names, values)):
-                return self._run(sym, values)
+                return self._run(sym, values, params)
         self._checked(values, NDArray)
+        params = [p.data() for p in self._reg_params.values()]
         if self._active and autograd.is_recording() and any(
-                v is not None and v._ag is not None for v in values):
-            return self._call_recorded(values)
+                v is not None and v._ag is not None for v in values + params):
+            return self._call_recorded(values, params)
         if not self._active:
             with argument_names(_names(names, values)):
-                return self._run(nd, values)
-        return self._call_cached(values, args)
+                return self._run(nd, values, params)
+        return self._call_cached(values, args, params)
 
-    def _run(self, F, values: list):
+    def _run(self, F, values: list, params: list = ()):
         try:
-            return self.hybrid_forward(F, *values)
+            return self.hybrid_forward(F, *values, **dict(zip(self._reg_params, params)))
         except (MXNetError, ValueError, TypeError) as e:
             if str(e).startswith(f"{type(self).__name__}: "):
                 raise
@@ -169,54 +192,67 @@ class HybridBlock(Block):
                 self._cache[key] = entry
         return entry
 
-    def _call_cached(self, values: list, args: tuple):
+    def _call_cached(self, values: list, args: tuple, params: list):
         key = tuple(None if v is None else (v._data.shape, v._data.dtype) for v in values)
         entry = self._cached(key, lambda: self._trace(values))
         if all(isinstance(a, NDArray) for a in args):  # what the hot path looks up
             self._fast[tuple((a._data.shape, a._data.dtype) for a in args)] = entry
-        return self._run_cached(entry, [v._data for v in values if v is not None], values)
+        return self._run_cached(entry, [v._data for v in values if v is not None] +
+                                [p._data for p in params], values)
 
-    def _call_recorded(self, values: list):
+    def _call_recorded(self, values: list, params: list):
         """A hybridized call under autograd.record(): the compiled forward now, and on the
         tape one node whose gradient is the compiled gradient graph of the same trace."""
-        present = [v for v in values if v is not None]
+        present = [v for v in values if v is not None] + params
         needs = [v._ag is not None for v in present]
         key = ("grad", tuple(needs)) + tuple(
             None if v is None else (v._data.shape, v._data.dtype) for v in values)
-        forward, backward, template = self._cached(
-            key, lambda: self._trace_with_grad(values, needs))
-        outs = self._outputs(forward, [v._data for v in present], values)
-        autograd.record_op(autograd.GraphOp(f"{type(self).__name__}_backward", backward, needs),
-                           {}, present, outs)
-        return outs[0] if template is None else _regroup(template, outs)
+        rec = self._cached(key, lambda: self._trace_with_grad(values, present, needs))
+        arrays = self._outputs(rec.forward, [v._data for v in present], values)
+        outs = arrays[:rec.visible]
+        saved = [arrays[k]._data for k in rec.saved_from]
+        autograd.record_op(autograd.GraphOp(f"{type(self).__name__}_backward", rec.backward,
+                                            needs, saved), {}, present, outs)
+        return outs[0] if rec.template is None else _regroup(rec.template, outs)
 
     def gradient_graph(self, *args) -> Symbol:
         """The graph a recorded call's backward runs: gradients with respect to the
-        inputs that have ``attach_grad()``, given a head gradient per output."""
+        inputs that have ``attach_grad()``, given a head gradient per output (and the
+        forward values it keeps, ``saved0``, ...)."""
         values = self._bind(args, {})
-        needs = [v._ag is not None for v in values if v is not None]
-        return self._trace_with_grad(values, needs)[1].runner.symbol
+        present = [v for v in values if v is not None] + [
+            p.data() for p in self._reg_params.values()]
+        needs = [v._ag is not None for v in present]
+        return self._trace_with_grad(values, present, needs).backward.runner.symbol
 
-    def _trace_with_grad(self, values: list, needs: list):
-        forward, template = self._trace(values)
-        graph = forward.symbol
-        names = sorted(graph.list_arguments(), key=lambda n: int(n[len("data"):]))
+    def _trace_with_grad(self, values: list, present: list, needs: list) -> _Recorded:
+        graph, input_names, template = self._trace_symbol(values)
         by_name = {n.name: n for n in graph.topo_nodes() if n.is_variable}
-        inputs = [sym.Symbol([(by_name[f"data{k}"], 0)]) if f"data{k}" in by_name
-                  else sym.var(f"data{k}", shape=v._data.shape, dtype=v._data.dtype)
-                  for k, v in enumerate(v for v in values if v is not None)]
+        inputs = [sym.Symbol([(by_name[n], 0)]) if n in by_name
+                  else sym.var(n, shape=v._data.shape, dtype=v._data.dtype)
+                  for n, v in zip(input_names, present)]
         outputs = list(graph)
         heads = [sym.var(f"head_grad{k}", shape=o.shape, dtype=o.dtype)
                  for k, o in enumerate(outputs)]
         wrt = [x for x, need in zip(inputs, needs) if need]
         grads = autograd.symbolic_grad(outputs, wrt, heads)
         grads = [sym.zeros_like(x) if g is None else g for x, g in zip(wrt, grads)]
+        # forward values the backward reads rather than recomputes: outputs, or extra ones
+        saved = remat.choose_saved(graph._outputs, grads)
+        grads, saved_vars = remat.substitute(grads, saved)
+        produced = [(id(n), i) for n, i in graph._outputs]
+        extras = [r for r in saved if (id(r[0]), r[1]) not in produced]
+        produced += [(id(n), i) for n, i in extras]
+        forward = _runner(sym.Group(outputs + [sym.Symbol([r]) for r in extras]) if extras
+                          else graph, input_names)
         group = sym.Group(grads)
         # the gradient may not read every input (a label, or a head gradient of a sum)
         used = set(group.list_arguments())
-        names = [x.name for x in inputs + heads]
+        names = [x.name for x in inputs + saved_vars + heads]
         picks = [k for k, n in enumerate(names) if n in used]
-        return forward, _Picked(_runner(group, [names[k] for k in picks]), picks), template
+        backward = _Picked(_runner(group, [names[k] for k in picks]), picks)
+        return _Recorded(forward, backward, template, len(outputs),
+                         [produced.index((id(n), i)) for n, i in saved])
 
     def _outputs(self, runner, arrays: list, values) -> list:
         """Run a cached graph; its errors name the block and its inputs."""
@@ -233,8 +269,9 @@ class HybridBlock(Block):
         outs = self._outputs(runner, arrays, values)
         return outs[0] if out_template is None else _regroup(out_template, outs)
 
-    def _trace(self, values: list):
-        """Trace hybrid_forward with shape-specialized variables named data0, data1, ..."""
+    def _trace_symbol(self, values: list):
+        """Trace hybrid_forward with shape-specialized variables named data0, data1, ...:
+        (graph, input names, output template)."""
         inputs, input_names = [], []
         for v in values:
             if v is None:
@@ -243,11 +280,20 @@ class HybridBlock(Block):
             name = f"data{len(input_names)}"
             input_names.append(name)
             inputs.append(sym.var(name, shape=v.shape, dtype=v.dtype))
+        params = []
+        for p in self._reg_params.values():
+            input_names.append(p.name)
+            params.append(sym.var(p.name, shape=p.shape, dtype=p.dtype))
         names = self._signature[0]
         with name_scope(self.prefix), argument_names(_names(names, inputs)):
-            out = self._run(sym, inputs)
+            out = self._run(sym, inputs, params)
         flat, template = _flatten(out)
-        return _runner(sym.Group(flat), input_names), template
+        self._last_graph = sym.Group(flat)
+        return self._last_graph, input_names, template
+
+    def _trace(self, values: list):
+        graph, input_names, template = self._trace_symbol(values)
+        return _runner(graph, input_names), template
 
     def cached_graph(self, *args) -> Symbol:
         """The graph a hybridized call with these inputs runs (traced if not cached yet)."""
@@ -256,12 +302,31 @@ class HybridBlock(Block):
         entry = self._cache.get(key) or self._trace(values)
         return entry[0].symbol
 
+    def export(self, path: str, epoch: int = 0, remove_amp_cast: bool = True) -> tuple[str, str]:
+        """Write the graph of the last hybridized call to ``path-symbol.json`` (MXNet 1.x
+        graph JSON, inputs data0, data1, ...) and its parameters to ``path-EPOCH.params``."""
+        graph = getattr(self, "_last_graph", None)
+        if not self._active or graph is None:
+            raise RuntimeError(f"{type(self).__name__}.export: call hybridize() and then run "
+                               f"the block at least once before export(), so that there is a "
+                               f"traced graph to write")
+        from ..ndarray import save
+        sym_file, params_file = f"{path}-symbol.json", f"{path}-{epoch:04d}.params"
+        with open(sym_file, "w", encoding="utf-8") as f:
+            f.write(to_json(graph, shapes=False))
+        args = set(graph.list_arguments())
+        save(params_file, {f"arg:{name}": p.data() for name, p in self.collect_params().items()
+                           if name in args})
+        return sym_file, params_file
+
     def explain(self, *args) -> str:
         """Every compiler stage for a call with these inputs: traced graph, passes, IR."""
         from ..compiler.pipeline import explain
         graph = self.cached_graph(*args)
-        names = sorted(graph.list_arguments(), key=lambda n: int(n[len("data"):]))
-        return explain(graph, names)
+        params = [p.name for p in self._reg_params.values()]
+        names = sorted((n for n in graph.list_arguments() if n not in params),
+                       key=lambda n: int(n[len("data"):]))
+        return explain(graph, names + params)
 
 
 class _Interpreted:
@@ -291,6 +356,15 @@ class _Compiled:
     def run(self, arrays: list) -> list:
         jit.count(self._counter)
         return self.exe.run_trusted(arrays)
+
+
+class _Recorded(NamedTuple):
+    """What a recorded (autograd) call of a signature runs."""
+    forward: Any  # runner: the visible outputs, then the extra values the backward keeps
+    backward: Any  # runner of (inputs, saved values, head gradients) -> input gradients
+    template: Any
+    visible: int
+    saved_from: list  # forward output index of each saved value
 
 
 class _Picked:

@@ -7,10 +7,9 @@ import numpy as np
 
 from ..base import DEFAULT_DTYPE, ShapeError
 from ..compiler.loopir import Expr, Lazy, const, iadd, where
-from .registry import Attr, Op, register
+from .registry import MAX_ELEMENTS, Attr, Op, register
 
 # An array this large is a mistake (or a hostile graph), not a loss input.
-MAX_ELEMENTS = 1 << 31
 
 
 def checked_shape(shape: tuple) -> tuple:

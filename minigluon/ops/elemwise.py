@@ -1,10 +1,12 @@
 """Elementwise operators: unary math, binary (same-shape and broadcasting), scalar."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..base import ShapeError
-from ..compiler.loopir import Expr, Lazy, binary, cast, compare, const, scalar, unary, where
+from ..compiler.loopir import Expr, Lazy, alu, binary, cast, cmp, compare, const, scalar, unary, where
 from .registry import Attr, Op, register
 
 
@@ -70,6 +72,12 @@ def _sigmoid(x):
     return out
 
 
+def _round_half_away(x):
+    # MXNet rounds halves away from zero (C's round), numpy to even
+    t = np.trunc(x)
+    return np.where(np.abs(x - t) >= 0.5, t + np.sign(x), t).astype(x.dtype, copy=False)
+
+
 def _relu(x):
     # maximum() propagates NaN, so a NaN input poisons only its own row
     return np.maximum(x, np.zeros((), x.dtype))
@@ -80,7 +88,7 @@ UNARY = {
     "exp": np.exp, "log": np.log, "log1p": np.log1p, "expm1": np.expm1, "log2": np.log2,
     "log10": np.log10, "negative": np.negative, "reciprocal": np.reciprocal, "relu": _relu,
     "sigmoid": _sigmoid, "tanh": np.tanh, "sign": np.sign, "floor": np.floor, "ceil": np.ceil,
-    "round": np.round, "trunc": np.trunc, "sin": np.sin, "cos": np.cos,
+    "round": lambda x: _round_half_away(x), "trunc": np.trunc, "sin": np.sin, "cos": np.cos,
     "softsign": lambda x: x / (1 + np.abs(x)), "logical_not": lambda x: x == 0,
     "zeros_like": np.zeros_like, "ones_like": np.ones_like,
 }
@@ -101,6 +109,21 @@ def _lower_sign(attrs, x):
         Expr("gt", (x(i), zero), "bool"), one, where(Expr("lt", (x(i), zero), "bool"), minus, x(i))))
 
 
+def _lower_expm1(x):
+    """Kahan's expm1 from exp and log: (u - 1) * x / log(u) with u = exp(x) keeps the
+    relative accuracy of exp near 0, where u - 1 alone would cancel."""
+    def fn(i):
+        v = x(i)
+        u = alu("exp", v)
+        one = const(1, x.dtype)
+        um1 = alu("sub", u, one)
+        body = alu("div", alu("mul", um1, v), alu("log", u))
+        body = where(cmp("eq", um1, const(-1, x.dtype)), const(-1, x.dtype), body)
+        body = where(cmp("eq", u, const(math.inf, x.dtype)), u, body)
+        return where(cmp("eq", u, one), v, body)
+    return Lazy(x.shape, x.dtype, fn)
+
+
 def _scaled(op, k):
     return lambda attrs, x: x.map(op).map("mul", Lazy.full((), k, x.dtype))
 
@@ -113,6 +136,7 @@ UNARY_LOWER = {
     "negative": unary("neg"), "reciprocal": lambda a, x: Lazy.full(x.shape, 1, x.dtype).map("div", x),
     "relu": _lower_relu, "sigmoid": unary("sigmoid"), "tanh": unary("tanh"), "sign": _lower_sign,
     "floor": unary("floor"), "ceil": unary("ceil"), "round": unary("round"), "trunc": unary("trunc"),
+    "sin": unary("sin"), "cos": unary("cos"), "expm1": lambda a, x: _lower_expm1(x),
     "softsign": lambda a, x: x.map("div", x.map("abs").map("add", Lazy.full((), 1, x.dtype))),
     "logical_not": lambda a, x: compare("eq")(a, x, Lazy.full(x.shape, 0, x.dtype)),
     "zeros_like": lambda a, x: Lazy.full(x.shape, 0, x.dtype),
@@ -185,8 +209,8 @@ _SAME_ALIASES = {"elemwise_add": ("_plus", "_add"), "elemwise_sub": ("_minus", "
                  "elemwise_mul": ("_mul",), "elemwise_div": ("_div",)}
 _BCAST_ALIASES = {"broadcast_add": ("broadcast_plus",), "broadcast_sub": ("broadcast_minus",)}
 
-# loop-IR op of each binary (power has no general lowering: it runs on numpy)
-_BINARY_LOWER = {"add": binary("add"), "sub": binary("sub"), "mul": binary("mul"),
+# loop-IR op of each binary (power is libm's pow)
+_BINARY_LOWER = {"power": binary("pow"), "add": binary("add"), "sub": binary("sub"), "mul": binary("mul"),
                  "div": binary("div"), "maximum": binary("max"), "minimum": binary("min"),
                  "mod": binary("mod"), "equal": compare("eq"), "not_equal": compare("ne"),
                  "greater": compare("gt"), "greater_equal": compare("ge"),
@@ -234,7 +258,7 @@ def _lower_power_scalar(attrs, x):
         return x.map("sqrt")
     if s == 1:
         return x
-    return None
+    return x.map("pow", Lazy.full((), s, x.dtype))
 
 
 # name: (numpy function of (tensor, scalar), name hint, lowering)
@@ -246,7 +270,7 @@ SCALAR = {
     "_div_scalar": (np.divide, "_divscalar", scalar("div")),
     "_rdiv_scalar": (lambda x, s: s / x, "_rdivscalar", scalar("div", True)),
     "_power_scalar": (np.power, "_powerscalar", _lower_power_scalar),
-    "_rpower_scalar": (lambda x, s: np.power(s, x), "_rpowerscalar", None),
+    "_rpower_scalar": (lambda x, s: np.power(s, x), "_rpowerscalar", scalar("pow", True)),
     "_mod_scalar": (mxnet_mod, "_modscalar", scalar("mod")),
     "_rmod_scalar": (lambda x, s: mxnet_mod(s, x), "_rmodscalar", scalar("mod", True)),
     "_maximum_scalar": (np.maximum, "_maximumscalar", scalar("max")),

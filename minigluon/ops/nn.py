@@ -50,6 +50,13 @@ def lower_log_softmax(attrs, x):
     return Lazy(out.shape, dt, lambda i: cast(out(i), dt))
 
 
+def _tempered(F, attrs, x, g):
+    """The gradient with respect to x of a softmax of x / temperature, in x's dtype."""
+    if attrs["temperature"] is not None:
+        g = g / attrs["temperature"]
+    return g if g.dtype == x.dtype else F.Cast(g, dtype=str(x.dtype))
+
+
 def _lower_softmax(attrs, x):
     out = lower_log_softmax(attrs, x)
     return None if out is None else out.map("exp")
@@ -58,14 +65,14 @@ def _lower_softmax(attrs, x):
 register(Op("log_softmax", ("data",), _axis_shape,
             lambda a, x: log_softmax_np(x, a["axis"], a["temperature"]).astype(a["dtype"] or x.dtype),
             attrs=dict(_SOFTMAX_ATTRS), dtype=_out_dtype, fluent=True, lower=lower_log_softmax,
-            grad=lambda F, a, ins, outs, og: [
-                og[0] - F.exp(outs[0]) * F.sum(og[0], axis=a["axis"], keepdims=True)]))
+            grad=lambda F, a, ins, outs, og: [_tempered(F, a, ins[0], (
+                og[0] - F.exp(outs[0]) * F.sum(og[0], axis=a["axis"], keepdims=True)))]))
 register(Op("softmax", ("data",), _axis_shape,
             lambda a, x: np.exp(log_softmax_np(x, a["axis"], a["temperature"])).astype(
                 a["dtype"] or x.dtype),
             attrs=dict(_SOFTMAX_ATTRS), dtype=_out_dtype, fluent=True, lower=_lower_softmax,
-            grad=lambda F, a, ins, outs, og: [
-                outs[0] * (og[0] - F.sum(og[0] * outs[0], axis=a["axis"], keepdims=True))]))
+            grad=lambda F, a, ins, outs, og: [_tempered(F, a, ins[0], (
+                outs[0] * (og[0] - F.sum(og[0] * outs[0], axis=a["axis"], keepdims=True))))]))
 
 
 def _pick_shape(attrs, shapes):
@@ -149,7 +156,8 @@ register(Op("one_hot", ("indices",), lambda a, s: [tuple(s[0]) + (a["depth"],)],
             lower=_lower_one_hot,
             attrs={"depth": Attr("int"), "on_value": Attr("float", 1.0),
                    "off_value": Attr("float", 0.0), "dtype": Attr("dtype", DEFAULT_DTYPE)},
-            dtype=lambda a, d: [a["dtype"] or DEFAULT_DTYPE], fluent=True))
+            dtype=lambda a, d: [a["dtype"] or DEFAULT_DTYPE], fluent=True,
+            grad=lambda F, a, ins, outs, og: [None]))  # integer-valued input: zero, as MXNet
 
 
 def _ctc_inputs(attrs):
@@ -174,6 +182,13 @@ def _ctc_shape(attrs, shapes):
     return [(data[1],), data]
 
 
+def _ctc_cost(attrs, in_shapes, out_shapes):
+    """The log-softmax of every frame, then alpha and beta over 2L+1 states per frame, each
+    cell a log-sum-exp of up to three terms (some twenty operations)."""
+    (T, N, C), L = in_shapes[0], in_shapes[1][1]
+    return T * N * (4 * C + 2 * 20 * (2 * L + 1))
+
+
 def _ctc(attrs, data, label, *lengths):
     names = _ctc_inputs(attrs)[2:]
     given = dict(zip(names, lengths))
@@ -188,5 +203,5 @@ register(Op("CTCLoss", ("data", "label", "data_lengths?", "label_lengths?"), _ct
             # the kernel's second output is d loss / d data per sample: scale by og per sample
             grad=lambda F, a, ins, outs, og: [F.broadcast_mul(outs[1], F.reshape(
                 og[0], shape=(1, -1, 1)))] + [None] * (len(ins) - 1),
-            kernel=emit_ctc_kernel, validate=validate_ctc,
+            kernel=emit_ctc_kernel, validate=validate_ctc, cost=_ctc_cost,
             aliases=("ctc_loss", "_contrib_CTCLoss", "_contrib_ctc_loss")))

@@ -81,8 +81,12 @@ def _grad_reduce(kind: str):
         if kind == "mean":
             return [g * (1.0 / max(1, math.prod(x.shape[a] for a in axes)))]
         y, _ = _expand(F, outs[0], attrs, x)
+        if kind == "nansum":  # NaN entries were skipped: they get no gradient
+            return [F.where(x == x, g, F.zeros_like(g))]
         if kind == "prod":
             return [g * y / x]
+        if kind == "nanprod":
+            return [F.where(x == x, g * y / x, F.zeros_like(g))]
         return [g * (x == y)]  # max/min: every position holding the extreme value
     return grad
 
@@ -95,7 +99,7 @@ REDUCERS = {"sum": (np.sum, ("sum_axis",), _lower_reduce("sum")),
             "min": (np.min, ("min_axis",), _lower_reduce("min"))}
 
 _REDUCE_GRAD = {"sum": "sum", "mean": "mean", "prod": "prod", "max": "extreme", "min": "extreme",
-                "nansum": "sum"}
+                "nansum": "nansum", "nanprod": "nanprod"}
 
 for _name, (_fn, _aliases, _lower) in REDUCERS.items():
     register(Op(_name, ("data",), _shape, _reducer(_fn), attrs=dict(_REDUCE_ATTRS),
@@ -164,4 +168,5 @@ def _arg(fn):
 
 for _name, _fn in (("argmax", np.argmax), ("argmin", np.argmin)):
     register(Op(_name, ("data",), _arg_shape, _arg(_fn), fluent=True,
-                attrs={"axis": Attr("axes", None), "keepdims": Attr("bool", False)}))
+                attrs={"axis": Attr("axes", None), "keepdims": Attr("bool", False)},
+                grad=lambda F, a, ins, outs, og: [None]))  # piecewise constant: zero, as MXNet

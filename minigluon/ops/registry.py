@@ -8,6 +8,7 @@ list of ops.
 """
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from ..base import MXNetError, normalize_dtype
+from ..base import MXNetError, ShapeError, normalize_dtype
 
 REQUIRED = object()
+MAX_ELEMENTS = 1 << 31  # per array: far beyond any loss, and int64 index math stays exact
 
 _INT = re.compile(r"^\s*[+-]?\d+\s*$")
 
@@ -215,6 +217,9 @@ class Op:
     # grad(F, attrs, inputs, outputs, output grads) -> one gradient (or None) per input,
     # written with F-API ops so it runs eagerly and can be traced
     grad: Callable[..., Any] | None = None
+    # cost(attrs, in_shapes, out_shapes) -> element-operations to compute it once, for
+    # choosing between storing and recomputing; None: the elements it reads and writes
+    cost: Callable[..., float] | None = None
 
     @property
     def visible_outputs(self) -> int:
@@ -258,6 +263,10 @@ class Op:
     def infer(self, attrs: dict, shapes: list, dtypes: list) -> tuple[list, list]:
         full = self.full_attrs(attrs)
         out_shapes = [tuple(int(d) for d in s) for s in self.shape(full, shapes)]
+        for s in out_shapes:  # an attribute (broadcast_to's shape, tile's reps) can ask for
+            if math.prod(s) > MAX_ELEMENTS:  # anything: refuse before anything is allocated
+                raise ShapeError(f"the output shape {s} has {math.prod(s)} "
+                                 f"elements, more than the {MAX_ELEMENTS} minigluon allows")
         return out_shapes, self.infer_dtype(attrs, dtypes)
 
     def infer_dtype(self, attrs: dict, dtypes: list) -> list:

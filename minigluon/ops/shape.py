@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from ..base import ShapeError, normalize_dtype
-from ..compiler.loopir import FLOAT, Lazy, cast
+from ..compiler.loopir import FLOAT, Expr, Lazy, alu, cast, cmp, iadd, iconst, idiv, imod, imul, where
 from .elemwise import broadcast_shapes
 from .reduce import normalize_axis
 from .registry import Attr, Op, register
@@ -286,12 +286,93 @@ def _lower_slice_key(x, key):
     return x.slice(starts, steps, sliced_shape(x.shape, key))
 
 
+_SLICE_ATTRS = {"begin": Attr("opt_shape"), "end": Attr("opt_shape"), "step": Attr("opt_shape", ())}
+
+
+def _slice_attrs(key: tuple) -> dict:
+    """slice()'s begin/end/step for a tuple of Python slices."""
+    return {"begin": tuple(k.start for k in key), "end": tuple(k.stop for k in key),
+            "step": tuple(k.step for k in key)}
+
+
+def _grad_slice(key_of):
+    """The gradient of taking x[key]: og written into zeros of x's shape."""
+    def grad(F, attrs, ins, outs, og):
+        x = ins[0]
+        key = key_of(attrs, tuple(x.shape))
+        return [F._internal._slice_assign(F.zeros_like(x), og[0], **_slice_attrs(key))]
+    return grad
+
+
 register(Op("slice", ("data",), _slice_shape,
             lambda a, x: np.ascontiguousarray(x[slice_key(a, x.shape)]),
-            attrs={"begin": Attr("opt_shape"), "end": Attr("opt_shape"),
-                   "step": Attr("opt_shape", ())},
-            aliases=("crop",), fluent=True,
-            lower=lambda a, x: _lower_slice_key(x, slice_key(a, x.shape))))
+            attrs=dict(_SLICE_ATTRS), aliases=("crop",), fluent=True,
+            lower=lambda a, x: _lower_slice_key(x, slice_key(a, x.shape)),
+            grad=_grad_slice(slice_key)))
+
+
+def _assign_check(attrs, shapes):
+    lhs, rhs = tuple(shapes[0]), tuple(shapes[1])
+    want = sliced_shape(lhs, slice_key(attrs, lhs))
+    if rhs != want:
+        raise ShapeError(f"_slice_assign: the value has shape {rhs}, the slice {want}")
+    return [lhs]
+
+
+def _slice_assign(attrs, lhs, rhs):
+    out = lhs.copy()
+    out[slice_key(attrs, lhs.shape)] = rhs
+    return out
+
+
+def _slice_assign_scalar(attrs, x):
+    out = x.copy()
+    out[slice_key(attrs, x.shape)] = attrs["scalar"]
+    return out
+
+
+def _lower_assign(attrs, lhs, rhs):
+    """out[i] = rhs[(i - start) / step] where i is one of the slice's positions, else lhs[i].
+    The rhs index is clamped, so the load stays in bounds where the select discards it."""
+    key = slice_key(attrs, lhs.shape)
+    ranges = [range(*k.indices(d)) for k, d in zip(key, lhs.shape)]
+    if any(len(r) == 0 for r in ranges):
+        return lhs
+
+    def fn(idx):
+        inside, ridx = None, list(idx)
+        for ax, r in enumerate(ranges):
+            if r.start == 0 and r.step == 1 and len(r) == lhs.shape[ax]:
+                continue  # the whole axis
+            d = iadd(idx[ax], -r.start) if r.step > 0 else iadd(imul(idx[ax], -1), r.start)
+            k = idiv(d, abs(r.step))
+            test = cmp("ge", d, iconst(0))
+            if abs(r.step) > 1:
+                test = alu("and", test, cmp("eq", imod(d, abs(r.step)), iconst(0)), dtype="bool")
+            test = alu("and", test, cmp("lt", k, iconst(len(r))), dtype="bool")
+            inside = test if inside is None else alu("and", inside, test, dtype="bool")
+            ridx[ax] = Expr("pickidx", (k, len(r), "clip"), "int64")
+        if inside is None:
+            return cast(rhs(tuple(ridx)), lhs.dtype)
+        return where(inside, cast(rhs(tuple(ridx)), lhs.dtype), lhs(idx))
+    return Lazy(lhs.shape, lhs.dtype, fn)
+
+
+def _grad_assign(F, attrs, ins, outs, og):
+    key = {k: attrs[k] for k in _SLICE_ATTRS}
+    return [F._internal._slice_assign_scalar(og[0], scalar=0.0, **key), F.slice(og[0], **key)]
+
+
+register(Op("_slice_assign", ("lhs", "rhs"), _assign_check, _slice_assign,
+            attrs=dict(_SLICE_ATTRS), aliases=("_crop_assign",), hint="slice_assign",
+            lower=_lower_assign, grad=_grad_assign))
+register(Op("_slice_assign_scalar", ("data",), lambda a, s: [tuple(s[0])], _slice_assign_scalar,
+            attrs={**_SLICE_ATTRS, "scalar": Attr("float", 0.0)}, hint="slice_assign",
+            aliases=("_crop_assign_scalar",),
+            lower=lambda a, x: _lower_assign(a, x, Lazy.full(
+                sliced_shape(x.shape, slice_key(a, x.shape)), a["scalar"], x.dtype)),
+            grad=lambda F, a, ins, outs, og: [F._internal._slice_assign_scalar(
+                og[0], scalar=0.0, **{k: a[k] for k in _SLICE_ATTRS})]))
 
 
 def _slice_axis_key(attrs, shape):
@@ -305,7 +386,8 @@ register(Op("slice_axis", ("data",),
             lambda a, s: [sliced_shape(tuple(s[0]), _slice_axis_key(a, tuple(s[0])))],
             lambda a, x: np.ascontiguousarray(x[_slice_axis_key(a, x.shape)]),
             attrs={"axis": Attr("int"), "begin": Attr("int"), "end": Attr("opt_int", None)},
-            fluent=True, lower=lambda a, x: _lower_slice_key(x, _slice_axis_key(a, x.shape))))
+            fluent=True, lower=lambda a, x: _lower_slice_key(x, _slice_axis_key(a, x.shape)),
+            grad=_grad_slice(_slice_axis_key)))
 
 
 def _tile_shape(attrs, shapes):
@@ -315,8 +397,19 @@ def _tile_shape(attrs, shapes):
     return [tuple(d * r for d, r in zip(shape, reps))]
 
 
+def _grad_tile(F, attrs, ins, outs, og):
+    """Each input element is copied reps times: sum og over the copies."""
+    x = ins[0]
+    shape, reps = tuple(x.shape), tuple(attrs["reps"])
+    n = max(len(shape), len(reps))
+    shape, reps = (1,) * (n - len(shape)) + shape, (1,) * (n - len(reps)) + reps
+    split = tuple(v for pair in zip(reps, shape) for v in pair)  # (r0, d0, r1, d1, ...)
+    g = F.sum(F.reshape(og[0], shape=split), axis=tuple(range(0, 2 * n, 2)))
+    return [F.reshape(g, shape=tuple(x.shape))]
+
+
 register(Op("tile", ("data",), _tile_shape, lambda a, x: np.tile(x, a["reps"]),
-            attrs={"reps": Attr("shape")}, fluent=True))
+            attrs={"reps": Attr("shape")}, fluent=True, grad=_grad_tile))
 
 
 def _concat_shape(attrs, shapes):
@@ -340,7 +433,22 @@ def same_dtypes(attrs, dtypes):
 register(Op("Concat", ("args",), _concat_shape,
             lambda a, *xs: np.concatenate(xs, axis=a["dim"]),
             attrs={"dim": Attr("int", 1)}, variadic=True, aliases=("concat",), hint="concat",
-            dtype=same_dtypes))
+            dtype=same_dtypes, grad=lambda F, a, ins, outs, og: _grad_concat(F, a, ins, og)))
+
+
+def _grad_concat(F, attrs, ins, og):
+    dim = normalize_axis(attrs["dim"], len(ins[0].shape))
+    grads, at = [], 0
+    for x in ins:
+        grads.append(F.slice_axis(og[0], axis=dim, begin=at, end=at + x.shape[dim]))
+        at += x.shape[dim]
+    return grads
+
+
+def _grad_stack(F, attrs, ins, og):
+    ax = attrs["axis"] % (len(ins[0].shape) + 1)
+    return [F.reshape(F.slice_axis(og[0], axis=ax, begin=k, end=k + 1), shape=tuple(x.shape))
+            for k, x in enumerate(ins)]
 
 
 def _stack_shape(attrs, shapes):
@@ -357,7 +465,9 @@ def _stack_shape(attrs, shapes):
 
 
 register(Op("stack", ("args",), _stack_shape, lambda a, *xs: np.stack(xs, axis=a["axis"]),
-            attrs={"axis": Attr("int", 0)}, variadic=True, dtype=same_dtypes))
+            attrs={"axis": Attr("int", 0)}, variadic=True, dtype=same_dtypes,
+            grad=lambda F, a, ins, outs, og: _grad_stack(F, a, ins, og)))
+
 
 def _lower_cast(attrs, x):
     if attrs["dtype"] not in FLOAT:  # float -> int of NaN or huge values has no safe lowering

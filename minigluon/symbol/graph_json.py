@@ -23,7 +23,9 @@ class GraphFormatError(MXNetError, ValueError):
     """A graph file that is not valid MXNet graph JSON."""
 
 
-def to_json(symbol: Symbol) -> str:
+def to_json(symbol: Symbol, shapes: bool = True) -> str:
+    """The graph as MXNet JSON; ``shapes=False`` drops variables' ``__shape__``/``__dtype__``
+    (an exported graph takes any input shape, as MXNet's exports do)."""
     nodes = topo_order(n for n, _ in symbol._outputs)
     index = {id(n): i for i, n in enumerate(nodes)}
     out_nodes = []
@@ -31,7 +33,8 @@ def to_json(symbol: Symbol) -> str:
         entry: dict[str, Any] = {"op": "null" if node.is_variable else node.op.name,
                                  "name": node.name}
         if node.is_variable:
-            attrs = dict(node.var_attrs)
+            attrs = {k: v for k, v in node.var_attrs.items()
+                     if shapes or k not in ("__shape__", "__dtype__")}
         else:
             attrs = {k: format_attr(v) for k, v in node.attrs.items()}
             if node.op.variadic:

@@ -187,6 +187,18 @@ def test_nan_stays_in_its_sample():
     check(got, ref, np.float32)
 
 
+def test_nan_with_an_empty_label_is_nan():
+    """An empty label's only state is fed by the -inf slot: logaddexp(NaN, -inf) must
+    stay NaN, not drop the NaN frame (the loss was +inf)."""
+    x = np.random.default_rng(14).normal(size=(5, 3, 4))
+    lab = np.array([[-1, -1], [0, -1], [-1, -1]], np.float64)
+    x[1, 0, 2] = np.nan
+    x[3, 1, 0] = np.nan
+    got = run_compiled(RawCTC("last"), x, lab)
+    assert np.isnan(got[:2]).all() and np.isfinite(got[2])
+    check(got, ctc_loss(x, lab, blank_label="last")[0], np.float64)
+
+
 @pytest.mark.parametrize("T, N, C, L, dtype", [(50, 64, 20, 10, np.float64),
                                                 (100, 64, 30, 20, np.float32)])
 def test_larger_sizes_and_large_activations(T, N, C, L, dtype):
@@ -292,6 +304,20 @@ def guarded(values, at_end=True):
 BAD_FLOATS = [np.nan, np.inf, -np.inf, 1e30, -1e30, 3e9, -3e9, 2.5, -0.5, 1e300]
 
 
+def garbage(rng, x, L):
+    """Labels and lengths drawn from invalid values (and a few valid ones), and
+    non-finite activations in every 7th sample of x (changed in place)."""
+    T, N, C = x.shape
+    pool = np.array(BAD_FLOATS + [-1, 0, C - 1, C, C + 7, 1, 2], np.float64)
+    with np.errstate(over="ignore"):
+        lab = rng.choice(pool, size=(N, L)).astype(np.float32)  # 1e300 -> inf
+    dlens = rng.choice(np.array(BAD_FLOATS + [-1, 0, T, T + 1, 1 << 40, 3]), size=N)
+    llens = rng.choice(np.array(BAD_FLOATS + [-1, 0, L, L + 1, 1 << 40, 2]), size=N)
+    x[:, ::7] = rng.choice(np.array([np.nan, np.inf, -np.inf, 1e38, -1e38], np.float32),
+                           size=(T, len(range(0, N, 7)), C))
+    return lab, dlens, llens
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="guard pages via mprotect")
 @pytest.mark.parametrize("at_end", [True, False])
 def test_kernel_is_memory_safe_for_any_values(at_end):
@@ -304,13 +330,7 @@ def test_kernel_is_memory_safe_for_any_values(at_end):
     _, _, fn, slots = ctc_kernel_of(block)
     assert len(slots) == 5  # data, label, pred_lengths, label_lengths, loss
 
-    pool = np.array(BAD_FLOATS + [-1, 0, C - 1, C, C + 7, 1, 2], np.float64)
-    with np.errstate(over="ignore"):
-        lab = rng.choice(pool, size=(N, L)).astype(np.float32)  # 1e300 -> inf
-    dlens = rng.choice(np.array(BAD_FLOATS + [-1, 0, T, T + 1, 1 << 40, 3]), size=N)
-    llens = rng.choice(np.array(BAD_FLOATS + [-1, 0, L, L + 1, 1 << 40, 2]), size=N)
-    x[:, ::7] = rng.choice(np.array([np.nan, np.inf, -np.inf, 1e38, -1e38], np.float32),
-                           size=(T, len(range(0, N, 7)), C))
+    lab, dlens, llens = garbage(rng, x, L)
     ins = [guarded(a, at_end) for a in (x, lab, dlens, llens)]
     before = [a.copy() for a in ins]
     sentinel = -12345.0
@@ -359,3 +379,287 @@ def test_kernel_is_memory_safe_with_integer_labels_and_padding_scan():
     fn(0, N, *[buffer_arg(a) for a in ins], buffer_arg(out))
     ref = ctc_loss(x[:, 4:], lab[4:], blank_label="first")[0]  # the valid rows
     np.testing.assert_allclose(out[4:], ref, rtol=1e-5)
+
+
+# ------------------------------------------------------------------------- the gradient
+
+def build_kernel(attrs, ins, with_grad=True):
+    """The CTC kernel alone, compiled for these inputs' shapes and dtypes: (library,
+    function, output (shape, dtype) list).  Keep the library alive while calling."""
+    from llvmlite import ir
+
+    from minigluon.compiler import link
+    from minigluon.compiler.ctc_ir import emit_ctc_kernel
+    T, N, C = ins[0].shape
+    outs = [((N,), ins[0].dtype)] + ([((T, N, C), ins[0].dtype)] if with_grad else [])
+    module = ir.Module("ctc_test")
+    emit_ctc_kernel(module, "ctc", attrs, [(a.shape, a.dtype) for a in ins], outs)
+    lib = link.Library(link.compile_object(str(module))[0])
+    return lib, lib.function("ctc", 2 + len(ins) + len(outs)), outs
+
+
+def run_kernel(fn, outs, ins, ranges=None):
+    """Call the kernel over the sample ranges (default: all at once) into fresh outputs."""
+    bufs = [np.full(s, -12345.0, d) for s, d in outs]
+    args = [buffer_arg(a) for a in list(ins) + bufs]
+    for lo, hi in ranges or [(0, ins[0].shape[1])]:
+        fn(lo, hi, *args)
+    return bufs
+
+
+def check_grad(got, ref, dtype):
+    """Same NaN and inf positions; values to float64 / float32 accuracy (the reference
+    computes in float64 too; gradients near 0 are differences of numbers near 1)."""
+    assert got.dtype == ref.dtype == dtype
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(ref))
+    if dtype == np.float32:
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-7)
+    else:
+        np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-10)
+
+
+def random_ctc_case(rng, T, N, C, L, blank_label, dtype, use_dl, use_ll, label_dtype):
+    """Inputs covering the special cases: empty labels, repeats (need a blank between
+    them), T_n = 0 and T_n = T, too few frames (no alignment), NaN and -inf activations
+    (some past T_n), junk labels past label_lengths."""
+    pad, lo = (0, 1) if blank_label == "first" else (-1, 0)
+    x = rng.normal(size=(T, N, C)) * rng.choice([0.5, 3.0, 20.0], size=(1, N, 1))
+    lab, lens = labels(rng, N, L, C, pad=pad, lo=lo, dtype=label_dtype, repeat=0.4)
+    lens[0] = 0
+    lab[0] = pad
+    if lens[3] == 0:
+        lens[3], lab[3, 0] = 1, lo
+    x[:, 3, int(lab[3, 0])] = -np.inf  # sample 3's first label never emitted: no alignment
+    dl = rng.integers(0, T + 1, size=N)
+    dl[:4] = [T, 0, T, T]
+    for n in rng.choice(np.arange(4, N), size=N // 4, replace=False):  # NaN, maybe past T_n
+        x[rng.integers(0, T), n, rng.integers(0, C)] = np.nan
+    for n in rng.choice(np.arange(4, N), size=N // 4, replace=False):
+        x[rng.integers(0, T), n, rng.integers(0, C)] = -np.inf
+    ins = [x.astype(dtype), lab]
+    dlens = llens = None
+    if use_dl:
+        dlens = dl.astype(np.float32)
+        ins.append(dlens)
+    if use_ll:
+        llens = lens.astype(np.int64)
+        lab[:, :] = np.where(np.arange(L) < lens[:, None], lab, lo)  # junk: valid labels
+        ins.append(llens)
+    ref = ctc_loss(ins[0], lab, dlens if use_dl else None, llens, blank_label=blank_label)
+    return ins, ref
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("blank_label, use_dl, use_ll, label_dtype", [
+    ("last", False, False, np.float32), ("last", True, True, np.float32),
+    ("first", True, False, np.int64), ("first", False, True, np.int32)])
+def test_gradient_matches_reference(dtype, blank_label, use_dl, use_ll, label_dtype):
+    rng = np.random.default_rng([int(dtype == np.float32), use_dl, use_ll,
+                                 int(blank_label == "first")])
+    T, N, C, L = 14, 24, 6, 5
+    attrs = {"blank_label": blank_label, "use_data_lengths": use_dl,
+             "use_label_lengths": use_ll}
+    ins, _ = random_ctc_case(rng, T, N, C, L, blank_label, dtype, use_dl, use_ll, label_dtype)
+    lib, fn, outs = build_kernel(attrs, ins)
+    seen = set()
+    for _ in range(6):
+        ins, (ref_loss, ref_grad) = random_ctc_case(rng, T, N, C, L, blank_label, dtype,
+                                                    use_dl, use_ll, label_dtype)
+        loss, grad = run_kernel(fn, outs, ins)
+        check(loss, ref_loss, dtype)
+        check_grad(grad, ref_grad, dtype)
+        seen |= {"nan" if np.isnan(v) else "inf" if np.isinf(v) else "finite" for v in ref_loss}
+    assert seen == {"nan", "inf", "finite"}  # every kind of sample was exercised
+
+
+def test_gradient_special_samples_exactly():
+    """An infeasible sample's gradient is 0, a NaN sample's NaN on frames < T_n (on every
+    class: the reference's einsum spreads the NaN), and frames >= T_n are 0 always."""
+    rng = np.random.default_rng(11)
+    T, N, C = 6, 4, 4
+    x = rng.normal(size=(T, N, C))
+    lab = np.array([[1, 1, 1], [0, 1, -1], [2, -1, -1], [-1, -1, -1]], np.float64)
+    dl = np.array([4, 5, 3, 4], np.float64)  # 1, 1, 1 needs 5 frames (1 _ 1 _ 1)
+    x[2, 1, 0] = np.nan  # sample 1, inside its 5 frames
+    x[5, 1, 3] = np.nan
+    x[4, 2, 1] = np.nan  # sample 2, past its 3 frames: ignored
+    ins = [x, lab, dl]
+    lib, fn, outs = build_kernel({"blank_label": "last", "use_data_lengths": True}, ins)
+    loss, grad = run_kernel(fn, outs, ins)
+    ref_loss, ref_grad = ctc_loss(x, lab, dl, blank_label="last")
+    assert np.isposinf(loss[0]) and np.all(grad[:, 0] == 0)
+    assert np.isnan(loss[1]) and np.isnan(grad[:5, 1]).all() and np.all(grad[5:, 1] == 0)
+    assert np.isfinite(loss[2]) and np.isfinite(grad[:, 2]).all() and np.all(grad[3:, 2] == 0)
+    assert np.isfinite(loss[3]) and np.all(grad[4:, 3] == 0)
+    check(loss, ref_loss, np.float64)
+    check_grad(grad, ref_grad, np.float64)
+
+
+@pytest.mark.parametrize("T, N, C, L", [(0, 3, 4, 2), (4, 3, 1, 0), (3, 0, 4, 2), (5, 2, 3, 0)])
+def test_gradient_degenerate_shapes(T, N, C, L):
+    x = np.random.default_rng(8).normal(size=(T, N, C)).astype(np.float32)
+    lab = np.full((N, L), -1, np.float32)
+    lab[:, :1] = 0
+    lib, fn, outs = build_kernel({"blank_label": "last"}, [x, lab])
+    loss, grad = run_kernel(fn, outs, [x, lab])
+    ref_loss, ref_grad = ctc_loss(x, lab, blank_label="last")
+    check(loss, ref_loss, np.float32)
+    check_grad(grad, ref_grad, np.float32)
+
+
+def test_gradient_split_across_calls_and_threads_is_identical():
+    """Each call writes loss[n] and grad[:, n, :] of its own samples only: any split of
+    the batch, sequential or on the native thread pool, gives the same bits."""
+    from minigluon.compiler.executable import pool
+    rng = np.random.default_rng(9)
+    T, N, C, L = 40, 37, 12, 8
+    ins, (ref_loss, ref_grad) = random_ctc_case(rng, T, N, C, L, "last", np.float32,
+                                                True, True, np.float32)
+    lib, fn, outs = build_kernel({"blank_label": "last", "use_data_lengths": True,
+                                  "use_label_lengths": True}, ins)
+    loss, grad = run_kernel(fn, outs, ins)
+    check(loss, ref_loss, np.float32)
+    check_grad(grad, ref_grad, np.float32)
+    cuts = sorted(rng.choice(np.arange(1, N), size=6, replace=False))
+    bounds = [0, *cuts, N]
+    ranges = list(zip(bounds[:-1], bounds[1:]))[::-1]
+    for got in run_kernel(fn, outs, ins, ranges), run_kernel(fn, outs, ins, [(n, n + 1) for n in range(N)]):
+        np.testing.assert_array_equal(got[0], loss)
+        np.testing.assert_array_equal(got[1], grad)
+    task = lib.address("ctc_task")
+    for chunk in (1, 5, 19):
+        bufs = [np.full(s, -12345.0, d) for s, d in outs]
+        argv = np.array([buffer_arg(a) for a in ins + bufs], np.int64)
+        pool().run(task, argv.ctypes.data, N, chunk)
+        np.testing.assert_array_equal(bufs[0], loss)
+        np.testing.assert_array_equal(bufs[1], grad)
+
+
+def test_gradient_needing_too_much_stack_is_a_compile_error():
+    """The per-class sums live on the stack: a huge alphabet falls back (CompileError)."""
+    from llvmlite import ir
+
+    from minigluon.compiler.ctc_ir import emit_ctc_kernel
+    from minigluon.compiler.infer import CompileError
+    ins = [((2, 3, 1 << 18), "float32"), ((3, 4), "float32")]
+    emit_ctc_kernel(ir.Module(), "ok", {}, ins, [((3,), "float32")])  # the loss alone fits
+    with pytest.raises(CompileError, match="too much stack"):
+        emit_ctc_kernel(ir.Module(), "big", {}, ins, [((3,), "float32"), (ins[0][0], "float32")])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="guard pages via mprotect")
+@pytest.mark.parametrize("at_end", [True, False])
+def test_gradient_kernel_is_memory_safe_for_any_values(at_end):
+    """Garbage labels, lengths, activations and ranges: the kernel reads only its inputs
+    (guard pages on both sides fault at once) and writes only loss[n] and grad[:, n, :]
+    of the samples in the clamped range."""
+    T, N, C, L = 6, 40, 5, 4
+    rng = np.random.default_rng(16 + at_end)
+    x = rng.normal(size=(T, N, C)).astype(np.float32)
+    lab, dlens, llens = garbage(rng, x, L)
+    for n, (t_n, row) in zip((1, 2, 3, 4), [(T, [0, 1]), (4, [2, 2]), (0, []), (T - 1, [1])]):
+        dlens[n], llens[n] = t_n, len(row)  # valid samples among the garbage
+        lab[n, :len(row)] = row
+    ins = [guarded(a, at_end) for a in (x, lab, dlens, llens)]
+    before = [a.copy() for a in ins]
+    lib, fn, _ = build_kernel({"blank_label": "last", "use_data_lengths": True,
+                               "use_label_lengths": True}, ins)
+    sentinel = -12345.0
+    loss = guarded(np.full(N, sentinel, np.float32), at_end)
+    grad = guarded(np.full((T, N, C), sentinel, np.float32), at_end)
+    args = [buffer_arg(a) for a in ins] + [buffer_arg(loss), buffer_arg(grad)]
+
+    for lo, hi in [(0, N), (-50, N + 50), (-(1 << 62), 1 << 62), (N + 5, N + 9), (7, 3), (3, 7)]:
+        loss[:] = sentinel
+        grad[:] = sentinel
+        fn(lo, hi, *args)
+        first, last = max(lo, 0), min(hi, N)
+        touched = np.zeros(N, bool)
+        touched[first:max(first, last)] = True
+        assert np.all(loss[~touched] == sentinel) and np.all(grad[:, ~touched] == sentinel)
+        assert not np.any(loss[touched] == sentinel)
+        assert not np.any(grad[:, touched] == sentinel)
+        for a, b in zip(ins, before):
+            np.testing.assert_array_equal(a, b)  # inputs are never written
+
+    # in-range samples computed among the garbage are still right
+    fn(0, N, *args)
+    good = np.array([math.isfinite(v) for v in dlens]) & (dlens == np.round(dlens)) & \
+        (dlens >= 0) & (dlens <= T) & (llens == np.round(llens)) & (llens >= 0) & (llens <= L)
+    checked = 0
+    for n in np.flatnonzero(good):
+        row = lab[n, :int(llens[n])]
+        if np.all((row == np.round(row)) & (row >= 0) & (row <= C - 2)):
+            ref_loss, ref_grad = ctc_loss(x[:, n:n + 1], lab[n:n + 1], dlens[n:n + 1],
+                                          llens[n:n + 1], blank_label="last")
+            check(loss[n:n + 1], ref_loss, np.float32)
+            check_grad(grad[:, n:n + 1], ref_grad, np.float32)
+            checked += 1
+    assert checked >= 4
+
+
+# ------------------------------------------------------------------------- hybridized backward
+
+@pytest.mark.parametrize("layout, lengths, dtype", [("NTC", False, "float32"),
+                                                    ("TNC", True, "float64")])
+def test_hybridized_backward_runs_compiled(layout, lengths, dtype):
+    """CTCLoss under autograd.record(): the hybridized gradient (the kernel's second
+    output) equals the eager one and nothing runs in the numpy interpreter."""
+    rng = np.random.default_rng(12 + lengths)
+    T, N, C, L = 11, 6, 5, 4
+    x = rng.normal(size=(T, N, C)) * 2
+    x[3, 2, 1] = np.nan  # one NaN sample
+    lab, lens = labels(rng, N, L, C, pad=-1)
+    extra = []
+    if lengths:
+        extra = [np.array([11, 0, 7, 11, 3, 9], np.float64), lens.astype(np.float64)]
+    pred = x.swapaxes(0, 1).copy() if layout == "NTC" else x
+    grads = []
+    for hybridize in (False, True):
+        block = mg.gluon.loss.CTCLoss(layout=layout)
+        if hybridize:
+            block.hybridize()
+        var = nd.array(pred, dtype=dtype)
+        var.attach_grad()
+        args = [nd.array(a, dtype=dtype) for a in [lab] + extra]
+        for _ in range(2):  # the second call runs the cached graphs
+            jit.reset_stats()
+            with mg.autograd.record():
+                loss = block(var, *args)
+            loss.backward()
+            st = jit.stats()
+            if hybridize:
+                assert st["interpreted_calls"] == 0 and st["compiled_calls"] >= 2, st
+        grads.append((loss.asnumpy(), var.grad.asnumpy()))
+    (eager_loss, eager_grad), (hyb_loss, hyb_grad) = grads
+    g2 = hyb_grad[:, 2] if layout == "TNC" else hyb_grad[2]
+    assert np.isnan(hyb_loss[2]) and np.isnan(g2[:7]).all()  # sample 2 has >= 7 frames
+    check(hyb_loss, eager_loss, np.dtype(dtype))
+    check_grad(hyb_grad, eager_grad, np.dtype(dtype))
+
+
+def test_hybridized_backward_split_across_threads(monkeypatch):
+    """The benchmark size: above the threading threshold, the batch is split over threads
+    (each writes its own samples' gradient rows); same gradient as eager."""
+    monkeypatch.setenv("MINIGLUON_NUM_THREADS", "4")
+    rng = np.random.default_rng(13)
+    T, N, C, L = 100, 64, 30, 20
+    pred = rng.normal(size=(N, T, C)).astype(np.float32) * 3
+    lab, _ = labels(rng, N, L, C, pad=-1, min_len=L // 2)
+    grads = []
+    for hybridize in (False, True):
+        block = mg.gluon.loss.CTCLoss()
+        if hybridize:
+            block.hybridize()
+        var = nd.array(pred)
+        var.attach_grad()
+        jit.reset_stats()
+        with mg.autograd.record():
+            block(var, nd.array(lab)).backward()
+        if hybridize:
+            assert jit.stats()["interpreted_calls"] == 0
+        grads.append(var.grad.asnumpy())
+    ref = ctc_loss(pred.swapaxes(0, 1), lab, blank_label="last")[1].swapaxes(0, 1)
+    check_grad(grads[1], ref, np.float32)
+    check_grad(grads[1], grads[0], np.float32)

@@ -394,6 +394,17 @@ BAD_GRAPHS = {
                              "node 1 ('y'): a variable cannot have inputs"),
     "node_not_object": (_doc([_v("x"), 7]), "node 1: is not an object"),
     "node_without_op": (_doc([_v("x"), {"name": "n"}]), "node 1: needs string fields"),
+    "huge_constant": (_doc([{"op": "_zeros", "name": "z0", "inputs": [],
+                             "attrs": {"shape": "(100000, 100000, 1000)"}}]),
+                      "node 0 ('z0'): _zeros(): shape (100000, 100000, 1000) has 10000000000000 elements"),
+    "huge_broadcast": (_doc([{"op": "null", "name": "x", "inputs": [], "attrs": {"__shape__": "(1, 1)"}},
+                             {"op": "broadcast_to", "name": "b0", "inputs": [[0, 0, 0]],
+                              "attrs": {"shape": "(3000000, 3000000)"}}]),
+                       "node 1 ('b0'): broadcast_to(float32[1,1]): the output shape (3000000, 3000000) has"),
+    "huge_variable": (_doc([{"op": "null", "name": "x", "inputs": [],
+                             "attrs": {"__shape__": "(4294967296, 4)"}}]),
+                      "node 0 ('x'): bad __shape__"),
+    "deeply_nested": ("[" * 100000 + "]" * 100000, "not valid JSON"),
 }
 
 
