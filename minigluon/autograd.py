@@ -57,13 +57,30 @@ def needs_grad(x) -> bool:
     return x._ag is not None
 
 
+def _snapshot(x):
+    """The value x has now, as the tape keeps it: an in-place update (``y += 1`` or
+    ``y[0] = 2`` while recording) gives x a new value and a new tape entry, never changes
+    this one.  Variables stay themselves: backward writes their ``.grad``."""
+    if x._ag == "leaf":
+        return x
+    snap = type(x)(x._data)
+    snap._ag = x._ag
+    return snap
+
+
+def _key(x):
+    """Gradients are summed per value: a tape entry (node, output), or a variable."""
+    return x._ag if isinstance(x._ag, tuple) else id(x)
+
+
 def record_op(op, attrs: dict, inputs: list, outputs: list) -> None:
     """Called by ``nd`` for every op run while recording."""
     if not any(needs_grad(x) for x in inputs):
         return
-    node = TapeNode(op, attrs, list(inputs), list(outputs))
+    node = TapeNode(op, attrs, [_snapshot(x) for x in inputs], [])
     for k, out in enumerate(outputs):
         out._ag = (node, k)
+    node.outputs = [_snapshot(out) for out in outputs]
 
 
 def _topo(heads: list) -> list[TapeNode]:
@@ -91,7 +108,7 @@ def _run_backward(heads: list, head_grads: list, retain_graph: bool) -> dict:
             if node.freed:
                 raise RuntimeError("backward() through a graph that was already freed; pass "
                                    "retain_graph=True to the first backward() to go twice")
-            ograds = [grads.get(id(o), (o, None, False))[1] for o in node.outputs]
+            ograds = [grads.get(_key(o), (o, None, False))[1] for o in node.outputs]
             if all(g is None for g in ograds):
                 continue
             ograds = [nd.zeros(o.shape, dtype=o.dtype) if g is None else g
@@ -113,11 +130,12 @@ def _run_backward(heads: list, head_grads: list, retain_graph: bool) -> dict:
 
 
 def _accumulate(grads: dict, x, g, fresh: bool = False) -> None:
-    """grads[id(x)] = (x, sum so far, whether that sum is an array nobody else holds)."""
-    if id(x) in grads and grads[id(x)][1] is not None:
-        grads[id(x)] = (x, grads[id(x)][1] + g, True)
+    """grads[key] = (x, sum so far, whether that sum is an array nobody else holds)."""
+    k = _key(x)
+    if k in grads and grads[k][1] is not None:
+        grads[k] = (x, grads[k][1] + g, True)
     else:
-        grads[id(x)] = (x, g, fresh)
+        grads[k] = (x, g, fresh)
 
 
 def backward(heads, head_grads=None, retain_graph: bool = False, train_mode: bool = True) -> None:
@@ -147,7 +165,7 @@ def grad(heads, variables, head_grads=None, retain_graph: bool = False,
     grads = _run_backward(list(heads), list(hg), retain_graph)
     out = []
     for v in variables:
-        g = grads.get(id(v), (v, None, False))[1]
+        g = grads.get(_key(v), (v, None, False))[1]
         out.append(nd.zeros(v.shape, dtype=v.dtype) if g is None else g)
     return out[0] if single else out
 

@@ -18,6 +18,10 @@ class ShapeError(MXNetError, ValueError):
     """Input shapes an operator cannot accept."""
 
 
+class TracingError(MXNetError, TypeError):
+    """A traced value used as a Python value (``if x > 0:``, ``float(x)``, ``x.asnumpy()``)."""
+
+
 def normalize_dtype(dtype: Any) -> str:
     """Turn ``np.float32``, ``'float32'`` or a numpy dtype into its name."""
     try:

@@ -16,19 +16,31 @@ def test_example_runs(page, index, code, capsys):
     exec(compile(code, f"{page.name}#{index}", "exec"), {})
 
 
-def test_printed_graph_in_docs_is_current(capsys):
-    """The graph shown in docs/hybridize.md is what the code prints today."""
-    page = (ROOT / "docs" / "hybridize.md").read_text()
-    shown = re.search(r"```text\n(.*?)```", page, re.S).group(1).strip()
-    code = re.findall(r"```python\n(.*?)```", page, re.S)[0]
-    exec(compile(code, "hybridize.md#0", "exec"), {})
+@pytest.mark.parametrize("page,code_index,text_index", [
+    ("hybridize.md", 0, 0), ("autograd.md", 1, 1), ("autograd.md", 2, 2),
+    ("hybridize-traps.md", 0, 0)])
+def test_printed_output_in_docs_is_current(page, code_index, text_index, capsys):
+    """A ```text block that shows what a ```python block prints is what it prints today."""
+    text = (ROOT / "docs" / page).read_text()
+    shown = re.findall(r"```text\n(.*?)```", text, re.S)[text_index].strip()
+    code = re.findall(r"```python\n(.*?)```", text, re.S)[code_index]
+    exec(compile(code, f"{page}#{code_index}", "exec"), {})
     assert shown in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("code_index,text_index", [(1, 1), (2, 2)])
-def test_printed_gradient_graphs_in_docs_are_current(code_index, text_index, capsys):
-    page = (ROOT / "docs" / "autograd.md").read_text()
-    shown = re.findall(r"```text\n(.*?)```", page, re.S)[text_index].strip()
-    code = re.findall(r"```python\n(.*?)```", page, re.S)[code_index]
-    exec(compile(code, f"autograd.md#{code_index}", "exec"), {})
-    assert shown in capsys.readouterr().out
+def test_tracing_error_in_docs_is_what_users_see(tmp_path, monkeypatch):
+    text = (ROOT / "docs" / "hybridize-traps.md").read_text()
+    shown = " ".join(re.findall(r"```text\n(.*?)```", text, re.S)[1].split())
+    code = re.findall(r"```python\n(.*?)```", text, re.S)[2]
+    block = code[:code.index("block = Branchy()")]
+    (tmp_path / "my_loss.py").write_text(block)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    import minigluon as mg
+    module = importlib.import_module("my_loss")
+    b = module.Branchy()
+    b.hybridize()
+    with pytest.raises(mg.base.TracingError) as info:
+        b(mg.nd.ones((2, 2)))
+    assert " ".join(str(info.value).split()) == shown.replace("my_loss.py", str(tmp_path / "my_loss.py"))

@@ -14,10 +14,10 @@ from typing import Any, NamedTuple
 from .. import autograd, jit
 from .. import ndarray as nd
 from .. import symbol as sym
-from ..base import MXNetError, fmt_type
+from ..base import MXNetError, TracingError, fmt_type
 from ..compiler import remat
 from ..ndarray import NDArray
-from ..ops.frontend import argument_names
+from ..ops.frontend import argument_names, running
 from ..symbol import Symbol
 from ..symbol.graph_json import to_json
 from ..symbol.interpreter import Plan
@@ -177,9 +177,10 @@ class HybridBlock(Block):
 
     def _run(self, F, values: list, params: list = ()):
         try:
-            return self.hybrid_forward(F, *values, **dict(zip(self._reg_params, params)))
+            with running(f"{type(self).__name__}.hybrid_forward"):
+                return self.hybrid_forward(F, *values, **dict(zip(self._reg_params, params)))
         except (MXNetError, ValueError, TypeError) as e:
-            if str(e).startswith(f"{type(self).__name__}: "):
+            if isinstance(e, TracingError) or str(e).startswith(f"{type(self).__name__}: "):
                 raise
             raise type(e)(f"{type(self).__name__}: {e}") from None
 
@@ -231,7 +232,7 @@ class HybridBlock(Block):
         inputs = [sym.Symbol([(by_name[n], 0)]) if n in by_name
                   else sym.var(n, shape=v._data.shape, dtype=v._data.dtype)
                   for n, v in zip(input_names, present)]
-        outputs = list(graph)
+        outputs = graph._split()
         heads = [sym.var(f"head_grad{k}", shape=o.shape, dtype=o.dtype)
                  for k, o in enumerate(outputs)]
         wrt = [x for x, need in zip(inputs, needs) if need]
@@ -415,7 +416,7 @@ def _names(names: list[str], values: list) -> dict:
 def _flatten(out) -> tuple[list[Symbol], Any]:
     """Outputs as a flat list plus a template to rebuild tuples (None: a single output)."""
     if isinstance(out, Symbol):
-        return list(out), None if len(out._outputs) == 1 else len(out._outputs)
+        return out._split(), None if len(out._outputs) == 1 else len(out._outputs)
     if isinstance(out, (list, tuple)):
         flat, shape = [], []
         for item in out:

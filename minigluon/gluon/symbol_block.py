@@ -27,7 +27,7 @@ class SymbolBlock(HybridBlock):
 
     def __init__(self, outputs: Symbol | list, inputs: Symbol | list, params: Any = None):
         super().__init__(prefix="")
-        outputs = sym.Group(list(outputs)) if isinstance(outputs, (list, tuple)) else outputs
+        outputs = sym.Group(outputs) if isinstance(outputs, (list, tuple)) else outputs
         inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         self._graph = outputs
         args = outputs.list_arguments()
@@ -86,6 +86,7 @@ class SymbolBlock(HybridBlock):
                 out = invoke(node.op, ins, dict(node.attrs), node.name)
             except (MXNetError, ValueError, TypeError) as e:
                 raise type(e)(f"node {node.name!r} ({node.op.name}): {e}") from None
-            values[id(node)] = list(out) if isinstance(out, (list, Symbol)) else [out]
+            values[id(node)] = out._split() if isinstance(out, Symbol) else (
+                list(out) if isinstance(out, list) else [out])
         outs = [values[id(n)][i] for n, i in self._graph._outputs]
         return outs[0] if len(outs) == 1 else outs

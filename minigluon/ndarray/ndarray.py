@@ -7,7 +7,17 @@ import numpy as np
 
 from .. import autograd
 from ..base import DEFAULT_DTYPE, MXNetError, normalize_dtype
-from ..ops.frontend import OperatorMixin, make_creators, op_error, populate, track
+from ..ops.frontend import (
+    OperatorMixin,
+    in_hybrid_forward,
+    input_assignment_error,
+    is_argument,
+    make_creators,
+    op_error,
+    populate,
+    track,
+)
+from ..ops.indexing import assigned
 from ..ops.registry import Op
 
 
@@ -95,9 +105,6 @@ class NDArray(OperatorMixin):
             raise ValueError(f"asscalar needs an array with one element, got shape {self.shape}")
         return self._data.reshape(()).item()
 
-    def copy(self) -> NDArray:
-        return NDArray(self._data.copy())
-
     def as_in_context(self, ctx: Any) -> NDArray:
         return self
 
@@ -115,9 +122,70 @@ class NDArray(OperatorMixin):
     def __int__(self) -> int:
         return int(self.asscalar())
 
+    # --- indexing and in-place updates ---------------------------------------------------
     def __getitem__(self, key) -> NDArray:
-        out = self._data[key.asnumpy() if isinstance(key, NDArray) else key]
-        return NDArray(np.array(out, ndmin=1))
+        """Basic indexing runs as graph ops (``slice`` + ``Reshape``), the same as on a
+        Symbol, and is recorded for autograd.  Index arrays and masks work outside a
+        hybrid_forward only (numpy's advanced indexing; not traceable)."""
+        if _advanced(key) and not in_hybrid_forward():
+            out = self._data[_numpy_key(key)]
+            return NDArray(np.array(out, ndmin=1))
+        return super().__getitem__(key)
+
+    def __setitem__(self, key, value) -> None:
+        """Outside a hybrid_forward: MXNet's in-place write into this array's memory.
+        Inside one (and for arrays recorded by autograd): ``x`` becomes a new array,
+        ``_slice_assign`` of its old value, exactly what the traced Symbol does."""
+        if in_hybrid_forward() or self._recorded_update(value):
+            name = is_argument(self)
+            if name:
+                raise input_assignment_error(name)
+            self._become(assigned(self, key, value))
+            return
+        if not self._data.flags.writeable:  # a broadcast view: give this array its own memory
+            self._data = self._data.copy()
+        self._data[_numpy_key(key)] = value._data if isinstance(value, NDArray) else value
+
+    def _recorded_update(self, other) -> bool:
+        """Would an in-place update change arrays autograd is recording?"""
+        if not autograd.is_recording():
+            return False
+        if self._ag == "leaf":
+            raise ValueError("cannot update an array with attach_grad() in place inside "
+                             "autograd.record(): its gradient would refer to a value that no "
+                             "longer exists; compute a new array instead (y = x + ...)")
+        return self._ag is not None or getattr(other, "_ag", None) is not None
+
+    def _become(self, new: NDArray) -> None:
+        """Take new's value (and, if autograd recorded it, its tape entry: the tape kept
+        the old value as it was)."""
+        self._data, self._origin = new._data, new._origin
+        if self._ag != "leaf":
+            self._ag = new._ag
+
+    def _inplace(self, key: str, other):
+        new = self._binary(key, other)
+        if new is NotImplemented or in_hybrid_forward():
+            return new  # inside hybrid_forward: rebinding, as with a traced Symbol
+        if new.dtype != self.dtype:
+            new = new.astype(self.dtype)
+        if tuple(new.shape) != tuple(self.shape):
+            raise ValueError(f"in-place {key} would change the shape {tuple(self.shape)} to "
+                             f"{tuple(new.shape)}")
+        if self._recorded_update(other):
+            self._become(new)
+        else:  # MXNet: the result is written into this array's memory
+            if not self._data.flags.writeable:
+                self._data = self._data.copy()
+            self._data[...] = new._data
+        return self
+
+    def __iadd__(self, o): return self._inplace("add", o)
+    def __isub__(self, o): return self._inplace("sub", o)
+    def __imul__(self, o): return self._inplace("mul", o)
+    def __itruediv__(self, o): return self._inplace("div", o)
+    def __imod__(self, o): return self._inplace("mod", o)
+    def __ipow__(self, o): return self._inplace("power", o)
 
     def __repr__(self) -> str:
         dims = "x".join(str(d) for d in self.shape)
@@ -146,6 +214,17 @@ def is_tensor(x: Any) -> bool:
     return isinstance(x, NDArray)
 
 
+def _advanced(key) -> bool:
+    items = key if isinstance(key, tuple) else (key,)
+    return any(isinstance(k, (NDArray, np.ndarray, list, bool, np.bool_)) for k in items)
+
+
+def _numpy_key(key):
+    if isinstance(key, tuple):
+        return tuple(_numpy_key(k) for k in key)
+    return key._data if isinstance(key, NDArray) else key
+
+
 def array(source: Any, dtype: Any = None, ctx: Any = None) -> NDArray:
     """Make an NDArray: float32 unless ``dtype`` is given or ``source`` is an NDArray
     (as MXNet, a float64 numpy array becomes float32 by default)."""
@@ -160,13 +239,8 @@ def array(source: Any, dtype: Any = None, ctx: Any = None) -> NDArray:
 NDArray._backend = staticmethod(invoke)
 NDArray._namespace = __package__
 _creators = make_creators(invoke)
-zeros, ones, full, eye = (_creators[k] for k in ("zeros", "ones", "full", "eye"))
-empty = zeros
-
-
-def arange(start: float, stop: float | None = None, step: float = 1.0, dtype: Any = None,
-           ctx: Any = None) -> NDArray:
-    return array(np.arange(start, stop, step), dtype=dtype or DEFAULT_DTYPE)
+zeros, ones, full, eye, empty, arange = (
+    _creators[k] for k in ("zeros", "ones", "full", "eye", "empty", "arange"))
 
 
 def waitall() -> None:

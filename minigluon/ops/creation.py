@@ -1,4 +1,4 @@
-"""Operators with no inputs that create constant arrays: _zeros, _ones, _full, _eye."""
+"""Operators with no inputs that create constant arrays: _zeros, _ones, _full, _eye, _arange."""
 from __future__ import annotations
 
 import math
@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from ..base import DEFAULT_DTYPE, ShapeError
-from ..compiler.loopir import Expr, Lazy, const, iadd, where
+from ..compiler.loopir import Expr, Lazy, alu, cast, const, iadd, idiv, where
 from .registry import MAX_ELEMENTS, Attr, Op, register
 
 # An array this large is a mistake (or a hostile graph), not a loss input.
@@ -56,3 +56,46 @@ register(Op("_eye", (), _eye_shape,
             lower=_lower_eye,
             attrs={"N": Attr("int"), "M": Attr("int", 0), "k": Attr("int", 0),
                    "dtype": Attr("dtype", DEFAULT_DTYPE)}, dtype=_dtype_attr))
+
+
+def _arange_bounds(attrs) -> tuple[float, float, float]:
+    start, stop, step = attrs["start"], attrs["stop"], attrs["step"]
+    if stop is None:
+        start, stop = 0.0, start
+    if step == 0:
+        raise ShapeError("arange: step must not be 0")
+    return start, stop, step
+
+
+def _arange_shape(attrs, shapes):
+    start, stop, step = _arange_bounds(attrs)
+    if attrs["repeat"] < 1:
+        raise ShapeError(f"arange: repeat must be positive, got {attrs['repeat']}")
+    n = max(0, math.ceil((stop - start) / step))
+    return [checked_shape((n * attrs["repeat"],))]
+
+
+def _arange(attrs):
+    start, stop, step = _arange_bounds(attrs)
+    n = _arange_shape(attrs, [])[0][0] // attrs["repeat"]
+    values = start + step * np.arange(n, dtype=np.float64)  # MXNet: start + i * step
+    return np.repeat(values, attrs["repeat"]).astype(attrs["dtype"] or DEFAULT_DTYPE)
+
+
+def _lower_arange(attrs):
+    start, _, step = _arange_bounds(attrs)
+    dt = attrs["dtype"] or DEFAULT_DTYPE
+    shape = _arange_shape(attrs, [])[0]
+
+    def fn(i):
+        k = cast(idiv(i[0], attrs["repeat"]), "float64")
+        value = alu("add", const(start, "float64"), alu("mul", k, const(step, "float64")))
+        return cast(value, dt)
+    return Lazy(shape, dt, fn)
+
+
+register(Op("_arange", (), _arange_shape, _arange, lower=_lower_arange,
+            attrs={"start": Attr("float"), "stop": Attr("opt_float", None),
+                   "step": Attr("float", 1.0), "repeat": Attr("int", 1),
+                   "infer_range": Attr("bool", False), "dtype": Attr("dtype", DEFAULT_DTYPE)},
+            dtype=_dtype_attr, hint="arange"))

@@ -7,7 +7,9 @@ they differ only in what ``invoke`` does (run the numpy kernel now, or add a gra
 from __future__ import annotations
 
 import contextvars
+import linecache
 import numbers
+import os
 import sys
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -16,12 +18,71 @@ from typing import Any
 
 import numpy as np
 
-from ..base import MXNetError, ShapeError, fmt_type
+from ..base import MXNetError, ShapeError, TracingError, fmt_type
 from .elemwise import BINARY
 from .registry import REQUIRED, AttrError, Op, canonical_ops, get_op
 
 # id-keys of the arrays/symbols a block was called with -> the argument's name
 _ARG_NAMES: contextvars.ContextVar[dict | None] = contextvars.ContextVar("arg_names", default=None)
+
+
+# the hybrid_forward running now, as "SoftmaxCELoss.hybrid_forward", or None
+_IN_BLOCK: contextvars.ContextVar[str | None] = contextvars.ContextVar("in_block", default=None)
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@contextmanager
+def running(label: str):
+    """Mark the code inside as a block's hybrid_forward (for in-place ops and errors)."""
+    token = _IN_BLOCK.set(label)
+    try:
+        yield
+    finally:
+        _IN_BLOCK.reset(token)
+
+
+def in_hybrid_forward() -> bool:
+    return _IN_BLOCK.get() is not None
+
+
+def is_argument(x: Any) -> str | None:
+    """The block argument name x is bound to, if x is one of the call's inputs."""
+    return (_ARG_NAMES.get() or {}).get(x.ident())
+
+
+def user_line() -> str:
+    """``file.py:12: `if x > 0:``` for the innermost frame outside minigluon."""
+    frame = sys._getframe(1)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+    if frame is None:
+        return "<unknown line>"
+    code = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+    if "#" in code and not any(q in code.split("#")[0] for q in "'\""):
+        code = code.split("#")[0].rstrip()  # the code, not its comment
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}" + (f": `{code}`" if code else "")
+
+
+def _where() -> str:
+    block = _IN_BLOCK.get()
+    return f"{block} at {user_line()}" if block else user_line()
+
+
+def input_assignment_error(name: str) -> TracingError:
+    return TracingError(
+        f"{_where()}: assigning into the block's input {name!r} ({name}[...] = ...) would "
+        f"change the caller's array when run eagerly but not when hybridized; assign into a "
+        f"copy instead: {name} = {name}.copy()")
+
+
+def tracing_error(x: Any, what: str) -> TracingError:
+    """A traced value asked for its data: say where, why, and what to write instead."""
+    return TracingError(
+        f"{_where()}: {what} of a traced symbol {describe(x)} needs its value, which does not "
+        f"exist while hybrid_forward is traced (F = sym); Python control flow on it would "
+        f"silently bake one branch into the cached graph. Keep it in F ops: choose "
+        f"elementwise with F.where(condition, x, y), reduce with F.sum/F.max first if you "
+        f"need one value per row.")
 
 
 @contextmanager
@@ -187,7 +248,15 @@ def make_creators(invoke: Callable) -> dict[str, Callable]:
             name: str | None = None):
         return build("_eye", {"N": N, "M": M, "k": k, "dtype": dtype}, name)
 
-    return {"zeros": shaped("_zeros"), "ones": shaped("_ones"), "full": shaped("_full"), "eye": eye}
+    def arange(start: float, stop: float | None = None, step: float = 1.0, repeat: int = 1,
+               infer_range: bool = False, ctx: Any = None, dtype: Any = None,
+               name: str | None = None):
+        return build("_arange", {"start": start, "stop": stop, "step": step, "repeat": repeat,
+                                 "dtype": dtype}, name)
+
+    zeros = shaped("_zeros")
+    return {"zeros": zeros, "empty": zeros, "ones": shaped("_ones"), "full": shaped("_full"),
+            "eye": eye, "arange": arange}
 
 
 _SCALAR_OPS = {
@@ -259,6 +328,17 @@ class OperatorMixin:
     def __neg__(self): return self._invoke("_mul_scalar", [self], {"scalar": -1.0})
     def __abs__(self): return self._invoke("abs", [self], {})
     __hash__ = object.__hash__
+
+    def __getitem__(self, key):
+        from .indexing import get_item
+        return get_item(self, key)
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def copy(self):
+        return self._invoke("_copy", [self], {})
 
     def reshape(self, *shape, **kwargs):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):

@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from ..base import ShapeError
-from ..compiler.loopir import Lazy, cast
+from ..compiler.loopir import Expr, Lazy, cast, const, where
 from .registry import Attr, Op, register
 
 
@@ -65,6 +65,17 @@ def _lower_reduce(op: str, mean: bool = False):
     return lower
 
 
+def _lower_nan(op: str, neutral: float):
+    """nansum/nanprod: NaN entries count as the reduction's neutral element."""
+    inner = _lower_reduce(op)
+
+    def lower(attrs, x):
+        fill = const(neutral, x.dtype)
+        clean = Lazy(x.shape, x.dtype, lambda i: where(Expr("isnan", (x(i),), "bool"), fill, x(i)))
+        return inner(attrs, clean)
+    return lower
+
+
 def _expand(F, g, attrs, x):
     """A reduced gradient reshaped with the reduced axes kept, broadcast to x's shape."""
     axes = reduce_axes(len(x.shape), attrs["axis"], attrs.get("exclude", False))
@@ -94,7 +105,8 @@ def _grad_reduce(kind: str):
 REDUCERS = {"sum": (np.sum, ("sum_axis",), _lower_reduce("sum")),
             "mean": (np.mean, (), _lower_reduce("sum", mean=True)),
             "prod": (np.prod, (), _lower_reduce("prod")),
-            "nansum": (np.nansum, (), None), "nanprod": (np.nanprod, (), None),
+            "nansum": (np.nansum, (), _lower_nan("sum", 0)),
+            "nanprod": (np.nanprod, (), _lower_nan("prod", 1)),
             "max": (np.max, ("max_axis",), _lower_reduce("max")),
             "min": (np.min, ("min_axis",), _lower_reduce("min"))}
 

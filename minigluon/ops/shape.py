@@ -408,8 +408,15 @@ def _grad_tile(F, attrs, ins, outs, og):
     return [F.reshape(g, shape=tuple(x.shape))]
 
 
+def _lower_tile(attrs, x):
+    out_shape = _tile_shape(attrs, [x.shape])[0]
+    lead = len(out_shape) - len(x.shape)
+    return Lazy(out_shape, x.dtype, lambda i: x(tuple(
+        imod(i[lead + j], d) for j, d in enumerate(x.shape))))
+
+
 register(Op("tile", ("data",), _tile_shape, lambda a, x: np.tile(x, a["reps"]),
-            attrs={"reps": Attr("shape")}, fluent=True, grad=_grad_tile))
+            attrs={"reps": Attr("shape")}, fluent=True, grad=_grad_tile, lower=_lower_tile))
 
 
 def _concat_shape(attrs, shapes):
@@ -433,7 +440,42 @@ def same_dtypes(attrs, dtypes):
 register(Op("Concat", ("args",), _concat_shape,
             lambda a, *xs: np.concatenate(xs, axis=a["dim"]),
             attrs={"dim": Attr("int", 1)}, variadic=True, aliases=("concat",), hint="concat",
-            dtype=same_dtypes, grad=lambda F, a, ins, outs, og: _grad_concat(F, a, ins, og)))
+            dtype=same_dtypes, grad=lambda F, a, ins, outs, og: _grad_concat(F, a, ins, og),
+            lower=lambda a, *xs: _lower_concat(a, xs)))
+
+
+def _lower_concat(attrs, xs):
+    """Each position reads the input its offset along dim falls in (the others' indices
+    are clamped: a select evaluates every operand)."""
+    dim = normalize_axis(attrs["dim"], len(xs[0].shape))
+    shape = _concat_shape(attrs, [x.shape for x in xs])[0]
+    starts = [sum(x.shape[dim] for x in xs[:k]) for k in range(len(xs))]
+
+    def fn(i):
+        value = None
+        for x, at in reversed(list(zip(xs, starts))):
+            if x.shape[dim] == 0:
+                continue
+            j = list(i)
+            j[dim] = Expr("pickidx", (iadd(i[dim], -at), x.shape[dim], "clip"), "int64")
+            v = x(tuple(j))
+            value = v if value is None else where(cmp("lt", i[dim], iconst(at + x.shape[dim])),
+                                                  v, value)
+        return value
+    return Lazy(shape, xs[0].dtype, fn)
+
+
+def _lower_stack(attrs, xs):
+    ax = attrs["axis"] % (len(xs[0].shape) + 1)
+    shape = _stack_shape(attrs, [x.shape for x in xs])[0]
+
+    def fn(i):
+        rest = tuple(i[:ax]) + tuple(i[ax + 1:])
+        value = xs[-1](rest)
+        for k in range(len(xs) - 2, -1, -1):
+            value = where(cmp("eq", i[ax], iconst(k)), xs[k](rest), value)
+        return value
+    return Lazy(shape, xs[0].dtype, fn)
 
 
 def _grad_concat(F, attrs, ins, og):
@@ -466,7 +508,8 @@ def _stack_shape(attrs, shapes):
 
 register(Op("stack", ("args",), _stack_shape, lambda a, *xs: np.stack(xs, axis=a["axis"]),
             attrs={"axis": Attr("int", 0)}, variadic=True, dtype=same_dtypes,
-            grad=lambda F, a, ins, outs, og: _grad_stack(F, a, ins, og)))
+            grad=lambda F, a, ins, outs, og: _grad_stack(F, a, ins, og),
+            lower=lambda a, *xs: _lower_stack(a, xs)))
 
 
 def _lower_cast(attrs, x):

@@ -115,15 +115,37 @@ class Symbol(OperatorMixin):
         return self._single()[0].name
 
     def __iter__(self):
-        return (Symbol([o]) for o in self._outputs)
+        """A group's outputs; a single symbol's rows (``x[0]``, ``x[1]``, ...), as NDArray's."""
+        if len(self._outputs) > 1:
+            return iter(self._split())
+        return super().__iter__()
 
-    def __getitem__(self, index: int) -> Symbol:
+    def _split(self) -> list[Symbol]:
+        return [Symbol([o]) for o in self._outputs]
+
+    def __getitem__(self, index) -> Symbol:
+        """A group's output by position or name; a single symbol is sliced like an NDArray
+        (``x[0]``, ``x[1:3, ::2]``, ``x[..., -1]``, ``x[None]``), not asked for an output."""
         if isinstance(index, str):
             names = self.list_outputs()
             if index not in names:
                 raise ValueError(f"no output named {index!r}; outputs are {names}")
             index = names.index(index)
-        return Symbol([self._outputs[index]])
+            return Symbol([self._outputs[index]])
+        if len(self._outputs) > 1:
+            return Symbol([self._outputs[index]])
+        return super().__getitem__(index)
+
+    def __setitem__(self, key, value) -> None:
+        """``x[key] = value`` while tracing: x now names a new node, ``_slice_assign`` of
+        its old value (other symbols computed from the old x keep the old value)."""
+        from ..ops.frontend import input_assignment_error, is_argument
+        from ..ops.indexing import assigned
+        name = is_argument(self)
+        if name:
+            raise input_assignment_error(name)
+        new = assigned(self, key, value)
+        self._outputs, self._origin = new._outputs, new._origin
 
     def __repr__(self) -> str:
         if len(self._outputs) > 1:
@@ -258,8 +280,27 @@ def Group(symbols: list[Symbol]) -> Symbol:
     return Symbol([o for s in symbols for o in s._outputs])
 
 
+# a traced value has no data: converting it to Python names the line and suggests F.where
+_NO_VALUE = {"__bool__": "bool() (an `if`, `while`, `and`/`or` or `not` on it)",
+             "__float__": "float()", "__int__": "int()", "__index__": "using it as an index",
+             "__array__": "numpy conversion (np.asarray / a numpy function)",
+             "asnumpy": ".asnumpy()", "asscalar": ".asscalar()", "item": ".item()",
+             "tolist": ".tolist()"}
+
+
+def _refuse(what: str):
+    def method(self, *args, **kwargs):
+        from ..ops.frontend import tracing_error
+        raise tracing_error(self, what)
+    return method
+
+
+for _name, _what in _NO_VALUE.items():
+    setattr(Symbol, _name, _refuse(_what))
+
 Symbol._backend = staticmethod(invoke)
 Symbol._namespace = __package__
 _creators = make_creators(invoke)
-zeros, ones, full, eye = (_creators[k] for k in ("zeros", "ones", "full", "eye"))
+zeros, ones, full, eye, empty, arange = (
+    _creators[k] for k in ("zeros", "ones", "full", "eye", "empty", "arange"))
 _public_ops, _internal = populate(invoke, is_tensor)

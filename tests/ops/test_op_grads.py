@@ -72,7 +72,7 @@ CASES: dict[str, tuple[list, dict]] = {
 NO_GRAD_INPUTS = {"where": {0}, "pick": {1}, "CTCLoss": {1}, "reshape_like": {1},
                   "broadcast_like": {1}}
 # ops with nothing to differentiate: constants, no inputs
-CONSTANTS = {"_zeros", "_ones", "_full", "_eye"}
+CONSTANTS = {"_zeros", "_ones", "_full", "_eye", "_arange"}
 # piecewise-constant or stopped ops: their gradient is zero (as MXNet's), not what
 # central differences say at every point (BlockGrad is the identity going forward)
 ZERO_GRAD = {"BlockGrad", "sign", "floor", "ceil", "round", "trunc", "logical_not",
