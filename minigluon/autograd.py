@@ -90,8 +90,10 @@ def _topo(heads: list) -> list[TapeNode]:
     return postorder([h._ag[0] for h in heads if isinstance(h._ag, tuple)], producers)
 
 
-def _run_backward(heads: list, head_grads: list, retain_graph: bool) -> dict:
-    """Gradient of sum(head * head_grad) for every array reached: id -> (array, grad)."""
+def _run_backward(heads: list, head_grads: list, retain_graph: bool,
+                  create_graph: bool = False) -> dict:
+    """Gradient of sum(head * head_grad) for every array reached: key -> (array, grad).
+    With create_graph the gradient ops are themselves recorded, to be differentiated again."""
     from . import ndarray as nd
     grads: dict[int, list] = {}
     for h, g in zip(heads, head_grads):
@@ -103,7 +105,7 @@ def _run_backward(heads: list, head_grads: list, retain_graph: bool) -> dict:
             raise ValueError(f"head gradient shape {tuple(g.shape)} differs from the head's "
                              f"{tuple(h.shape)}")
         _accumulate(grads, h, g)
-    with pause():
+    with _scope(create_graph, is_training()):
         for node in reversed(_topo(heads)):
             if node.freed:
                 raise RuntimeError("backward() through a graph that was already freed; pass "
@@ -115,6 +117,11 @@ def _run_backward(heads: list, head_grads: list, retain_graph: bool) -> dict:
                       for o, g in zip(node.outputs, ograds)]
             if node.op.grad is None:
                 raise RuntimeError(f"operator {node.op.name} has no gradient")
+            if create_graph and isinstance(node.op, GraphOp):
+                raise NotImplementedError(
+                    f"create_graph=True through the hybridized {node.op.name[:-9]}: its "
+                    f"compiled gradient is not recorded; call the block without hybridize() "
+                    f"to differentiate twice")
             in_grads = node.op.grad(nd, node.op.full_attrs(node.attrs), node.inputs,
                                     node.outputs, ograds)
             # a compiled gradient graph returns arrays nothing else holds: .grad may take them
@@ -153,16 +160,14 @@ def backward(heads, head_grads=None, retain_graph: bool = False, train_mode: boo
 
 def grad(heads, variables, head_grads=None, retain_graph: bool = False,
          create_graph: bool = False, train_mode: bool = True) -> list:
-    """The gradients of heads with respect to variables, returned (``.grad`` untouched)."""
+    """The gradients of heads with respect to variables, returned (``.grad`` untouched).
+    ``create_graph=True`` records them, so they can be differentiated again."""
     from . import ndarray as nd
-    if create_graph:
-        raise NotImplementedError("autograd.grad(create_graph=True): higher-order gradients "
-                                  "are not supported yet")
     single = not isinstance(variables, (list, tuple))
     variables = [variables] if single else list(variables)
     heads = heads if isinstance(heads, (list, tuple)) else [heads]
     hg = head_grads if isinstance(head_grads, (list, tuple)) else [head_grads] * len(heads)
-    grads = _run_backward(list(heads), list(hg), retain_graph)
+    grads = _run_backward(list(heads), list(hg), retain_graph or create_graph, create_graph)
     out = []
     for v in variables:
         g = grads.get(_key(v), (v, None, False))[1]

@@ -284,10 +284,45 @@ def test_ctc_layouts_and_lengths_match_central_differences(hybridize):
                                rtol=1e-5, atol=1e-7)
 
 
-def test_higher_order_gradients_are_refused_not_ignored():
-    x = nd.array([1.0, 2.0])
+def test_second_derivatives_with_create_graph():
+    a = np.array([0.3, -1.2, 2.0])
+    x = nd.array(a, dtype="float64")
     x.attach_grad()
     with autograd.record():
-        y = x * x
-    with pytest.raises(NotImplementedError, match="create_graph"):
+        y = (nd.exp(x) * x ** 3).sum()
+        dy = autograd.grad(y, [x], create_graph=True)[0]  # e^x (x^3 + 3x^2)
+        z = (dy * dy).sum()
+    z.backward()
+    d1 = np.exp(a) * (a ** 3 + 3 * a ** 2)
+    d2 = np.exp(a) * (a ** 3 + 6 * a ** 2 + 6 * a)
+    np.testing.assert_allclose(dy.asnumpy(), d1, rtol=1e-12)
+    np.testing.assert_allclose(x.grad.asnumpy(), 2 * d1 * d2, rtol=1e-12)
+
+
+def test_create_graph_through_a_hybridized_block_is_refused():
+    block = mg.gluon.loss.L2Loss()
+    block.hybridize()
+    x = nd.array([[1.0, 2.0]])
+    x.attach_grad()
+    with autograd.record():
+        y = block(x, nd.zeros((1, 2)))
+    with pytest.raises(NotImplementedError, match="hybridized L2Loss.*without hybridize"):
         autograd.grad(y, [x], create_graph=True)
+
+
+def test_gradient_graphs_differentiate_again_and_compile():
+    from minigluon.compiler.pipeline import compile_graph
+    sym = mg.sym
+    a = np.array([0.3, -1.2, 2.0])
+    x = sym.var("x", shape=(3,), dtype="float64")
+    y = sym.sum(sym.exp(x) * x ** 3)
+    dy, = autograd.symbolic_grad([y], [x], [sym.ones((1,), dtype="float64")])
+    z = sym.sum(dy * dy)
+    dz, = autograd.symbolic_grad([z], [x], [sym.ones((1,), dtype="float64")])
+    exe = compile_graph(sym.Group([dy, dz]), ["x"])
+    assert not exe.interpreted
+    got_dy, got_dz = exe.run([a])
+    d1 = np.exp(a) * (a ** 3 + 3 * a ** 2)
+    d2 = np.exp(a) * (a ** 3 + 6 * a ** 2 + 6 * a)
+    np.testing.assert_allclose(got_dy, d1, rtol=1e-12)
+    np.testing.assert_allclose(got_dz, 2 * d1 * d2, rtol=1e-12)
