@@ -11,7 +11,11 @@ each sample ``n`` of ``[start, end)`` the kernel
   ``l' = (blank, l_1, blank, ..., l_len, blank)``, ``S_n = 2 len + 1``, and a skip
   ``s-2 -> s`` is allowed onto a real label different from ``l'_{s-2}``;
 * computes, for blocks of ``TB`` frames at once, the stable log-softmax of each
-  ``data[t, n, :]`` (max, then log of the sum of exp(x - max));
+  ``data[t, n, :]`` (max, then log of the sum of exp(x - max)); or, in the compiler's
+  form of CTCLoss (the ``ctc`` pass, ``ctc_rewrite.py``: internal attribute
+  ``LSE_LAYOUT``), is given that log-sum-exp ``lse[t, n]`` by a fused row reduction and
+  takes ``log y_t(c) = data[t, n, c] - lse[t, n]``, reading only the classes it uses,
+  with data in TNC or NTC layout (the gradient is (T, N, C) either way);
 * runs ``alpha_t(s) = logsumexp(alpha_{t-1}(s), alpha_{t-1}(s-1), [skip] alpha_{t-1}(s-2))
   + log y_t(l'_s)`` for ``t < T_n`` starting from a virtual state log 1 at s = 0, with
   alpha split into a blank row (even s: two terms) and a label row (odd s: three terms),
@@ -32,7 +36,8 @@ float64 also for float32 data, as the reference does.  logaddexp is
 ``max + log1p(exp(-|a-b|))``, the three-term one ``max + log1p(exp(mid-max) + exp(lo-max))``,
 both returning the max itself when it is not finite (never inf - inf).
 
-Values are never trusted for addressing, whatever validation let through: ``start``/``end``
+Values are never trusted for addressing, whatever validation let through (nor are the
+log-sum-exps: any value only changes results): ``start``/``end``
 are clamped to [0, N], lengths to [0, T] / [0, L] and every label to [0, C-1]
 (``minnum``/``maxnum`` before ``fptosi``, so NaN and huge floats are never converted), so
 the kernel reads only inside its inputs, its stack arrays and its heap block, and writes
@@ -48,7 +53,8 @@ from llvmlite import ir
 from ..ops.ctc_kernel import validate
 from . import mathlib
 
-__all__ = ["emit_ctc_kernel", "validate_ctc", "MAX_STACK_BYTES", "MAX_HEAP_BYTES"]
+__all__ = ["emit_ctc_kernel", "validate_ctc", "LSE_LAYOUT", "MAX_STACK_BYTES",
+           "MAX_HEAP_BYTES"]
 
 I64 = ir.IntType(64)
 I8 = ir.IntType(8)
@@ -74,6 +80,10 @@ INTERLEAVE = 2
 SMALL_LOOP = {"vectorize": False}  # short set-up loops: vector code there only costs compile time
 TB = 32  # frames whose log-softmax is computed together, vectorized across the frames
 NEG_INF = -math.inf
+# An internal attribute (MXNet's ``__name__`` form: attribute parsing skips it, so it never
+# reaches a user's graph or the op's interface) set only by the compiler's ``ctc`` pass:
+# the layout of data ('TNC' or 'NTC'), whose log-sum-exp per frame is the second input.
+LSE_LAYOUT = "__lse_layout__"
 
 
 def validate_ctc(attrs: dict, data, label, *lengths) -> None:
@@ -82,6 +92,14 @@ def validate_ctc(attrs: dict, data, label, *lengths) -> None:
     data_lengths if ``use_data_lengths``, then label_lengths if ``use_label_lengths``."""
     names = [k for k, on in (("data_lengths", attrs.get("use_data_lengths")),
                              ("label_lengths", attrs.get("use_label_lengths"))) if on]
+    if len(lengths) == len(names) + 1 and np.ndim(data) == 3 and np.ndim(lengths[0]) == 2:
+        # the compiler's form (ctc_rewrite.py; its layout attribute is internal, not seen
+        # here): data, its log-sum-exp, label, lengths.  The lse needs no check (any value
+        # is safe for the kernel); data may be NTC, i.e. batch first: label tells (when
+        # T = N both readings check the same values)
+        label, lengths = lengths[0], lengths[1:]
+        if np.shape(data)[1] != np.shape(label)[0] == np.shape(data)[0]:
+            data = np.swapaxes(data, 0, 1)  # a view: validation reads shape and dtype only
     if len(lengths) != len(names):
         raise ValueError(f"CTCLoss expects {2 + len(names)} inputs with these attributes, "
                          f"got {2 + len(lengths)}")
@@ -233,10 +251,26 @@ def _logaddexp3(b: ir.IRBuilder, x, y, z):
 
 def emit_ctc_kernel(module: ir.Module, name: str, attrs: dict, inputs: list,
                     outputs: list) -> ir.Function:
+    """``CTCLoss``'s kernel (see ``_emit``): the log-softmax computed here, data (T, N, C),
+    or, with the internal attribute ``LSE_LAYOUT`` set (by the compiler's ``ctc`` pass,
+    ``ctc_rewrite.py``), the inputs are data, lse, label, lengths...: ``lse`` holds each
+    frame's log-sum-exp over the classes (computed by a fused row reduction), so
+    ``log y_t(c) = data[t, n, c] - lse[t, n]`` and the kernel reads only the classes it
+    uses.  ``attrs[LSE_LAYOUT]`` is 'TNC' (data (T, N, C), lse (T, N)) or 'NTC' (data
+    (N, T, C), lse (N, T): the SwapAxis of an NTC CTCLoss is absorbed); the gradient
+    output is (T, N, C) either way."""
+    layout = attrs.get(LSE_LAYOUT)
+    return _emit(module, name, attrs, inputs, outputs, with_lse=layout is not None)
+
+
+def _emit(module: ir.Module, name: str, attrs: dict, inputs: list, outputs: list,
+          with_lse: bool) -> ir.Function:
     """Add the CTC kernel ``void name(i64 start, i64 end, i64 buf...)`` to module.
 
     ``inputs``: (shape, dtype) of data (T, N, C), label (N, L), then data_lengths (N,) if
     ``attrs['use_data_lengths']`` and label_lengths (N,) if ``attrs['use_label_lengths']``;
+    ``with_lse``: data in the layout ``attrs[LSE_LAYOUT]``, then its log-sum-exp over the
+    classes (data's first two axes), then label and lengths as before;
     ``outputs``: [((N,), dtype)], the loss, or [((N,), dtype), ((T, N, C), dtype)], the
     loss and its gradient with respect to data.  Buffers are passed in that order, inputs
     then outputs; samples ``[start, end)`` are computed: ``loss[n]`` and, with the
@@ -246,6 +280,15 @@ def emit_ctc_kernel(module: ir.Module, name: str, attrs: dict, inputs: list,
     from .infer import CompileError
 
     use_dl, use_ll = bool(attrs.get("use_data_lengths")), bool(attrs.get("use_label_lengths"))
+    layout = attrs[LSE_LAYOUT] if with_lse else "TNC"
+    if layout not in ("TNC", "NTC"):
+        raise CompileError(f"CTCLoss kernel: layout must be 'TNC' or 'NTC', got {layout!r}")
+    lse_in = None
+    if with_lse:
+        if len(inputs) < 2:
+            raise CompileError("CTCLoss kernel: expected data and its log-sum-exp")
+        lse_in = (tuple(inputs[1][0]), np.dtype(inputs[1][1]).name)
+        inputs = [inputs[0]] + list(inputs[2:])
     blank_label = attrs.get("blank_label", "first")
     if blank_label not in ("first", "last"):
         raise CompileError(f"CTCLoss: blank_label must be 'first' or 'last', got {blank_label!r}")
@@ -255,7 +298,10 @@ def emit_ctc_kernel(module: ir.Module, name: str, attrs: dict, inputs: list,
     (dshape, ddt), (lshape, ldt) = [(tuple(s), np.dtype(d).name) for s, d in inputs[:2]]
     if len(dshape) != 3 or len(lshape) != 2:
         raise CompileError(f"CTCLoss kernel: data must be 3-d and label 2-d, got {dshape}, {lshape}")
-    T, N, C = dshape
+    T, N, C = dshape if layout == "TNC" else (dshape[1], dshape[0], dshape[2])
+    tnc = (T, N, C)
+    if with_lse and (lse_in[0] != dshape[:2] or lse_in[1] not in FLOATS):
+        raise CompileError(f"CTCLoss kernel: log-sum-exp {lse_in} does not match data {dshape}")
     L = lshape[1]
     oshape, odt = tuple(outputs[0][0]), np.dtype(outputs[0][1]).name
     if lshape[0] != N or oshape != (N,):
@@ -263,9 +309,9 @@ def emit_ctc_kernel(module: ir.Module, name: str, attrs: dict, inputs: list,
                            f"data {dshape}")
     with_grad = len(outputs) == 2
     gdt = np.dtype(outputs[1][1]).name if with_grad else None
-    if with_grad and tuple(outputs[1][0]) != dshape:
-        raise CompileError(f"CTCLoss kernel: gradient shape {tuple(outputs[1][0])} is not the "
-                           f"data shape {dshape}")
+    if with_grad and tuple(outputs[1][0]) != tnc:
+        raise CompileError(f"CTCLoss kernel: gradient shape {tuple(outputs[1][0])} is not "
+                           f"(T, N, C) = {tnc}")
     extra = [(tuple(s), np.dtype(d).name) for s, d in inputs[2:]]
     for s, d in extra:
         if s != (N,):
@@ -301,10 +347,14 @@ def emit_ctc_kernel(module: ir.Module, name: str, attrs: dict, inputs: list,
         raise CompileError(f"CTCLoss kernel: label length {L}"
                            f"{'' if not with_grad else f' and C={C}'} need too much stack")
 
-    dtypes = [ddt, ldt] + [d for _, d in extra] + [odt] + ([gdt] if with_grad else [])
+    dtypes = [ddt] + ([lse_in[1]] if with_lse else []) + [ldt] + [d for _, d in extra] + \
+        [odt] + ([gdt] if with_grad else [])
     body = kernel_function(module, name, dtypes)
     args = list(body.args)
-    start_arg, end_arg, data, label = args[:4]
+    start_arg, end_arg, data = args[:3]
+    lse_ptr = args[3] if with_lse else None
+    args = args[:3] + args[3 + with_lse:]  # as without lse: label, lengths, outputs
+    label = args[3]
     dl_ptr = args[4] if use_dl else None
     ll_ptr = args[4 + use_dl] if use_ll else None
     dl_dt = extra[0][1] if use_dl else None
@@ -372,9 +422,21 @@ def emit_ctc_kernel(module: ir.Module, name: str, attrs: dict, inputs: list,
         b.call(fn, [b.bitcast(dst, i8p), b.bitcast(src, i8p), _i(count * csize),
                     ir.Constant(ir.IntType(1), 0)])
 
-    def frame_base(t, n):  # flat index of data[t, n, 0] (and of grad[t, n, 0])
+    def frame_base(t, n):  # flat index of grad[t, n, 0] (and of data[t, n, 0] for TNC)
         return b.mul(b.add(b.mul(t, _i(N), flags=["nsw"]), n, flags=["nsw"]), _i(C),
                      flags=["nsw"])
+
+    def frame_row(t, n):  # flat index of lse's frame (t, n): t N + n, or n T + t for NTC
+        if layout == "NTC":
+            return b.add(b.mul(n, _i(T), flags=["nsw"]), t, flags=["nsw"])
+        return b.add(b.mul(t, _i(N), flags=["nsw"]), n, flags=["nsw"])
+
+    def data_base(t, n):  # flat index of frame (t, n)'s first class in data
+        return b.mul(frame_row(t, n), _i(C), flags=["nsw"])
+
+    def load_lse(t, n):
+        v = b.load(b.gep(lse_ptr, [frame_row(t, n)], inbounds=True))
+        return convert(v, ct)
 
     def fill_rows(n, t_lo, t_hi, value, tag):  # grad[t, n, :] = value for t in [t_lo, t_hi)
         def row(t, _):
@@ -429,13 +491,7 @@ def emit_ctc_kernel(module: ir.Module, name: str, attrs: dict, inputs: list,
             b.store(neg_inf, at(label_rows[k], _i(P)))
         b.store(zero, at(blank_rows[0], _i(0)))
 
-        def block(q, cur):
-            # frames [t0, t1) of this block, t1 - t0 <= TB
-            t0 = b.mul(q, _i(TB), flags=["nsw"])
-            t1 = b.add(t0, _i(TB), flags=["nsw"])
-            t1 = b.select(b.icmp_signed("<", t1, tl), t1, tl)
-            cnt = b.sub(t1, t0, flags=["nsw"])
-
+        def self_softmax(t0, cnt):
             # stable log-softmax of each frame: max, then log of the sum of exp(x - max),
             # computed class by class for all frames of the block at once (independent
             # frames side by side vectorize, a single frame's max/sum would be one chain).
@@ -447,7 +503,7 @@ def emit_ctc_kernel(module: ir.Module, name: str, attrs: dict, inputs: list,
 
             def over_frames(c, update):
                 def frame(k, _):
-                    update(k, load_data(b.add(frame_base(b.add(t0, k, flags=["nsw"]), n), c,
+                    update(k, load_data(b.add(data_base(b.add(t0, k, flags=["nsw"]), n), c,
                                               flags=["nsw"])))
                 _for(b, _i(0), cnt, "frame", [], frame)
 
@@ -467,15 +523,28 @@ def emit_ctc_kernel(module: ir.Module, name: str, attrs: dict, inputs: list,
                 b.store(mathlib.emit_log(b, b.load(p)), p)
             _for(b, _i(0), cnt, "lse", [], to_log)
 
+        def block(q, cur):
+            # frames [t0, t1) of this block, t1 - t0 <= TB
+            t0 = b.mul(q, _i(TB), flags=["nsw"])
+            t1 = b.add(t0, _i(TB), flags=["nsw"])
+            t1 = b.select(b.icmp_signed("<", t1, tl), t1, tl)
+            cnt = b.sub(t1, t0, flags=["nsw"])
+
+            # (with lse given, log y = x - lse: nothing to compute per frame beforehand)
+            if not with_lse:
+                self_softmax(t0, cnt)
+
             def step(k, cur):
                 t = b.add(t0, k, flags=["nsw"])
                 bl, la, bl_new, la_new = cur
-                base = frame_base(t, n)
-                m = b.load(at(row_max, k))
-                lse = b.load(at(row_lse, k))
+                base = data_base(t, n)
+                m = zero if with_lse else b.load(at(row_max, k))
+                lse = load_lse(t, n) if with_lse else b.load(at(row_lse, k))
 
                 def log_y(cls):  # log y_t(cls) = (x - max) - log sum exp(x - max)
                     x = load_data(b.add(base, cls, flags=["nsw"]))
+                    if with_lse:
+                        return b.fsub(x, lse, flags=FM)
                     return b.fsub(b.fsub(x, m, flags=FM), lse, flags=FM)
                 lp_blank = log_y(_i(blank))
 
@@ -561,12 +630,15 @@ def emit_ctc_kernel(module: ir.Module, name: str, attrs: dict, inputs: list,
         def frame(k, cur):
             bb, ba, bb_new, ba_new = cur
             t = b.sub(b.sub(tl, _i(1), flags=["nsw"]), k, flags=["nsw"])  # T_n - 1 down to 0
-            base = frame_base(t, n)
+            base = frame_base(t, n)  # grad's frame
+            dbase = data_base(t, n)
             m = b.load(at(max_all, t))
             lse = b.load(at(lse_all, t))
 
             def log_y(idx):
-                x = load_data(b.add(base, idx, flags=["nsw"]))
+                x = load_data(b.add(dbase, idx, flags=["nsw"]))
+                if with_lse:
+                    return b.fsub(x, lse, flags=FM)
                 return b.fsub(b.fsub(x, m, flags=FM), lse, flags=FM)
             lp_blank = log_y(_i(blank))
             hb, hl = heap_row(t)  # alpha_t

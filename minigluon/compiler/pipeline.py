@@ -1,6 +1,6 @@
 """The compiler as a list of named passes, and the entry point the blocks call.
 
-    infer -> simplify -> fuse -> schedule -> codegen -> link
+    infer -> simplify -> ctc -> fuse -> schedule -> codegen -> link
 
 ``explain()`` runs them one by one and prints what each produced; ``compile_graph()``
 runs them all, or, when this graph was compiled before (in this process or, through the
@@ -18,6 +18,7 @@ from ..ops import format_attr
 from ..symbol import Symbol
 from . import link
 from .codegen import codegen
+from .ctc_rewrite import ctc_rewrite
 from .executable import DATA_OFFSET, Executable
 from .fuse import fuse
 from .graph import format_graph, from_symbol
@@ -25,7 +26,7 @@ from .infer import CompileError, infer
 from .schedule import Schedule, Step, schedule
 from .simplify import simplify
 
-GRAPH_PASSES = [("infer", infer), ("simplify", simplify), ("fuse", fuse)]
+GRAPH_PASSES = [("infer", infer), ("simplify", simplify), ("ctc", ctc_rewrite), ("fuse", fuse)]
 _MEMORY: dict[str, Executable] = {}
 _MEMORY_LOCK = threading.Lock()
 

@@ -318,20 +318,60 @@ def garbage(rng, x, L):
     return lab, dlens, llens
 
 
+MODES = ["CTCLoss", "TNC", "NTC"]  # CTCLoss's own kernel; the rewrite's, per data layout
+ATTRS = {"blank_label": "last", "use_data_lengths": True, "use_label_lengths": True}
+
+
+def row_lse(data):
+    """Each frame's log-sum-exp over the classes, in float64 (what the compiler's ctc pass
+    computes for the kernel): NaN for a frame with a NaN, a +inf or only -inf."""
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        x = data.astype(np.float64)
+        m = x.max(axis=-1, keepdims=True)
+        return (np.log(np.exp(x - m).sum(axis=-1, keepdims=True)) + m)[..., 0]
+
+
+def mode_inputs(mode, x, rest, bad_lse=None):
+    """The kernel's inputs for mode: CTCLoss's (data (T, N, C), rest) or the rewrite's
+    (data in the mode's layout, its log-sum-exp, rest).  bad_lse: samples whose
+    log-sum-exp gets garbage values."""
+    if mode == "CTCLoss":
+        return [x, *rest]
+    data = x if mode == "TNC" else np.ascontiguousarray(x.swapaxes(0, 1))
+    lse = row_lse(data)
+    if bad_lse is not None:
+        pool = np.array([np.nan, np.inf, -np.inf, 1e308, -1e308, 0.0])
+        sel = (slice(None), bad_lse) if mode == "TNC" else (bad_lse, slice(None))
+        lse[sel] = np.random.default_rng(0).choice(pool, size=lse[sel].shape)
+    return [data, lse, *rest]
+
+
+def kernel_inputs(mode, x, rest, at_end=True, bad_lse=None):
+    """mode_inputs in guarded memory."""
+    return [guarded(a, at_end) for a in mode_inputs(mode, x, rest, bad_lse)]
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="guard pages via mprotect")
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("at_end", [True, False])
-def test_kernel_is_memory_safe_for_any_values(at_end):
+def test_kernel_is_memory_safe_for_any_values(at_end, mode):
+    """Both kernels (CTCLoss's, and the lse one of the compiler's rewrite, in each layout),
+    loss only: garbage labels, lengths, activations, log-sum-exps and ranges."""
     T, N, C, L = 6, 40, 5, 4
     rng = np.random.default_rng(6)
-    block = mg.gluon.loss.CTCLoss(layout="TNC")
     x = rng.normal(size=(T, N, C)).astype(np.float32)
-    ok = [x, np.zeros((N, L), np.float32), np.full(N, T, np.float64), np.full(N, L, np.float64)]
-    run_compiled(block, *ok)
-    _, _, fn, slots = ctc_kernel_of(block)
-    assert len(slots) == 5  # data, label, pred_lengths, label_lengths, loss
-
     lab, dlens, llens = garbage(rng, x, L)
-    ins = [guarded(a, at_end) for a in (x, lab, dlens, llens)]
+    bad = np.arange(N) % 7 == 0  # garbage activations, and log-sum-exps
+    ins = kernel_inputs(mode, x, (lab, dlens, llens), at_end, bad_lse=bad)
+    if mode == "TNC":  # the compiled block's kernel: the rewrite's, data then its lse
+        block = mg.gluon.loss.CTCLoss(layout="TNC")
+        ok = [x, np.zeros((N, L), np.float32), np.full(N, T, np.float64),
+              np.full(N, L, np.float64)]
+        run_compiled(block, *ok)
+        _, _, fn, slots = ctc_kernel_of(block)
+        assert len(slots) == 6  # data, lse, label, pred_lengths, label_lengths, loss
+    else:
+        lib, fn, _ = build_kernel(ATTRS, ins, with_grad=False, layout=mode)
     before = [a.copy() for a in ins]
     sentinel = -12345.0
     canvas = np.full(N + 16, sentinel, np.float32)
@@ -354,27 +394,34 @@ def test_kernel_is_memory_safe_for_any_values(at_end):
     fn(0, N, *args)
     good = np.array([math.isfinite(v) for v in dlens]) & (dlens == np.round(dlens)) & \
         (dlens >= 0) & (dlens <= T) & (llens == np.round(llens)) & (llens >= 0) & (llens <= L)
-    for n in np.flatnonzero(good):
+    checked = 0
+    for n in np.flatnonzero(good & ~bad):
         row = lab[n, :int(llens[n])]
         if np.all((row == np.round(row)) & (row >= 0) & (row <= C - 2)):
             ref = ctc_loss(x[:, n:n + 1], lab[n:n + 1], dlens[n:n + 1], llens[n:n + 1],
                            blank_label="last")[0]
             np.testing.assert_allclose(out[n], ref[0], rtol=1e-4)
+            checked += 1
+    assert checked >= 1
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="guard pages via mprotect")
-def test_kernel_is_memory_safe_with_integer_labels_and_padding_scan():
+@pytest.mark.parametrize("mode", MODES)
+def test_kernel_is_memory_safe_with_integer_labels_and_padding_scan(mode):
     """No lengths given: the kernel scans for padding; int64 labels of any magnitude."""
     T, N, C, L = 5, 8, 4, 3
-    block = RawCTC("first")
     x = np.random.default_rng(7).normal(size=(T, N, C))
-    run_compiled(block, x, np.ones((N, L), np.int64))
-    _, _, fn, slots = ctc_kernel_of(block)
-    assert len(slots) == 3
     big = np.iinfo(np.int64)
     lab = np.array([[big.max, big.min, 5], [-1, -(1 << 40), 1 << 40], [C, C + 1, 0],
                     [1, 0, big.max], [0, 0, 0], [3, 3, 3], [2, 1, 0], [1, 2, 3]], np.int64)
-    ins = [guarded(x), guarded(lab)]
+    ins = kernel_inputs(mode, x, (lab,))
+    if mode == "TNC":  # the compiled block's kernel
+        block = RawCTC("first")
+        run_compiled(block, x, np.ones((N, L), np.int64))
+        _, _, fn, slots = ctc_kernel_of(block)
+        assert len(slots) == 4
+    else:
+        lib, fn, _ = build_kernel({"blank_label": "first"}, ins, with_grad=False, layout=mode)
     out = guarded(np.zeros(N))
     fn(0, N, *[buffer_arg(a) for a in ins], buffer_arg(out))
     ref = ctc_loss(x[:, 4:], lab[4:], blank_label="first")[0]  # the valid rows
@@ -383,16 +430,20 @@ def test_kernel_is_memory_safe_with_integer_labels_and_padding_scan():
 
 # ------------------------------------------------------------------------- the gradient
 
-def build_kernel(attrs, ins, with_grad=True):
+def build_kernel(attrs, ins, with_grad=True, layout="CTCLoss"):
     """The CTC kernel alone, compiled for these inputs' shapes and dtypes: (library,
-    function, output (shape, dtype) list).  Keep the library alive while calling."""
+    function, output (shape, dtype) list).  Keep the library alive while calling.
+    layout: 'CTCLoss' (its kernel), or 'TNC' / 'NTC': the rewrite's kernel, ins as
+    ``kernel_inputs`` gives them (data in that layout, then its log-sum-exp)."""
     from llvmlite import ir
 
     from minigluon.compiler import link
-    from minigluon.compiler.ctc_ir import emit_ctc_kernel
-    T, N, C = ins[0].shape
+    from minigluon.compiler.ctc_ir import LSE_LAYOUT, emit_ctc_kernel
+    T, N, C = ins[0].shape if layout != "NTC" else np.swapaxes(ins[0], 0, 1).shape
     outs = [((N,), ins[0].dtype)] + ([((T, N, C), ins[0].dtype)] if with_grad else [])
     module = ir.Module("ctc_test")
+    if layout != "CTCLoss":
+        attrs = {**attrs, LSE_LAYOUT: layout}
     emit_ctc_kernel(module, "ctc", attrs, [(a.shape, a.dtype) for a in ins], outs)
     lib = link.Library(link.compile_object(str(module))[0])
     return lib, lib.function("ctc", 2 + len(ins) + len(outs)), outs
@@ -402,7 +453,7 @@ def run_kernel(fn, outs, ins, ranges=None):
     """Call the kernel over the sample ranges (default: all at once) into fresh outputs."""
     bufs = [np.full(s, -12345.0, d) for s, d in outs]
     args = [buffer_arg(a) for a in list(ins) + bufs]
-    for lo, hi in ranges or [(0, ins[0].shape[1])]:
+    for lo, hi in ranges or [(0, outs[0][0][0])]:
         fn(lo, hi, *args)
     return bufs
 
@@ -450,30 +501,32 @@ def random_ctc_case(rng, T, N, C, L, blank_label, dtype, use_dl, use_ll, label_d
     return ins, ref
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("blank_label, use_dl, use_ll, label_dtype", [
     ("last", False, False, np.float32), ("last", True, True, np.float32),
     ("first", True, False, np.int64), ("first", False, True, np.int32)])
-def test_gradient_matches_reference(dtype, blank_label, use_dl, use_ll, label_dtype):
+def test_gradient_matches_reference(dtype, blank_label, use_dl, use_ll, label_dtype, mode):
     rng = np.random.default_rng([int(dtype == np.float32), use_dl, use_ll,
                                  int(blank_label == "first")])
     T, N, C, L = 14, 24, 6, 5
     attrs = {"blank_label": blank_label, "use_data_lengths": use_dl,
              "use_label_lengths": use_ll}
     ins, _ = random_ctc_case(rng, T, N, C, L, blank_label, dtype, use_dl, use_ll, label_dtype)
-    lib, fn, outs = build_kernel(attrs, ins)
+    lib, fn, outs = build_kernel(attrs, mode_inputs(mode, ins[0], ins[1:]), layout=mode)
     seen = set()
     for _ in range(6):
         ins, (ref_loss, ref_grad) = random_ctc_case(rng, T, N, C, L, blank_label, dtype,
                                                     use_dl, use_ll, label_dtype)
-        loss, grad = run_kernel(fn, outs, ins)
+        loss, grad = run_kernel(fn, outs, mode_inputs(mode, ins[0], ins[1:]))
         check(loss, ref_loss, dtype)
         check_grad(grad, ref_grad, dtype)
         seen |= {"nan" if np.isnan(v) else "inf" if np.isinf(v) else "finite" for v in ref_loss}
     assert seen == {"nan", "inf", "finite"}  # every kind of sample was exercised
 
 
-def test_gradient_special_samples_exactly():
+@pytest.mark.parametrize("mode", MODES)
+def test_gradient_special_samples_exactly(mode):
     """An infeasible sample's gradient is 0, a NaN sample's NaN on frames < T_n (on every
     class: the reference's einsum spreads the NaN), and frames >= T_n are 0 always."""
     rng = np.random.default_rng(11)
@@ -484,8 +537,9 @@ def test_gradient_special_samples_exactly():
     x[2, 1, 0] = np.nan  # sample 1, inside its 5 frames
     x[5, 1, 3] = np.nan
     x[4, 2, 1] = np.nan  # sample 2, past its 3 frames: ignored
-    ins = [x, lab, dl]
-    lib, fn, outs = build_kernel({"blank_label": "last", "use_data_lengths": True}, ins)
+    ins = mode_inputs(mode, x, (lab, dl))
+    lib, fn, outs = build_kernel({"blank_label": "last", "use_data_lengths": True}, ins,
+                                 layout=mode)
     loss, grad = run_kernel(fn, outs, ins)
     ref_loss, ref_grad = ctc_loss(x, lab, dl, blank_label="last")
     assert np.isposinf(loss[0]) and np.all(grad[:, 0] == 0)
@@ -496,19 +550,22 @@ def test_gradient_special_samples_exactly():
     check_grad(grad, ref_grad, np.float64)
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("T, N, C, L", [(0, 3, 4, 2), (4, 3, 1, 0), (3, 0, 4, 2), (5, 2, 3, 0)])
-def test_gradient_degenerate_shapes(T, N, C, L):
+def test_gradient_degenerate_shapes(T, N, C, L, mode):
     x = np.random.default_rng(8).normal(size=(T, N, C)).astype(np.float32)
     lab = np.full((N, L), -1, np.float32)
     lab[:, :1] = 0
-    lib, fn, outs = build_kernel({"blank_label": "last"}, [x, lab])
-    loss, grad = run_kernel(fn, outs, [x, lab])
+    ins = mode_inputs(mode, x, (lab,))
+    lib, fn, outs = build_kernel({"blank_label": "last"}, ins, layout=mode)
+    loss, grad = run_kernel(fn, outs, ins)
     ref_loss, ref_grad = ctc_loss(x, lab, blank_label="last")
     check(loss, ref_loss, np.float32)
     check_grad(grad, ref_grad, np.float32)
 
 
-def test_gradient_split_across_calls_and_threads_is_identical():
+@pytest.mark.parametrize("mode", MODES)
+def test_gradient_split_across_calls_and_threads_is_identical(mode):
     """Each call writes loss[n] and grad[:, n, :] of its own samples only: any split of
     the batch, sequential or on the native thread pool, gives the same bits."""
     from minigluon.compiler.executable import pool
@@ -516,8 +573,8 @@ def test_gradient_split_across_calls_and_threads_is_identical():
     T, N, C, L = 40, 37, 12, 8
     ins, (ref_loss, ref_grad) = random_ctc_case(rng, T, N, C, L, "last", np.float32,
                                                 True, True, np.float32)
-    lib, fn, outs = build_kernel({"blank_label": "last", "use_data_lengths": True,
-                                  "use_label_lengths": True}, ins)
+    ins = mode_inputs(mode, ins[0], ins[1:])
+    lib, fn, outs = build_kernel(ATTRS, ins, layout=mode)
     loss, grad = run_kernel(fn, outs, ins)
     check(loss, ref_loss, np.float32)
     check_grad(grad, ref_grad, np.float32)
@@ -549,8 +606,9 @@ def test_gradient_needing_too_much_stack_is_a_compile_error():
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="guard pages via mprotect")
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("at_end", [True, False])
-def test_gradient_kernel_is_memory_safe_for_any_values(at_end):
+def test_gradient_kernel_is_memory_safe_for_any_values(at_end, mode):
     """Garbage labels, lengths, activations and ranges: the kernel reads only its inputs
     (guard pages on both sides fault at once) and writes only loss[n] and grad[:, n, :]
     of the samples in the clamped range."""
@@ -561,10 +619,10 @@ def test_gradient_kernel_is_memory_safe_for_any_values(at_end):
     for n, (t_n, row) in zip((1, 2, 3, 4), [(T, [0, 1]), (4, [2, 2]), (0, []), (T - 1, [1])]):
         dlens[n], llens[n] = t_n, len(row)  # valid samples among the garbage
         lab[n, :len(row)] = row
-    ins = [guarded(a, at_end) for a in (x, lab, dlens, llens)]
+    bad = np.arange(N) % 7 == 0  # garbage activations, and log-sum-exps
+    ins = kernel_inputs(mode, x, (lab, dlens, llens), at_end, bad_lse=bad)
     before = [a.copy() for a in ins]
-    lib, fn, _ = build_kernel({"blank_label": "last", "use_data_lengths": True,
-                               "use_label_lengths": True}, ins)
+    lib, fn, _ = build_kernel(ATTRS, ins, layout=mode)
     sentinel = -12345.0
     loss = guarded(np.full(N, sentinel, np.float32), at_end)
     grad = guarded(np.full((T, N, C), sentinel, np.float32), at_end)
@@ -588,7 +646,7 @@ def test_gradient_kernel_is_memory_safe_for_any_values(at_end):
     good = np.array([math.isfinite(v) for v in dlens]) & (dlens == np.round(dlens)) & \
         (dlens >= 0) & (dlens <= T) & (llens == np.round(llens)) & (llens >= 0) & (llens <= L)
     checked = 0
-    for n in np.flatnonzero(good):
+    for n in np.flatnonzero(good & ~(bad & (mode != "CTCLoss"))):  # lse as computed
         row = lab[n, :int(llens[n])]
         if np.all((row == np.round(row)) & (row >= 0) & (row <= C - 2)):
             ref_loss, ref_grad = ctc_loss(x[:, n:n + 1], lab[n:n + 1], dlens[n:n + 1],

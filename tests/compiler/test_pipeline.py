@@ -1,4 +1,5 @@
 """The compiler end to end: every loss runs compiled, stats, caches, safety."""
+import json
 import os
 import subprocess
 import sys
@@ -155,6 +156,65 @@ def test_explain_shows_every_stage():
         assert stage in text
     assert "# kernel 0 (stored)" in text
     assert "call float @expf" not in text and "call float @logf" not in text
+
+
+def _ctc_schedule(block):
+    (runner, _), = block._cache.values()
+    return runner.exe.schedule
+
+
+def test_ctc_log_softmax_is_a_fused_row_reduction(tmp_path):
+    """The ctc pass: CTCLoss's per-frame log-sum-exp is one fused, threaded row reduction
+    that reads the NTC input itself (Gluon's SwapAxis is absorbed: no transposed copy), and
+    the CTC kernel reads data and it; with the gradient used the kernel writes it too.
+    The user's graph (export, eager, interpreter) still says CTCLoss."""
+    from minigluon.ops.ctc_kernel import ctc_loss
+    rng = np.random.default_rng(0)
+    N, T, C, L = 8, 12, 50, 3
+    x = rng.normal(size=(N, T, C)).astype(np.float32) * 3
+    lab = rng.integers(0, C - 1, size=(N, L)).astype(np.float32)
+    block = mg.gluon.loss.CTCLoss()  # layout NTC
+    block.hybridize()
+    out = block(nd.array(x), nd.array(lab)).asnumpy()
+    np.testing.assert_allclose(out, ctc_loss(x.swapaxes(0, 1), lab, blank_label="last")[0],
+                               rtol=1e-5)
+    sched = _ctc_schedule(block)
+    data_slot = sched.inputs[0]
+    lse_step, ctc_step = sched.steps
+    assert lse_step.kind == "kernel" and not lse_step.op and lse_step.reads == [data_slot]
+    assert sched.buffers[lse_step.writes[0]] == ((N, T), "float64")
+    assert ctc_step.op == "CTCLoss" and ctc_step.attrs["__lse_layout__"] == "NTC"
+    assert ctc_step.reads[:2] == [data_slot, lse_step.writes[0]]
+    text = block.explain(nd.array(x), nd.array(lab))
+    after_ctc = text[text.index("== after ctc =="):text.index("== after fuse ==")]
+    after_fuse = text[text.index("== after fuse =="):text.index("== schedule ==")]
+    assert "SwapAxis" in text[:text.index("== after ctc ==")]  # traced, then gone
+    assert "SwapAxis" not in after_ctc and "__lse_layout__=NTC" in after_ctc
+    assert "= max(" in after_ctc and "= exp(" in after_ctc
+    assert "# kernel 0 (stored)" in after_fuse and "# kernel 1 (stored)" in after_fuse
+    assert "# kernel 2" not in after_fuse
+    sym_file, _ = block.export(str(tmp_path / "ctc"))
+    with open(sym_file) as f:
+        ops = [n["op"] for n in json.load(f)["nodes"]]
+    assert ops == ["null", "SwapAxis", "null", "CTCLoss"]
+
+    # TNC, with the gradient: the kernel writes loss and d loss / d data (T, N, C)
+    block = mg.gluon.loss.CTCLoss(layout="TNC")
+    block.hybridize()
+    pred = nd.array(x.swapaxes(0, 1).copy())
+    pred.attach_grad()
+    with mg.autograd.record():
+        loss = block(pred, nd.array(lab))
+    loss.backward()
+    ref_loss, ref_grad = ctc_loss(x.swapaxes(0, 1), lab, blank_label="last")
+    np.testing.assert_allclose(loss.asnumpy(), ref_loss, rtol=1e-5)
+    np.testing.assert_allclose(pred.grad.asnumpy(), ref_grad, rtol=1e-4, atol=1e-6)
+    recorded, = block._cache.values()
+    steps = [s for r in (recorded.forward, recorded.backward)  # stored or recomputed
+             for s in getattr(r, "runner", r).exe.schedule.steps]
+    ctc_steps = [s for s in steps if s.op == "CTCLoss"]
+    assert all(s.attrs["__lse_layout__"] == "TNC" for s in ctc_steps)
+    assert any(len(s.writes) == 2 for s in ctc_steps)
 
 
 def _compile(graph, names):
