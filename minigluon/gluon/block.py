@@ -41,6 +41,7 @@ class Block:
         self._prefix = prefix if prefix is not None else _default_prefix(type(self))
         self._children: dict[str, Block] = {}
         self._reg_params: dict[str, Parameter] = {}  # hybrid_forward keyword -> Parameter
+        self._params = ParameterDict(prefix=self._prefix, owner=self)
 
     @property
     def prefix(self) -> str:
@@ -58,21 +59,27 @@ class Block:
     def __setattr__(self, key: str, value: Any) -> None:
         if isinstance(value, Block) and "_children" in self.__dict__:
             self._children[key] = value
+        if isinstance(value, Parameter) and "_reg_params" in self.__dict__:
+            self._reg_params[key] = value
         super().__setattr__(key, value)
 
     @property
     def params(self) -> ParameterDict:
-        """This block's own parameters, by name."""
-        return ParameterDict((p.name, p) for p in self._reg_params.values())
+        """This block's own parameters, by name; ``self.params.get('w', shape=...)``
+        declares one (in ``__init__``), passed to ``hybrid_forward`` as keyword ``w``."""
+        for p in self._reg_params.values():  # also those assigned as attributes
+            self._params.setdefault(p.name, p)
+        return self._params
 
     def collect_params(self, select: str | None = None) -> ParameterDict:
         """Parameters of this block and its children, by name (losses have none)."""
-        params = self.params
+        params = ParameterDict(self.params, prefix=self._prefix)
         for child in self._children.values():
             params.update(child.collect_params())
         if select is not None:
             pattern = re.compile(select)
-            params = ParameterDict((k, v) for k, v in params.items() if pattern.match(k))
+            params = ParameterDict(((k, v) for k, v in params.items() if pattern.match(k)),
+                                   prefix=self._prefix)
         return params
 
     def save_parameters(self, filename: str) -> None:
@@ -104,7 +111,15 @@ class HybridBlock(Block):
         self._cache: dict[tuple, tuple] = {}  # signature -> (runner, output structure)
         self._fast: dict[tuple, tuple] = {}  # the same entries keyed by positional NDArrays
         self._cache_lock = threading.Lock()
-        self._signature = _input_signature(self)
+        self._sig: tuple | None = None
+
+    @property
+    def _signature(self) -> tuple[list[str], int]:
+        """hybrid_forward's inputs: its arguments after F, less the parameters' keywords
+        (read at the first call, after ``__init__`` has declared the parameters)."""
+        if self._sig is None:
+            self._sig = _input_signature(self, set(self._reg_params))
+        return self._sig
 
     def hybridize(self, active: bool = True, **kwargs) -> None:
         """Trace and cache graphs from the next call on (``active=False`` goes back)."""
@@ -394,12 +409,12 @@ def _runner(graph, input_names: list[str]):
     return _Interpreted(graph, input_names)
 
 
-def _input_signature(block: HybridBlock) -> tuple[list[str], int]:
+def _input_signature(block: HybridBlock, param_names: set) -> tuple[list[str], int]:
     """hybrid_forward's input names (after F) and how many are required."""
     params = list(inspect.signature(block.hybrid_forward).parameters.values())[1:]
     names, required = [], 0
     for p in params:
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.name in param_names:
             continue
         if p.default is not p.empty and p.default is not None:
             continue  # a constant keyword such as PoissonNLLLoss's epsilon, not an input

@@ -51,13 +51,21 @@ class Parameter:
 
     def initialize(self, init: Any = None, ctx: Any = None, default_init: Any = None,
                    force_reinit: bool = False) -> None:
-        """Zeros of the declared shape (minigluon has no random initializers yet)."""
+        """Draw the first value: this parameter's own ``init``, else ``init``, else
+        ``default_init``, else ``mg.init.Uniform()`` (MXNet's order and default)."""
+        from .. import initializer
         if self._data is not None and not force_reinit:
             return
         if self.shape is None or any(d <= 0 for d in self.shape):
             raise MXNetError(f"Parameter {self.name}: cannot initialize with unknown shape "
                              f"{self.shape}; load or set its data instead")
-        self.set_data(np.zeros(self.shape, dtype=self.dtype))
+        chosen = next((i for i in (self.init, init, default_init) if i is not None), None)
+        make = initializer.create(chosen) if chosen is not None else initializer.Uniform()
+        value = make(self.name, self.shape, self.dtype)
+        if self._data is None:
+            self.set_data(value)
+        else:
+            self._data._data[...] = value
 
     def data(self, ctx: Any = None) -> NDArray:
         if self._data is None:
@@ -107,7 +115,32 @@ class Parameter:
 
 
 class ParameterDict(dict):
-    """Parameters by name (``collect_params()``), with MXNet's bulk operations."""
+    """Parameters by name (``collect_params()``), with MXNet's bulk operations.
+
+    A block's own ``params`` is bound to it: ``get(name, shape=...)`` creates
+    ``prefix + name`` on first use and hands it to ``hybrid_forward`` as keyword ``name``."""
+
+    def __init__(self, items=(), prefix: str = "", owner: Any = None):
+        super().__init__(items)
+        self._prefix, self._owner = prefix, owner
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    def get(self, name: str, **kwargs) -> Parameter:
+        """The parameter ``prefix + name``, created with kwargs (shape, init, ...) if new."""
+        full = self._prefix + name
+        p = self[full] if full in self else None
+        if p is None:
+            p = Parameter(full, **kwargs)
+            self[full] = p
+            if self._owner is not None:
+                self._owner._reg_params[name] = p
+        elif "shape" in kwargs and p.shape is not None and tuple(kwargs["shape"]) != p.shape:
+            raise ValueError(f"Parameter {full} exists with shape {p.shape}, asked for "
+                             f"{tuple(kwargs['shape'])}")
+        return p
 
     def initialize(self, init: Any = None, ctx: Any = None, verbose: bool = False,
                    force_reinit: bool = False) -> None:

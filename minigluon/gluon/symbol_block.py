@@ -41,12 +41,12 @@ class SymbolBlock(HybridBlock):
             names.append(x.name)
         if len(set(names)) != len(names):
             raise ValueError(f"SymbolBlock: input names repeat: {names}")
-        self._signature = (names, len(names))
+        self._sig = (names, len(names))
         given = params if params is not None else {}
         for name in args:
             if name in names:
                 continue
-            p = given.get(name) if hasattr(given, "get") else None
+            p = given[name] if name in given else None
             node = next(n for n in outputs.topo_nodes() if n.is_variable and n.name == name)
             self._reg_params[name] = p if p is not None else Parameter(
                 name, shape=node.shapes[0], dtype=node.dtypes[0] or "float32")
