@@ -304,6 +304,21 @@ def guarded(values, at_end=True):
 BAD_FLOATS = [np.nan, np.inf, -np.inf, 1e30, -1e30, 3e9, -3e9, 2.5, -0.5, 1e300]
 
 
+def clamped_range(lo, hi, N):
+    """The samples a kernel call over [lo, hi) may touch: the range clamped to [0, N)."""
+    first, last = max(lo, 0), min(hi, N)
+    mask = np.zeros(N, bool)
+    mask[first:max(first, last)] = True
+    return mask
+
+
+def valid_lengths(dlens, llens, T, L):
+    """Samples whose data and label lengths are integers within [0, T] and [0, L]."""
+    finite = np.array([math.isfinite(v) for v in dlens]) & np.isfinite(llens)
+    return finite & (dlens == np.round(dlens)) & (dlens >= 0) & (dlens <= T) & \
+        (llens == np.round(llens)) & (llens >= 0) & (llens <= L)
+
+
 def garbage(rng, x, L):
     """Labels and lengths drawn from invalid values (and a few valid ones), and
     non-finite activations in every 7th sample of x (changed in place)."""
@@ -381,9 +396,7 @@ def test_kernel_is_memory_safe_for_any_values(at_end, mode):
     for lo, hi in [(0, N), (-50, N + 50), (-(1 << 62), 1 << 62), (N + 5, N + 9), (7, 3), (3, 7)]:
         canvas[:] = sentinel
         fn(lo, hi, *args)
-        first, last = max(lo, 0), min(hi, N)
-        touched = np.zeros(N, bool)
-        touched[first:max(first, last)] = True
+        touched = clamped_range(lo, hi, N)
         assert np.all(canvas[:8] == sentinel) and np.all(canvas[8 + N:] == sentinel)
         assert np.all(out[~touched] == sentinel)
         assert not np.any(out[touched] == sentinel)
@@ -392,8 +405,7 @@ def test_kernel_is_memory_safe_for_any_values(at_end, mode):
 
     # in-range samples computed among the garbage are still right
     fn(0, N, *args)
-    good = np.array([math.isfinite(v) for v in dlens]) & (dlens == np.round(dlens)) & \
-        (dlens >= 0) & (dlens <= T) & (llens == np.round(llens)) & (llens >= 0) & (llens <= L)
+    good = valid_lengths(dlens, llens, T, L)
     checked = 0
     for n in np.flatnonzero(good & ~bad):
         row = lab[n, :int(llens[n])]
@@ -632,9 +644,7 @@ def test_gradient_kernel_is_memory_safe_for_any_values(at_end, mode):
         loss[:] = sentinel
         grad[:] = sentinel
         fn(lo, hi, *args)
-        first, last = max(lo, 0), min(hi, N)
-        touched = np.zeros(N, bool)
-        touched[first:max(first, last)] = True
+        touched = clamped_range(lo, hi, N)
         assert np.all(loss[~touched] == sentinel) and np.all(grad[:, ~touched] == sentinel)
         assert not np.any(loss[touched] == sentinel)
         assert not np.any(grad[:, touched] == sentinel)
@@ -643,8 +653,7 @@ def test_gradient_kernel_is_memory_safe_for_any_values(at_end, mode):
 
     # in-range samples computed among the garbage are still right
     fn(0, N, *args)
-    good = np.array([math.isfinite(v) for v in dlens]) & (dlens == np.round(dlens)) & \
-        (dlens >= 0) & (dlens <= T) & (llens == np.round(llens)) & (llens >= 0) & (llens <= L)
+    good = valid_lengths(dlens, llens, T, L)
     checked = 0
     for n in np.flatnonzero(good & ~(bad & (mode != "CTCLoss"))):  # lse as computed
         row = lab[n, :int(llens[n])]
