@@ -1,6 +1,7 @@
 """The ``minigluon`` command: ``demo`` runs every loss eager and hybridized (compiled) side
-by side; ``explain LOSS`` prints each compiler stage for one loss; ``run SYMBOL.json`` runs
-an exported graph (MXNet's or minigluon's) compiled on ``.npy`` inputs."""
+by side; ``explain LOSS`` (or ``explain SYMBOL.json --input ...``) prints each compiler stage;
+``run SYMBOL.json`` runs an exported graph (MXNet's or minigluon's) compiled on ``.npy``
+inputs."""
 from __future__ import annotations
 
 import argparse
@@ -58,12 +59,22 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def explain(args: argparse.Namespace) -> int:
-    if args.loss not in EXAMPLES:
-        print(f"unknown loss {args.loss!r}; choose from {', '.join(EXAMPLES)}", file=sys.stderr)
+    if args.loss.endswith(".json"):  # an exported graph, on the given inputs
+        from ..base import MXNetError
+        try:
+            block, arrays = _imported(args.loss, args.params, args.input)
+        except (MXNetError, ValueError, TypeError, OSError) as e:
+            print(f"minigluon explain: {e}", file=sys.stderr)
+            return 2
+    elif args.loss not in EXAMPLES:
+        print(f"unknown loss {args.loss!r}; choose from {', '.join(EXAMPLES)}, or give a "
+              f"SYMBOL.json with --input NAME=FILE.npy", file=sys.stderr)
         return 2
-    block, arrays = example(args.loss, args.batch, args.classes)
+    else:
+        block, arrays = example(args.loss, args.batch, args.classes)
+        arrays = [nd.array(a) for a in arrays]
     block.hybridize()
-    text = block.explain(*[nd.array(a) for a in arrays])
+    text = block.explain(*arrays)
     if args.stage:
         parts = text.split("\n== ")
         keep = [p for p in parts if p.lower().startswith(args.stage.lower())]
@@ -76,6 +87,22 @@ def explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _imported(symbol: str, params: str | None, inputs: list[str]):
+    """A SymbolBlock for an exported graph and its inputs from NAME=FILE.npy arguments."""
+    from ..gluon import SymbolBlock
+    names, arrays = [], []
+    for item in inputs:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"--input {item!r}: expected NAME=FILE.npy, e.g. data0=x.npy")
+        if name in names:
+            raise ValueError(f"--input {name!r} is given twice")
+        names.append(name)
+        arrays.append(np.load(path, allow_pickle=False))  # data only, never pickled code
+    block = SymbolBlock.imports(symbol, names, params)
+    return block, [nd.array(a, dtype=a.dtype) for a in arrays]
+
+
 def _summary(k: int, out: np.ndarray) -> str:
     flat = out.reshape(-1)
     head = np.array2string(flat[:6], precision=6, separator=", ")
@@ -85,22 +112,12 @@ def _summary(k: int, out: np.ndarray) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..base import MXNetError
-    from ..gluon import SymbolBlock
-    names, arrays = [], []
     try:
-        for item in args.input:
-            name, sep, path = item.partition("=")
-            if not sep or not name or not path:
-                raise ValueError(f"--input {item!r}: expected NAME=FILE.npy, e.g. data0=x.npy")
-            if name in names:
-                raise ValueError(f"--input {name!r} is given twice")
-            names.append(name)
-            arrays.append(np.load(path, allow_pickle=False))  # data only, never pickled code
-        block = SymbolBlock.imports(args.symbol, names, args.params)
+        block, arrays = _imported(args.symbol, args.params, args.input)
         if not args.eager:
             block.hybridize()
         jit.reset_stats()
-        out = block(*[nd.array(a, dtype=a.dtype) for a in arrays])
+        out = block(*arrays)
     except (MXNetError, ValueError, TypeError, OSError) as e:
         print(f"minigluon run: {e}", file=sys.stderr)
         return 2
@@ -131,11 +148,15 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=demo)
     p = sub.add_parser("explain", help="print every compiler stage for one loss: traced graph, "
                                        "passes, schedule, LLVM IR")
-    p.add_argument("loss", help="a loss class name, e.g. SoftmaxCELoss")
+    p.add_argument("loss", help="a loss class name, e.g. SoftmaxCELoss, or an exported "
+                                "SYMBOL.json (then give --input, and --params if it has any)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--classes", type=int, default=10)
     p.add_argument("--stage", help="print only the stages whose title starts with this, "
                                    "e.g. 'after fuse', 'schedule', 'LLVM IR (optimized'")
+    p.add_argument("--params", help="the .params file of an exported graph")
+    p.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy",
+                   help="an exported graph's input and the .npy file holding it (repeat)")
     p.set_defaults(func=explain)
     p = sub.add_parser("run", help="run an exported graph (SYMBOL.json + params) compiled")
     p.add_argument("symbol", help="a *-symbol.json file (MXNet 1.x graph JSON)")

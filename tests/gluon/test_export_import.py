@@ -165,3 +165,19 @@ def test_cli_run_prints_a_summary_and_saves(tmp_path, oracle, capsys):
     np.testing.assert_allclose(np.load(tmp_path / "out.npy"), want, rtol=1e-4, atol=1e-5)
     assert cli(args[:4] + ["--input", "data0"]) == 2
     assert "expected NAME=FILE.npy" in capsys.readouterr().err
+
+
+def test_cli_explain_shows_every_stage_of_an_exported_graph(tmp_path, oracle, capsys):
+    case = next(c for c in EXPORTED if c["name"] == "l2_basic")
+    args = ["explain", str(FIXTURES / case["symbol"])]
+    for k, a in enumerate(_inputs(case, oracle)):
+        np.save(tmp_path / f"x{k}.npy", a)
+        args += ["--input", f"data{k}={tmp_path / f'x{k}.npy'}"]
+    assert cli(args) == 0
+    text = capsys.readouterr().out
+    for stage in ("after infer", "after simplify", "after fuse", "schedule", "LLVM IR (optimized"):
+        assert f"== {stage}" in text
+    rows, cols = _inputs(case, oracle)[0].shape
+    assert f"%data0 : float32[{rows},{cols}]" in text
+    assert cli(["explain", str(FIXTURES / case["symbol"])]) == 2  # its inputs are needed
+    assert "neither inputs" in capsys.readouterr().err
