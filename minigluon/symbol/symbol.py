@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
+
 from ..base import DEFAULT_DTYPE, MXNetError, fmt_type, normalize_dtype, postorder
 from ..ops.frontend import OperatorMixin, make_creators, op_error, populate, track
 from ..ops.registry import Op
@@ -86,9 +88,10 @@ class Symbol(OperatorMixin):
         return node.shapes[i]
 
     @property
-    def dtype(self) -> str | None:
+    def dtype(self) -> np.dtype | None:
+        """A numpy dtype, as NDArray's (so ``x.dtype == np.float32`` means the same)."""
         node, i = self._single()
-        return node.dtypes[i]
+        return None if node.dtypes[i] is None else np.dtype(node.dtypes[i])
 
     @property
     def ndim(self) -> int | None:

@@ -41,7 +41,7 @@ class ShapeAware(mg.gluon.HybridBlock):
     def hybrid_forward(self, F, x):
         rows, cols = x.shape
         assert x.ndim == 2 and x.size == rows * cols and len(x) == rows
-        assert str(x.dtype) == "float32"
+        assert x.dtype == np.float32 and str(x.dtype) == "float32"  # a numpy dtype in both
         return F.sum(x, axis=1) / cols + rows
 
 
