@@ -61,6 +61,7 @@ class NDArray(OperatorMixin):
         autograd.backward([self], [out_grad], retain_graph=retain_graph)
 
     def detach(self) -> NDArray:
+        """The same values, outside autograd: no gradient flows back through it."""
         return NDArray(self._data)
 
     # --- what the op layer needs -------------------------------------------------

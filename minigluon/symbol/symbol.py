@@ -106,6 +106,23 @@ class Symbol(OperatorMixin):
             n *= d
         return n
 
+    # --- what NDArray code in hybrid_forward also asks of a value -------------------------
+    @property
+    def context(self) -> str:
+        return "cpu(0)"
+
+    ctx = context
+
+    def as_in_context(self, ctx: Any) -> Symbol:
+        return self
+
+    def wait_to_read(self) -> None:
+        """Nothing to wait for: kept so the same hybrid_forward runs in both modes."""
+
+    def detach(self) -> Symbol:
+        """The same value with no gradient flowing back (``BlockGrad``), as NDArray.detach."""
+        return self._invoke("BlockGrad", [self], {})
+
     def __len__(self) -> int:
         if len(self._outputs) > 1:
             return len(self._outputs)

@@ -311,6 +311,41 @@ def test_in_place_on_recorded_values_keeps_gradients_right():
     np.testing.assert_allclose(x.grad.asnumpy(), [0.0, 2 * (2 * 2 + 1), 2 * (2 * 3 + 1)])
 
 
+# --- an NDArray's methods exist on a Symbol ------------------------------------------------------
+# autograd's handles on a concrete array: a traced value has no gradient buffer of its own
+ND_ONLY_METHODS = {"attach_grad", "grad", "backward"}
+
+
+def test_every_ndarray_method_a_block_may_call_exists_on_symbol():
+    nd_attrs = {a for a in dir(nd.NDArray) if not a.startswith("_")}
+    sym_attrs = {a for a in dir(sym.Symbol) if not a.startswith("_")}
+    assert sorted(nd_attrs - sym_attrs - ND_ONLY_METHODS) == []
+
+
+class DeviceAndDetach(mg.gluon.HybridBlock):
+    def hybrid_forward(self, F, x):
+        x.wait_to_read()
+        y = x.as_in_context(x.context) * F.ones(x.shape, ctx=x.ctx)
+        return y * y.detach()  # d/dx = y (the detached factor is a constant)
+
+
+def test_context_and_detach_mean_the_same_in_both_modes():
+    data = RNG.normal(size=(3, 2))
+    grads = []
+    for hybridize in (False, True):
+        block = DeviceAndDetach()
+        block.hybridize(hybridize)
+        x = nd.array(data, dtype="float64")
+        x.attach_grad()
+        with autograd.record():
+            out = block(x)
+        out.backward()
+        np.testing.assert_allclose(out.asnumpy(), data * data)
+        grads.append(x.grad.asnumpy())
+    for g in grads:
+        np.testing.assert_allclose(g, data)
+
+
 # --- the two namespaces are one --------------------------------------------------------------------
 # functions about data, not ops: arrays from Python/numpy data, files of arrays, waiting
 ND_DATA_ONLY = {"array", "save", "load", "load_frombuffer", "waitall"}
