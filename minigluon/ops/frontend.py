@@ -340,6 +340,11 @@ class OperatorMixin:
     def copy(self):
         return self._invoke("_copy", [self], {})
 
+    @property
+    def T(self):
+        """The transpose (all axes reversed), as ``x.T`` on an MXNet NDArray."""
+        return self._invoke("transpose", [self], {})
+
     def reshape(self, *shape, **kwargs):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
