@@ -885,6 +885,23 @@ def bench_backward_case(name, shape, mg, torch, jax, tc_ok, opts, warns):
     return res
 
 
+def table_rows(results, sizes, losses, times, ratios):
+    """(name, shape, result, table row) per size and loss: eager, hybrid and mode, the peers'
+    times, then the hybrid time's ratio to each peer in ratios (r is None for n/a cells)."""
+    for size in sizes:
+        for name in losses:
+            shape, note, r = results[(name, size)]
+            if shape is None:
+                width = 3 + len(times) + len(ratios)
+                yield name, shape, None, [name, f"{size_label(size)}: n/a ({note})"] + [DASH] * width
+                continue
+            hyb = r.get("hybrid")
+            yield name, shape, r, ([name, shape_label(name, shape, note), fmt_time(r.get("eager")),
+                                   fmt_time(hyb), r.get("mode", DASH)]
+                                  + [fmt_time(r.get(k)) for k in times]
+                                  + [fmt_ratio(hyb, r.get(k)) for k in ratios])
+
+
 def floor_time(a, b, repeat=50):
     """Min over repeats of one BLAS dot over both arrays: each element of both inputs read
     once, nothing written. A lower bound for any loss that must read both inputs."""
@@ -1030,38 +1047,20 @@ def run(opts, sizes, losses) -> int:
     headers = ["loss", "shape", "mg eager", "mg hybrid", "hybrid ran", "numpy", "torch",
                "torch.compile", "jax.jit", "mg/tc", "mg/jax", "mg/np"]
     rows = []
-    for size in sizes:
-        for name in losses:
-            shape, note, r = results[(name, size)]
-            if shape is None:
-                rows.append([name, f"{size_label(size)}: n/a ({note})"] + [DASH] * 10)
-                continue
-            hyb = r.get("hybrid")
-            rows.append([name, shape_label(name, shape, note), fmt_time(r.get("eager")),
-                         fmt_time(hyb), r.get("mode", DASH), fmt_time(r.get("numpy")),
-                         fmt_time(r.get("torch")), fmt_time(r.get("tc")),
-                         fmt_time(r.get("jax")), fmt_ratio(hyb, r.get("tc")),
-                         fmt_ratio(hyb, r.get("jax")), fmt_ratio(hyb, r.get("numpy"))])
-            if floor is not None and name == "L2Loss" and shape == floor[0]:
-                rows.append(["L2Loss floor", size_label(shape) + " read once", DASH, DASH, DASH,
-                             fmt_time(floor[1]), DASH, DASH, DASH, DASH, DASH,
-                             fmt_ratio(hyb, floor[1])])
+    for name, shape, r, row in table_rows(results, sizes, losses, ("numpy", "torch", "tc", "jax"),
+                                          ("tc", "jax", "numpy")):
+        rows.append(row)
+        if r is not None and floor is not None and name == "L2Loss" and shape == floor[0]:
+            rows.append(["L2Loss floor", size_label(shape) + " read once", DASH, DASH, DASH,
+                         fmt_time(floor[1]), DASH, DASH, DASH, DASH, DASH,
+                         fmt_ratio(r.get("hybrid"), floor[1])])
 
     # ---- forward + backward table --------------------------------------------------------
     b_headers = ["loss", "shape", "mg eager", "mg hybrid", "hybrid ran", "torch",
                  "torch.compile", "jax.jit", "mg/tc", "mg/jax"]
-    b_rows = []
-    for size in opts.backward_sizes if opts.backward else []:
-        for name in opts.backward_losses:
-            shape, note, r = bw_results[(name, size)]
-            if shape is None:
-                b_rows.append([name, f"{size_label(size)}: n/a ({note})"] + [DASH] * 8)
-                continue
-            hyb = r.get("hybrid")
-            b_rows.append([name, shape_label(name, shape, note), fmt_time(r.get("eager")),
-                           fmt_time(hyb), r.get("mode", DASH), fmt_time(r.get("torch")),
-                           fmt_time(r.get("tc")), fmt_time(r.get("jax")),
-                           fmt_ratio(hyb, r.get("tc")), fmt_ratio(hyb, r.get("jax"))])
+    b_rows = [row for *_, row in table_rows(
+        bw_results, opts.backward_sizes if opts.backward else [], opts.backward_losses,
+        ("torch", "tc", "jax"), ("tc", "jax"))]
 
     # ---- first-call table ----------------------------------------------------------------
     first_size = max((s for s in sizes if len(s) == 2), key=math.prod, default=sizes[0])

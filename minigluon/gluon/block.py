@@ -209,8 +209,7 @@ class HybridBlock(Block):
         return entry
 
     def _call_cached(self, values: list, args: tuple, params: list):
-        key = tuple(None if v is None else (v._data.shape, v._data.dtype) for v in values)
-        entry = self._cached(key, lambda: self._trace(values))
+        entry = self._cached(_cache_key(values), lambda: self._trace(values))
         if all(isinstance(a, NDArray) for a in args):  # what the hot path looks up
             self._fast[tuple((a._data.shape, a._data.dtype) for a in args)] = entry
         return self._run_cached(entry, [v._data for v in values if v is not None] +
@@ -221,9 +220,8 @@ class HybridBlock(Block):
         tape one node whose gradient is the compiled gradient graph of the same trace."""
         present = [v for v in values if v is not None] + params
         needs = [v._ag is not None for v in present]
-        key = ("grad", tuple(needs)) + tuple(
-            None if v is None else (v._data.shape, v._data.dtype) for v in values)
-        rec = self._cached(key, lambda: self._trace_with_grad(values, present, needs))
+        rec = self._cached(("grad", tuple(needs)) + _cache_key(values),
+                           lambda: self._trace_with_grad(values, present, needs))
         arrays = self._outputs(rec.forward, [v._data for v in present], values)
         outs = arrays[:rec.visible]
         saved = [arrays[k]._data for k in rec.saved_from]
@@ -314,8 +312,7 @@ class HybridBlock(Block):
     def cached_graph(self, *args) -> Symbol:
         """The graph a hybridized call with these inputs runs (traced if not cached yet)."""
         values = self._bind(args, {})
-        key = tuple(None if v is None else (v.shape, v.dtype.name) for v in values)
-        entry = self._cache.get(key) or self._trace(values)
+        entry = self._cache.get(_cache_key(values)) or self._trace(values)
         return entry[0].symbol
 
     def export(self, path: str, epoch: int = 0, remove_amp_cast: bool = True) -> tuple[str, str]:
@@ -422,6 +419,11 @@ def _input_signature(block: HybridBlock, param_names: set) -> tuple[list[str], i
         if p.default is p.empty:
             required = len(names)
     return names, required
+
+
+def _cache_key(values: list) -> tuple:
+    """A call's input signature: shape and dtype per input, None where omitted."""
+    return tuple(None if v is None else (v._data.shape, v._data.dtype) for v in values)
 
 
 def _names(names: list[str], values: list) -> dict:

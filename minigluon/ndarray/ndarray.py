@@ -10,8 +10,6 @@ from ..base import DEFAULT_DTYPE, MXNetError, normalize_dtype
 from ..ops.frontend import (
     OperatorMixin,
     in_hybrid_forward,
-    input_assignment_error,
-    is_argument,
     make_creators,
     op_error,
     populate,
@@ -138,9 +136,6 @@ class NDArray(OperatorMixin):
         Inside one (and for arrays recorded by autograd): ``x`` becomes a new array,
         ``_slice_assign`` of its old value, exactly what the traced Symbol does."""
         if in_hybrid_forward() or self._recorded_update(value):
-            name = is_argument(self)
-            if name:
-                raise input_assignment_error(name)
             self._become(assigned(self, key, value))
             return
         if not self._data.flags.writeable:  # a broadcast view: give this array its own memory

@@ -104,13 +104,18 @@ def get_item(x, key):
 
 
 def assigned(x, key, value):
-    """The value of x after ``x[key] = value``, as a new array/symbol."""
+    """The value of x after ``x[key] = value``, as a new array/symbol.  Refused for a
+    block's input: eagerly that would write into the caller's array, traced it cannot."""
+    from .frontend import input_assignment_error, is_argument
+    name = is_argument(x)
+    if name:
+        raise input_assignment_error(name)
     plan = index_plan(key, x.shape)
     if plan.has_new_axes:
         raise TypeError(f"index {key!r}: None (a new axis) cannot be assigned to")
     attrs = {"begin": plan.begin or (None,), "end": plan.end or (None,),
              "step": plan.step or (None,)}
-    if isinstance(value, numbers.Number) or isinstance(value, np.generic):
+    if isinstance(value, (numbers.Number, np.generic)):
         return x._invoke("_slice_assign_scalar", [x], {**attrs, "scalar": float(value)})
     if type(value) is not type(x):
         raise TypeError(f"cannot assign a {type(value).__name__} into a {type(x).__name__}: "

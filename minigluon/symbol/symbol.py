@@ -159,11 +159,7 @@ class Symbol(OperatorMixin):
     def __setitem__(self, key, value) -> None:
         """``x[key] = value`` while tracing: x now names a new node, ``_slice_assign`` of
         its old value (other symbols computed from the old x keep the old value)."""
-        from ..ops.frontend import input_assignment_error, is_argument
         from ..ops.indexing import assigned
-        name = is_argument(self)
-        if name:
-            raise input_assignment_error(name)
         new = assigned(self, key, value)
         self._outputs, self._origin = new._outputs, new._origin
 
