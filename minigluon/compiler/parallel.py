@@ -144,14 +144,20 @@ def build_runtime() -> str:
     return str(module)
 
 
+def runtime_key(text: str) -> str:
+    """The disk-cache key of the runtime built from text."""
+    from . import link
+    return link.cache_key("parallel runtime\n" + text)
+
+
 class Pool:
     """Native workers serving one control block; ``run`` splits a task's range over them."""
 
     def __init__(self, threads: int):
         from . import link
         text = build_runtime()
-        key = link.cache_key("parallel runtime\n" + text)
-        cached = link.load_cached(key)
+        key = runtime_key(text)
+        cached = link.load_cached(key)  # only an entry signed with this user's secret
         if cached is None:
             obj, _ = link.compile_object(text)
             link.store_cached(key, obj, {})

@@ -92,13 +92,13 @@ def test_disk_cache_lets_a_second_process_skip_llvm(tmp_path):
     assert runs[0][:3] == ["1", "0", "0"]  # compiled once
     assert runs[1][:3] == ["0", "1", "0"]  # loaded from disk
     assert runs[0][3] == runs[1][3]
-    assert any(p.suffix == ".o" for p in tmp_path.iterdir())
+    assert any(p.suffix == ".kernel" for p in tmp_path.iterdir())
 
 
 def test_damaged_disk_cache_is_ignored(tmp_path):
     env = {**os.environ, "MINIGLUON_CACHE_DIR": str(tmp_path)}
     subprocess.run([sys.executable, "-c", _CHILD], env=env, check=True, capture_output=True)
-    for p in tmp_path.glob("*.o"):
+    for p in tmp_path.glob("*.kernel"):
         p.write_bytes(p.read_bytes()[:100])  # truncated
     out = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True,
                          text=True, check=True).stdout.split()
