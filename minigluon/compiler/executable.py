@@ -94,7 +94,9 @@ class Executable:
         # the common case, one kernel and nothing else, gets a path without loops
         only = self.plan[0] if len(self.plan) == 1 and self.plan[0][0] == "kernel" else None
         self.single = None
-        if only is not None and only[4] is None and len(only[3]) == 1 and len(self.outputs) == 1:
+        self.copied, self.checked = _output_copies(sched)
+        if only is not None and only[4] is None and len(self.outputs) == 1 and \
+                only[3] == self.outputs:  # its one new buffer is the output: nothing to copy
             shape, dtype = sched.buffers[self.outputs[0]]
             self.single = (only[1], [sched.inputs.index(s) if s in sched.inputs else None
                                      for s in only[2][:-1]], shape, np.dtype(dtype))
@@ -149,4 +151,41 @@ class Executable:
                 res = res if isinstance(res, (tuple, list)) else (res,)
                 for s, r in zip(writes, res):
                     buf[s] = np.ascontiguousarray(r, dtype=self.schedule.buffers[s][1])
-        return [buf[s].copy() if s in self.schedule.inputs else buf[s] for s in self.outputs]
+        outs = [buf[s] for s in self.outputs]
+        for k in self.copied:
+            outs[k] = outs[k].copy()
+        for k in self.checked:
+            o = outs[k]
+            others = [*arrays, *outs[:k], *outs[k + 1:]]
+            if o.base is not None or any(o is a for a in others):
+                if any(np.may_share_memory(o, a) for a in others):
+                    outs[k] = o.copy()
+        return outs
+
+
+def _output_copies(sched: Schedule) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Which outputs run_trusted copies so that none shares memory with an input or with
+    another output: (always: a chain of reshapes reaches an input or an earlier output's
+    buffer, or the same buffer is returned twice; checked per run: a numpy step's result,
+    which may be a view of what it read).  Outputs in buffers of their own cost nothing."""
+    owner = {s: s for s in sched.inputs}  # slot -> the buffer whose memory it is
+    numpy_made: set = set()  # slots an external step wrote, or reshapes of one
+    for st in sched.steps:
+        for w in st.writes:
+            if st.kind == "alias":
+                owner[w] = owner[st.reads[0]]
+                if st.reads[0] in numpy_made:
+                    numpy_made.add(w)
+            else:
+                owner[w] = w
+                if st.kind == "external":
+                    numpy_made.add(w)
+    copied, checked, held = [], [], set(sched.inputs)
+    for k, s in enumerate(sched.outputs):
+        if s in numpy_made:
+            checked.append(k)  # against everything else, after the others are final
+        elif owner[s] in held:
+            copied.append(k)
+        else:
+            held.add(owner[s])
+    return tuple(copied), tuple(checked)

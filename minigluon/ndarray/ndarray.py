@@ -16,7 +16,7 @@ from ..ops.frontend import (
     track,
 )
 from ..ops.indexing import assigned
-from ..ops.registry import Op
+from ..ops.registry import Op, get_op
 
 
 class NDArray(OperatorMixin):
@@ -65,6 +65,10 @@ class NDArray(OperatorMixin):
     # --- what the op layer needs -------------------------------------------------
     def ident(self):
         return id(self)
+
+    def _view(self, op_name: str, inputs: list, attrs: dict) -> NDArray:
+        op = get_op(op_name)
+        return invoke(op, inputs, op.parse_attrs(attrs), None, views=True)
 
     # --- array protocol --------------------------------------------------------------
     @property
@@ -188,20 +192,22 @@ class NDArray(OperatorMixin):
         return f"\n{self._data}\n<NDArray {dims} @cpu(0)>"
 
 
-def invoke(op: Op, inputs: list, attrs: dict, name: str | None) -> NDArray | list:
-    """Run one registry op eagerly on NDArrays."""
+def invoke(op: Op, inputs: list, attrs: dict, name: str | None,
+           views: bool = False) -> NDArray | list:
+    """Run one registry op eagerly on NDArrays: new arrays, or (``views=True``) views of
+    the input's memory where numpy gives them."""
     arrays = [x._data for x in inputs]
     try:
         op.infer(attrs, [a.shape for a in arrays], [a.dtype.name for a in arrays])
         with np.errstate(all="ignore"):  # inf/NaN are values here, as in MXNet, not warnings
-            outs = op.run(attrs, arrays)
+            outs = op.run(attrs, arrays, views)
     except (MXNetError, ValueError, TypeError) as e:
         raise op_error(op, inputs, e) from None
-    results = [NDArray(np.asarray(o)) for o in outs[: op.visible_outputs]]
+    results = [NDArray(o) for o in outs[: op.visible_outputs]]
     track(inputs, results)
     if autograd.is_recording():
         # the tape keeps every output (CTCLoss's gradient output included) for backward
-        autograd.record_op(op, attrs, inputs, results + [NDArray(np.asarray(o)) for o in
+        autograd.record_op(op, attrs, inputs, results + [NDArray(o) for o in
                                                           outs[op.visible_outputs:]])
     return results[0] if len(results) == 1 else results
 

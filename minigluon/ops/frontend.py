@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..base import MXNetError, ShapeError, TracingError, fmt_type
+from ..base import MXNetError, ShapeError, TracingError, fmt_type, normalize_dtype
 from .elemwise import BINARY
 from .registry import REQUIRED, AttrError, Op, canonical_ops, get_op
 
@@ -288,6 +288,11 @@ class OperatorMixin:
         op = get_op(op_name)
         return self._backend(op, inputs, op.parse_attrs(attrs), None)
 
+    def _view(self, op_name: str, inputs: list, attrs: dict):
+        """The op where MXNet's result is a view of the input's memory (``x.reshape``,
+        contiguous ``x[key]``); NDArray keeps numpy's view, a traced value has no memory."""
+        return self._invoke(op_name, inputs, attrs)
+
     def _function(self, name: str) -> Callable:
         return getattr(sys.modules[self._namespace], name)
 
@@ -350,9 +355,11 @@ class OperatorMixin:
             shape = tuple(shape[0])
         if "shape" in kwargs:
             shape = tuple(kwargs.pop("shape"))
-        return self._invoke("Reshape", [self], {"shape": tuple(shape), **kwargs})
+        return self._view("Reshape", [self], {"shape": tuple(shape), **kwargs})
 
     def astype(self, dtype, copy: bool = True):
+        if not copy and self.dtype is not None and self.dtype == np.dtype(normalize_dtype(dtype)):
+            return self  # as MXNet: nothing to convert and no copy asked for
         return self._invoke("Cast", [self], {"dtype": dtype})
 
 

@@ -9,6 +9,7 @@ selects one element gives shape (1,), as ``mx.nd`` does.
 """
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ class IndexPlan:
     shape: tuple  # the result's shape: indexed, or (1,) for ()
     needs_slice: bool
     has_new_axes: bool
+    contiguous: bool  # the selection is one block of x's memory: MXNet gives a view of it
 
 
 def _int(v) -> bool:
@@ -56,7 +58,7 @@ def index_plan(key, shape: tuple | None) -> IndexPlan:
         items[k:k + 1] = [slice(None)] * (len(shape) - consuming)
     else:
         items += [slice(None)] * (len(shape) - consuming)
-    begin, end, step, sliced, final = [], [], [], [], []
+    begin, end, step, sliced, final, steps = [], [], [], [], [], []
     axis, needs_slice, new_axes = 0, False, False
     for it in items:
         if it is None:
@@ -71,6 +73,7 @@ def index_plan(key, shape: tuple | None) -> IndexPlan:
             begin.append(it.start)
             end.append(it.stop)
             step.append(it.step)
+            steps.append(it.step or 1)
             needs_slice |= n != dim or (it.step or 1) != 1
             sliced.append(n)
             final.append(n)
@@ -83,24 +86,44 @@ def index_plan(key, shape: tuple | None) -> IndexPlan:
             begin.append(i)
             end.append(i + 1)
             step.append(1)
+            steps.append(1)
             needs_slice |= dim != 1
             sliced.append(1)
         axis += 1
     while begin and begin[-1] is None and end[-1] is None and step[-1] is None:
         begin.pop(), end.pop(), step.pop()  # trailing whole axes need no attribute
     return IndexPlan(tuple(begin), tuple(end), tuple(step), tuple(sliced), tuple(final),
-                     tuple(final) or (1,), needs_slice, new_axes)
+                     tuple(final) or (1,), needs_slice, new_axes,
+                     _contiguous(sliced, steps, tuple(shape)))
+
+
+def _contiguous(counts: list, steps: list, shape: tuple) -> bool:
+    """MXNet 1.9's rule (NDArray._basic_indexing_slice_is_contiguous): from the last axis
+    back, once an axis is cut short every axis before it may keep one element only."""
+    if math.prod(counts) <= 1:
+        return True
+    cut = False
+    for n, st, dim in zip(reversed(counts), reversed(steps), reversed(shape)):
+        if n == 0:
+            return True
+        if n > 1 and (st != 1 or cut):
+            return False
+        cut |= n < dim
+    return True
 
 
 def get_item(x, key):
-    """x[key] through the registry's ops (x: NDArray or Symbol)."""
+    """x[key] through the registry's ops (x: NDArray or Symbol): as in MXNet, a view of x's
+    memory when the selection is contiguous (x[0], x[1:3], x[0, 1:]), else a new array."""
     plan = index_plan(key, x.shape)
     out = x
     if plan.needs_slice:
-        out = x._invoke("slice", [x], {"begin": plan.begin, "end": plan.end, "step": plan.step})
-    if tuple(out.shape) != plan.shape:
-        out = out._invoke("Reshape", [out], {"shape": plan.shape})
-    return x._invoke("_copy", [x], {}) if out is x else out
+        run = x._view if plan.contiguous else x._invoke
+        out = run("slice", [x], {"begin": plan.begin, "end": plan.end, "step": plan.step})
+    if out is x or tuple(out.shape) != plan.shape:
+        # a view of x (x[:], x[None]) or of the new array the slice returned
+        out = out._view("Reshape", [out], {"shape": plan.shape})
+    return out
 
 
 def assigned(x, key, value):

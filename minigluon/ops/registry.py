@@ -274,9 +274,35 @@ class Op:
             return list(self.dtype(self.full_attrs(attrs), dtypes))
         return [dtypes[0]] * self.num_outputs
 
-    def run(self, attrs: dict, arrays: list) -> list[np.ndarray]:
+    def run(self, attrs: dict, arrays: list, views: bool = False) -> list[np.ndarray]:
+        """The kernel's outputs, each in memory of its own as MXNet's operators return;
+        ``views=True`` keeps the views numpy gives (what x.reshape and x[0] are in MXNet)."""
         out = self.compute(self.full_attrs(attrs), *arrays)
-        return list(out) if isinstance(out, (tuple, list)) else [out]
+        outs = [np.asarray(o) for o in out] if isinstance(out, (tuple, list)) else [np.asarray(out)]
+        return outs if views else unshared(outs, arrays)
+
+
+def unshared(outs: list, given: list) -> list:
+    """outs, with each one that may share memory with an array in given or with an earlier
+    one replaced by a copy.  numpy's reshape, transpose, slices and identities return views
+    of their input, so a caller's ``y += 1`` would write into x; MXNet's ops never do."""
+    if len(outs) == 1 and outs[0].base is None:  # the common case, kept cheap: a new array
+        for a in given:
+            if a is outs[0]:
+                break
+        else:
+            return outs
+    taken = {id(a) for a in given}  # arrays, and the owners of views already returned
+    res: list = []
+    for o in outs:
+        if o.base is None and id(o) not in taken:
+            taken.add(id(o))
+        elif o.base is not None and not any(np.may_share_memory(o, a) for a in (*given, *res)):
+            taken.add(id(o.base))  # a later output that is this view's owner gets copied
+        else:
+            o = o.copy()
+        res.append(o)
+    return res
 
 
 OPS: dict[str, Op] = {}

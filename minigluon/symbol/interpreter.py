@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 
 from ..base import MXNetError, ShapeError, fmt_type
-from ..ops.registry import _parse_int_tuple
+from ..ops.registry import _parse_int_tuple, unshared
 from .symbol import _DTYPE_CODES, Node, Symbol
 
 _CODE_DTYPES = {str(v): k for k, v in _DTYPE_CODES.items()}
@@ -108,7 +108,10 @@ class Plan:
                     res = (res,)
                 for j, r in zip(outs, res):
                     values[j] = r
-        return [values[j] for j in self.outputs]
+        # kernels may pass an input through or view it (Reshape, BlockGrad, transpose):
+        # only the graph's outputs need memory of their own
+        return unshared([np.asarray(values[j]) for j in self.outputs],
+                        [values[j] for j in self.input_slots])
 
     def run_nd(self, feed: dict) -> list:
         from ..ndarray import NDArray
