@@ -8,6 +8,10 @@ outermost loop where all its indices are known: a row's max is computed once per
 before the loop over the row's elements.  A reduction becomes its own loop, placed
 where its result is first needed.  Floating-point ops carry ``contract`` and ``nsz``;
 sums also carry ``reassoc`` so LLVM may vectorize them.  No flag assumes away NaN or inf.
+
+LLVM integers have no sign: uint8 and bool (``UNSIGNED``) are zero-extended, compared and
+converted to float as unsigned, everything else as signed.  Integer arithmetic other than
+comparisons, max/min, casts and reductions is not lowered (the graph then runs on numpy).
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from llvmlite import ir
 from . import mathlib
 from .executable import DATA_OFFSET
 from .infer import CompileError
-from .loopir import FLOAT, Expr, Lazy, bounds, cast, ravel, reset_interning, var, walk
+from .loopir import FLOAT, INT_RANGE, UNSIGNED, Expr, Lazy, bounds, cast, ravel, reset_interning, var, walk
 from .schedule import Schedule
 
 FM = ("contract", "nsz")
@@ -183,8 +187,7 @@ class KernelEmitter:
         for op, body, rvars in (r.args for r in group):
             long_sum = op == "sum" and math.prod(v.args[1] for v in rvars) > F64_ACCUMULATE_ABOVE
             acc_dtype = "float64" if body.dtype == "float32" and long_sum else body.dtype
-            accs.append((acc_dtype, ir.Constant(_TYPES[acc_dtype], {
-                "sum": 0.0, "prod": 1.0, "max": -math.inf, "min": math.inf}[op])))
+            accs.append((acc_dtype, _identity(op, acc_dtype)))
         # the loop goes where its result is first computable: at level lv, whose block
         # runs before any deeper output loop (those are entered only when the kernel closes)
         deeper = self.levels[lv + 1:]
@@ -215,7 +218,7 @@ class KernelEmitter:
         for r, (acc_dtype, _), acc, value in zip(group, accs, acc_in, values):
             if acc_dtype != r.args[1].dtype:
                 value = b.fpext(value, _TYPES[acc_dtype])
-            new.append(self.combine(b, r.args[0], acc, value))
+            new.append(_combine(b, r.args[0], acc, value, acc_dtype))
         for blocks, phis, depth in reversed(loops):
             cursor = self.levels.pop()
             ir.IRBuilder(cursor.block).branch(blocks[2])
@@ -233,20 +236,16 @@ class KernelEmitter:
         self.levels.extend(deeper)
         return results[0]
 
-    def combine(self, b: ir.IRBuilder, op: str, acc, value):
-        if op == "sum":
-            return b.fadd(acc, value, flags=RED_FM)
-        if op == "prod":
-            return b.fmul(acc, value, flags=RED_FM)
-        return call_intrinsic(b, {"max": "llvm.maximum", "min": "llvm.minimum"}[op], acc, value)
-
     def instr(self, b: ir.IRBuilder, e: Expr):
         op, dt = e.op, e.dtype
+        if dt not in _TYPES:
+            raise CompileError(f"no {dt} in compiled kernels ({op})")
+        if dt not in FLOAT and op in _FLOAT_ONLY:
+            raise CompileError(f"no integer {op} in compiled kernels ({dt})")
         a = [self.emit(c) if isinstance(c, Expr) else c for c in e.args]
-        ty = _TYPES.get(dt)
+        ty = _TYPES[dt]
         if op == "const":
-            v = a[0]
-            return ir.Constant(ty, int(v) if dt == "bool" else v)
+            return ir.Constant(ty, a[0]) if dt in FLOAT else _int_constant(ty, a[0])
         if op == "load":
             slot, index = e.args
             ptr = b.gep(self.ptrs[slot], [a[1]], inbounds=True)
@@ -277,10 +276,9 @@ class KernelEmitter:
         if op == "cast":
             return self.cast(b, a[0], e.args[0].dtype, dt)
         if op in _BIN:
-            if dt in FLOAT:
-                return getattr(b, _BIN[op])(a[0], a[1], flags=FM)
+            return getattr(b, _BIN[op])(a[0], a[1], flags=FM)
         if op in ("max", "min"):
-            return call_intrinsic(b, {"max": "llvm.maximum", "min": "llvm.minimum"}[op], *a[:2])
+            return _extreme(b, op, a[0], a[1], dt)
         if op == "pow":
             return call_intrinsic(b, "llvm.pow", *a[:2])
         if op == "neg":
@@ -296,14 +294,18 @@ class KernelEmitter:
             return b.select(b.fcmp_ordered("==", y, ir.Constant(ty, 0.0)), ir.Constant(ty, 0.0), r)
         if op in _CMP or op == "ne":
             x, y = a
-            if e.args[0].dtype not in FLOAT:
-                return b.icmp_signed("!=" if op == "ne" else _CMP[op], x, y)
+            src = e.args[0].dtype
+            if src not in FLOAT:
+                icmp = b.icmp_unsigned if src in UNSIGNED else b.icmp_signed
+                return icmp("!=" if op == "ne" else _CMP[op], x, y)
             if op == "ne":
                 return b.fcmp_unordered("!=", x, y)
             return b.fcmp_ordered(_CMP[op], x, y)
         if op == "where":
             return b.select(a[0], a[1], a[2])
         if op == "isnan":
+            if e.args[0].dtype not in FLOAT:  # nansum of integers
+                return ir.Constant(ty, 0)
             return b.fcmp_unordered("uno", a[0], a[0])
         if op == "and":
             return b.and_(a[0], a[1])
@@ -318,57 +320,100 @@ class KernelEmitter:
         if src in FLOAT and dst in FLOAT:
             return b.fpext(x, dt_) if dst == "float64" else b.fptrunc(x, dt_)
         if dst in FLOAT:
-            return b.uitofp(x, dt_) if src in ("bool", "uint8") else b.sitofp(x, dt_)
+            return b.uitofp(x, dt_) if src in UNSIGNED else b.sitofp(x, dt_)
         if dst == "bool":
             if src in FLOAT:
                 return b.fcmp_unordered("!=", x, ir.Constant(st, 0.0))
             return b.icmp_unsigned("!=", x, ir.Constant(st, 0))
-        if src not in FLOAT and dst not in FLOAT:
-            if st.width == dt_.width:
-                return x
-            if st.width > dt_.width:
-                return b.trunc(x, dt_)
-            return b.zext(x, dt_) if src in ("bool", "uint8") else b.sext(x, dt_)
-        raise CompileError(f"unsafe cast from {src} to {dst} in a kernel")
+        if src in FLOAT:
+            return _float_to_int(b, x, dt_)
+        if st.width == dt_.width:
+            return x
+        if st.width > dt_.width:
+            return b.trunc(x, dt_)
+        return b.zext(x, dt_) if src in UNSIGNED else b.sext(x, dt_)
 
     def one_hot_index(self, b: ir.IRBuilder, e: Expr, raw):
         """A label as a column in [0, depth), or -1 when NaN, negative or too large."""
         src, depth = e.args
-        none = ir.Constant(I64, -1)
-        if src.dtype in FLOAT:
-            ty = _TYPES[src.dtype]
-            t = call_intrinsic(b, "llvm.trunc", raw)
-            ok = b.and_(b.fcmp_ordered(">=", t, ir.Constant(ty, 0.0)),
-                        b.fcmp_ordered("<", t, ir.Constant(ty, float(depth))))
-            # only in-range values reach fptosi, so it never sees NaN or overflow
-            k = b.fptosi(b.select(ok, t, ir.Constant(ty, 0.0)), I64)
-            return b.select(ok, k, none)
-        k = b.sext(raw, I64) if raw.type.width < 64 else raw
+        # the reference kernel's astype(int64), compared in integers: no float bound to round
+        k = _to_int64(b, raw, src.dtype)
         ok = b.and_(b.icmp_signed(">=", k, ir.Constant(I64, 0)),
                     b.icmp_signed("<", k, ir.Constant(I64, depth)))
-        return b.select(ok, k, none)
+        return b.select(ok, k, ir.Constant(I64, -1))
 
     def pick_index(self, b: ir.IRBuilder, e: Expr, raw):
         """A label value as a row index that can never leave [0, n)."""
         src, n, mode = e.args
-        top = ir.Constant(I64, n - 1)
-        if src.dtype in FLOAT:
-            ty = _TYPES[src.dtype]
-            lo, hi = (0.0, float(n - 1)) if mode == "clip" else (-2.0 ** 62, 2.0 ** 62)
-            # minnum/maxnum also turn NaN into a bound, so fptosi never sees NaN or overflow
-            f = call_intrinsic(b, "llvm.maxnum", call_intrinsic(b, "llvm.minnum", raw, ir.Constant(
-                ty, hi)), ir.Constant(ty, lo))
-            raw = b.fptosi(f, I64)
-            if mode == "clip":
-                return raw
-        else:
-            raw = b.sext(raw, I64) if raw.type.width < 64 else raw
+        # clipped or wrapped in integers: a float bound would round (float32(2^24 + 3) is
+        # 2^24 + 4, one past the end of a row of 2^24 + 4)
+        k = _to_int64(b, raw, src.dtype)
         if mode == "clip":
-            lo = b.select(b.icmp_signed("<", raw, ir.Constant(I64, 0)), ir.Constant(I64, 0), raw)
-            return b.select(b.icmp_signed(">", lo, top), top, lo)
-        r = b.srem(raw, ir.Constant(I64, n))
+            zero, top = ir.Constant(I64, 0), ir.Constant(I64, n - 1)
+            k = b.select(b.icmp_signed("<", k, zero), zero, k)
+            return b.select(b.icmp_signed(">", k, top), top, k)
+        r = b.srem(k, ir.Constant(I64, n))
         return b.select(b.icmp_signed("<", r, ir.Constant(I64, 0)),
                         b.add(r, ir.Constant(I64, n)), r)
+
+
+def _to_int64(b: ir.IRBuilder, raw, dtype: str):
+    """A value of dtype as numpy's ``astype(int64)`` gives it."""
+    if dtype in FLOAT:
+        return _float_to_int(b, raw, I64)
+    if raw.type.width == 64:
+        return raw
+    return b.zext(raw, I64) if dtype in UNSIGNED else b.sext(raw, I64)
+
+
+def _float_to_int(b: ir.IRBuilder, x, ty: ir.IntType):
+    """x as numpy's astype gives it on x86-64: the CPU's truncating conversion to int32
+    (int64 for int64), whose result for NaN and out-of-range values is the most negative
+    integer, then the low bits (300.0 -> uint8 44, -1.0 -> 255, 1e10 -> 0).  fptosi itself
+    would be poison there, so only in-range values reach it.  Elsewhere numpy saturates:
+    only in-range values (those that fit ty) are the same on every machine."""
+    wide = I64 if ty.width == 64 else ir.IntType(32)
+    bound = float(1 << (wide.width - 1))
+    ok = b.and_(b.fcmp_ordered(">=", x, ir.Constant(x.type, -bound)),
+                b.fcmp_ordered("<", x, ir.Constant(x.type, bound)))
+    v = b.fptosi(b.select(ok, x, ir.Constant(x.type, 0.0)), wide)
+    v = b.select(ok, v, ir.Constant(wide, -(1 << (wide.width - 1))))
+    return b.trunc(v, ty) if ty.width < wide.width else v
+
+
+def _int_constant(ty: ir.IntType, v) -> ir.Constant:
+    """An integer constant in ty's bits (uint8 200 is i8 -56)."""
+    v = int(v) & ((1 << ty.width) - 1)
+    return ir.Constant(ty, v - (1 << ty.width) if ty.width > 1 and v >> (ty.width - 1) else v)
+
+
+def _extreme(b: ir.IRBuilder, op: str, x, y, dtype: str):
+    """max or min; floats propagate NaN (llvm.maximum), integers compare by their sign."""
+    if dtype in FLOAT:
+        return call_intrinsic(b, {"max": "llvm.maximum", "min": "llvm.minimum"}[op], x, y)
+    icmp = b.icmp_unsigned if dtype in UNSIGNED else b.icmp_signed
+    return b.select(icmp(">" if op == "max" else "<", x, y), x, y)
+
+
+def _identity(op: str, dtype: str) -> ir.Constant:
+    """The reduction's starting value."""
+    ty = _TYPES[dtype]
+    if dtype in FLOAT:
+        return ir.Constant(ty, {"sum": 0.0, "prod": 1.0, "max": -math.inf, "min": math.inf}[op])
+    lo, hi = INT_RANGE[dtype]
+    return _int_constant(ty, {"sum": 0, "prod": 1, "max": lo, "min": hi}[op])
+
+
+def _combine(b: ir.IRBuilder, op: str, acc, value, dtype: str):
+    """One step of a reduction.  Integer sums and products wrap, as numpy's (which sums
+    uint8 in uint64, then casts back); a bool sum is ``any`` and a product ``all``."""
+    if op in ("max", "min"):
+        return _extreme(b, op, acc, value, dtype)
+    if dtype in FLOAT:
+        return (b.fadd if op == "sum" else b.fmul)(acc, value, flags=RED_FM)
+    if dtype == "bool":
+        return (b.or_ if op == "sum" else b.and_)(acc, value)
+    return (b.add if op == "sum" else b.mul)(acc, value)
 
 
 def call_intrinsic(b: ir.IRBuilder, name: str, *args):
@@ -385,6 +430,8 @@ _MATH = {"exp": "emit_exp", "log": "emit_log", "log1p": "emit_log1p", "tanh": "e
 # sin, cos and pow become calls to libm (resolved in this process when the code is loaded)
 _INTRINSIC = {"sqrt": "llvm.sqrt", "abs": "llvm.fabs", "floor": "llvm.floor", "ceil": "llvm.ceil",
               "trunc": "llvm.trunc", "round": "llvm.round", "sin": "llvm.sin", "cos": "llvm.cos"}
+# numpy's integer versions of these wrap, divide in float64 or change dtype: not lowered
+_FLOAT_ONLY = {*_BIN, *_MATH, *_INTRINSIC, "pow", "neg", "mod"}
 
 
 def emit_kernel(module: ir.Module, name: str, lazy: Lazy, out_slot: int, reads: list[int],
@@ -449,6 +496,9 @@ def kernel_function(module: ir.Module, name: str, dtypes: list[str]) -> ir.Funct
     The entry point takes integers: ndarray object addresses (their data pointer sits at
     DATA_OFFSET) or, where that layout check failed, the data addresses themselves.
     """
+    missing = sorted({d for d in dtypes if d not in _STORAGE})
+    if missing:
+        raise CompileError(f"no {', '.join(missing)} buffers in compiled kernels")
     ptr_types = [ir.PointerType(_STORAGE[d]) for d in dtypes]
     body = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64, I64] + ptr_types),
                        name + "_body")

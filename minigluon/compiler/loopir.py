@@ -17,9 +17,16 @@ import itertools
 import math
 from collections.abc import Callable
 
+import numpy as np
+
 from ..base import postorder
+from .infer import CompileError
 
 FLOAT = ("float32", "float64")
+# the integer dtypes kernels compute in, and their ranges; uint8 and bool are unsigned
+INT_RANGE = {"bool": (0, 1), "uint8": (0, 255), "int8": (-128, 127),
+             "int32": (-(1 << 31), (1 << 31) - 1), "int64": (-(1 << 63), (1 << 63) - 1)}
+UNSIGNED = ("bool", "uint8")
 
 
 class Expr:
@@ -72,13 +79,31 @@ def var(extent: int, name: str | None = None) -> Expr:
 
 
 def const(value, dtype: str) -> Expr:
+    """A constant, converted as numpy's astype converts it where that is exact.
+
+    An integer constant out of its dtype's range is refused: numpy wraps a scalar operand
+    (``uint8 > -1`` compares with 255) but clips in float64 (``clip(uint8, -1, 300)``), and
+    the expression no longer tells which.
+    """
     if dtype in FLOAT:
         value = float(value)
     elif dtype == "bool":
         value = bool(value)
-    else:
+    elif dtype in INT_RANGE:
+        if not _fits(value, dtype):
+            raise CompileError(f"the constant {value!r} has no exact {dtype} value")
         value = int(value)
+    else:
+        raise CompileError(f"no {dtype} in compiled kernels")
     return Expr("const", (value,), dtype)
+
+
+def _fits(value, dtype: str) -> bool:
+    """Whether value converts to dtype as truncation alone (no NaN, wrap or saturation)."""
+    if dtype in FLOAT or dtype == "bool":
+        return True
+    lo, hi = INT_RANGE[dtype]
+    return math.isfinite(value) and lo <= int(value) <= hi
 
 
 def iconst(v: int) -> Expr:
@@ -222,7 +247,7 @@ def alu(op: str, *xs: Expr, dtype: str | None = None) -> Expr:
 def cast(x: Expr, dtype: str) -> Expr:
     if x.dtype == dtype:
         return x
-    if x.op == "const":
+    if x.op == "const" and dtype in (*FLOAT, *INT_RANGE) and _fits(x.args[0], dtype):
         return const(x.args[0], dtype)
     return Expr("cast", (x,), dtype)
 
@@ -407,6 +432,7 @@ def scalar(op: str, reverse: bool = False) -> Callable:
 
 
 def _promoted(*xs: Lazy) -> str:
-    order = ("bool", "uint8", "int8", "int32", "int64", "float32", "float64")
-    return max((x.dtype for x in xs), key=order.index)
+    """numpy's result dtype, as the registry's: uint8 with int8 is int16, which codegen
+    refuses, and int32 with float32 is float64."""
+    return np.result_type(*(x.dtype for x in xs)).name
 

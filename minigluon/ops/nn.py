@@ -139,9 +139,8 @@ def _one_hot(attrs, indices):
 
 def _lower_one_hot(attrs, indices):
     dt = attrs["dtype"] or DEFAULT_DTYPE
-    if dt not in ("float32", "float64"):
-        return None
     depth = attrs["depth"]
+    # in an integer dtype, on/off values out of its range are refused (a CompileError)
     on, off = const(attrs["on_value"], dt), const(attrs["off_value"], dt)
 
     def fn(idx):

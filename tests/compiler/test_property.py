@@ -39,7 +39,10 @@ def check(graph, arrays, rtol=2e-5, atol=1e-6):
     assert not exe.interpreted
     for g, w in zip(got, want):
         assert g.shape == w.shape and g.dtype == w.dtype
-        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, equal_nan=True)
+        if g.dtype.kind in "biu":  # integers and bools: exact
+            np.testing.assert_array_equal(g, w)
+        else:
+            np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, equal_nan=True)
 
 
 @st.composite
@@ -144,3 +147,37 @@ def test_where_and_rowwise_conditions(shape, rowwise, seed):
     graph = sym.where(c, x0 * 2, sym.abs(x1))
     cond = (np.random.default_rng(seed).random(cshape) > 0.5).astype(np.float32)
     check(graph, [values(shape, seed), values(shape, seed + 1), cond])
+
+
+INT_BINARY = {
+    "gt": lambda a, b: a > b, "ge": lambda a, b: a >= b, "lt": lambda a, b: a < b,
+    "le": lambda a, b: a <= b, "eq": lambda a, b: a == b, "ne": lambda a, b: a != b,
+    "max": sym.broadcast_maximum, "min": sym.broadcast_minimum,
+}
+
+
+def int_values(shape, seed, dtype):
+    """Values over the whole range (uint8 >= 128 included), half of them from a few edge
+    values so that equal pairs are common."""
+    rng = np.random.default_rng(seed)
+    if dtype == "bool":
+        return rng.random(shape) > 0.5
+    info = np.iinfo(dtype)
+    wide = rng.integers(info.min, info.max, shape, endpoint=True)
+    edges = rng.choice([info.min, info.max, 0, 1, 127, info.max // 2 + 1], shape)
+    return np.where(rng.random(shape) > 0.5, wide, edges).astype(dtype)
+
+
+@settings(SETTINGS, max_examples=20)
+@given(broadcast_pair(), st.sampled_from(sorted(INT_BINARY)),
+       st.sampled_from(["uint8", "int8", "bool"]), st.integers(0, 10**6))
+def test_integer_and_bool_graphs(pair, b, dtype, seed):
+    """Comparisons, max/min, where, casts and reductions over unsigned, signed and bool
+    inputs: compiled and interpreted agree exactly."""
+    sa, sb = pair
+    x0, x1 = sym.var("x0", shape=sa, dtype=dtype), sym.var("x1", shape=sb, dtype=dtype)
+    y = INT_BINARY[b](x0, x1)  # x0's shape and dtype
+    picked = sym.where(y, x0, sym.broadcast_minimum(x0, x1))
+    graph = sym.Group([sym.cast(picked, dtype="float32"), sym.max(picked, axis=-1),
+                       sym.sum(y, axis=0)])
+    check(graph, [int_values(sa, seed, dtype), int_values(sb, seed + 1, dtype)])
