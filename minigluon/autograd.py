@@ -100,11 +100,7 @@ def _run_backward(heads: list, head_grads: list, retain_graph: bool,
         if h._ag is None:
             raise ValueError(f"cannot differentiate: this {h.dtype}{list(h.shape)} array was not "
                              f"computed from an array with attach_grad() inside autograd.record()")
-        g = nd.ones(h.shape, dtype=h.dtype) if g is None else g
-        if tuple(g.shape) != tuple(h.shape):
-            raise ValueError(f"head gradient shape {tuple(g.shape)} differs from the head's "
-                             f"{tuple(h.shape)}")
-        _accumulate(grads, h, g)
+        _accumulate(grads, h, _head_grad(h, g))
     with _scope(create_graph, is_training()):
         for node in reversed(_topo(heads)):
             if node.freed:
@@ -113,7 +109,10 @@ def _run_backward(heads: list, head_grads: list, retain_graph: bool,
             ograds = [grads.get(_key(o), (o, None, False))[1] for o in node.outputs]
             if all(g is None for g in ograds):
                 continue
-            ograds = [nd.zeros(o.shape, dtype=o.dtype) if g is None else g
+            # a compiled gradient reads each buffer as the output's type: an ograd of another
+            # dtype (an op that promoted float32 to float64 downstream) is converted first
+            ograds = [nd.zeros(o.shape, dtype=o.dtype) if g is None else
+                      g if g._data.dtype == o._data.dtype else nd.NDArray(g._data.astype(o._data.dtype))
                       for o, g in zip(node.outputs, ograds)]
             if node.op.grad is None:
                 raise RuntimeError(f"operator {node.op.name} has no gradient")
@@ -136,6 +135,22 @@ def _run_backward(heads: list, head_grads: list, retain_graph: bool,
     return grads
 
 
+def _head_grad(head, g):
+    """The head gradient as the head's own type: MXNet converts another dtype (float64,
+    uint8, int32 for a float32 head) to the head's; another shape is refused."""
+    from . import ndarray as nd
+    if g is None:
+        return nd.ones(head.shape, dtype=head.dtype)
+    if not isinstance(g, nd.NDArray):
+        raise TypeError(f"head gradient must be an NDArray, got {type(g).__name__}")
+    if tuple(g.shape) != tuple(head.shape):
+        raise ValueError(f"head gradient shape {tuple(g.shape)} differs from the head's "
+                         f"{tuple(head.shape)}")
+    if g._data.dtype != head._data.dtype:
+        return nd.NDArray(g._data.astype(head._data.dtype))
+    return g
+
+
 def _accumulate(grads: dict, x, g, fresh: bool = False) -> None:
     """grads[key] = (x, sum so far, whether that sum is an array nobody else holds)."""
     k = _key(x)
@@ -153,9 +168,13 @@ def backward(heads, head_grads=None, retain_graph: bool = False, train_mode: boo
     elif not isinstance(head_grads, (list, tuple)):
         head_grads = [head_grads]
     grads = _run_backward(list(heads), list(head_grads), retain_graph)
+    taken: set[int] = set()  # a fresh array goes to one .grad only; others get copies
     for x, g, fresh in grads.values():
         if x._ag == "leaf" and g is not None:
+            fresh = fresh and id(g._data) not in taken
             x._write_grad(g, fresh)
+            if fresh:
+                taken.add(id(g._data))
 
 
 def grad(heads, variables, head_grads=None, retain_graph: bool = False,
@@ -168,10 +187,16 @@ def grad(heads, variables, head_grads=None, retain_graph: bool = False,
     heads = heads if isinstance(heads, (list, tuple)) else [heads]
     hg = head_grads if isinstance(head_grads, (list, tuple)) else [head_grads] * len(heads)
     grads = _run_backward(list(heads), list(hg), retain_graph or create_graph, create_graph)
-    out = []
-    for v in variables:
-        g = grads.get(_key(v), (v, None, False))[1]
-        out.append(nd.zeros(v.shape, dtype=v.dtype) if g is None else g)
+    out, taken = [], set()
+    with _scope(create_graph, is_training()):
+        for v in variables:
+            _, g, fresh = grads.get(_key(v), (v, None, False))
+            if g is None:
+                g = nd.zeros(v.shape, dtype=v.dtype)
+            elif not fresh or id(g._data) in taken:
+                g = g.copy()  # never hand back a head gradient or another result's array
+            taken.add(id(g._data))
+            out.append(g)
     return out[0] if single else out
 
 
@@ -241,5 +266,5 @@ class GraphOp:
 
     def grad(self, F, attrs, ins, outs, ograds):
         arrays = [x._data for x in ins] + self.saved + [g._data for g in ograds]
-        results = iter(self.runner.run(arrays))
+        results = iter(self.runner.run(arrays))  # fresh arrays: runners never return an input
         return [F.NDArray(next(results)) if need else None for need in self.needs]
