@@ -1,6 +1,8 @@
 """Errors and dtype helpers shared by every layer."""
 from __future__ import annotations
 
+import os
+import threading
 from typing import Any
 
 import numpy as np
@@ -57,3 +59,37 @@ def fmt_type(shape: tuple, dtype: str) -> str:
     """``float32[8,5]``: the one-line type used in graphs and error messages."""
     dims = "?" if shape is None else ",".join(str(d) for d in shape)
     return f"{dtype}[{dims}]"
+
+
+_forks = 0  # how many times this process is a fork() child of one that imported minigluon
+
+
+def _count_fork() -> None:
+    global _forks
+    _forks += 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_count_fork)
+
+
+class ForkSafeLock:
+    """A lock that a fork()ed child never inherits held.
+
+    A thread of the parent that held it at the fork does not exist in the child, so a
+    plain ``threading.Lock`` would stay locked there forever; this one starts afresh in
+    every child (``multiprocessing`` with fork, ``os.fork`` while a block compiles).
+    """
+
+    __slots__ = ("_lock", "_born")
+
+    def __init__(self) -> None:
+        self._lock, self._born = threading.Lock(), _forks
+
+    def __enter__(self) -> bool:
+        if self._born != _forks:
+            self._lock, self._born = threading.Lock(), _forks
+        return self._lock.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self._lock.release()

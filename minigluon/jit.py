@@ -8,9 +8,10 @@ seconds spent compiling.  ``MINIGLUON_JIT=0`` makes hybridized blocks use the in
 from __future__ import annotations
 
 import os
-import threading
 
-_LOCK = threading.Lock()
+from .base import ForkSafeLock
+
+_LOCK = ForkSafeLock()
 _STATS = {"compiled_calls": 0, "interpreted_calls": 0, "kernels_compiled": 0, "cache_hits": 0,
           "compile_seconds": 0.0, "compile_failures": 0}
 
@@ -33,3 +34,11 @@ def reset_stats() -> None:
     with _LOCK:
         for k in _STATS:
             _STATS[k] = 0.0 if k == "compile_seconds" else 0
+
+
+def memory_cache_size() -> int:
+    """How many compiled graphs each block, and the process beyond the blocks alive, keep:
+    ``MINIGLUON_MEMORY_CACHE`` (default 64).  A graph is compiled per input shape, so a
+    block called with ever new batch sizes would otherwise keep machine code for each."""
+    env = os.environ.get("MINIGLUON_MEMORY_CACHE", "").strip()
+    return max(1, int(env)) if env.isdigit() else 64

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import ctypes
 import os
-import threading
 
 import numpy as np
 
+from ..base import ForkSafeLock
 from ..ops import get_op
 from .infer import CompileError
 from .schedule import Schedule
@@ -44,7 +44,17 @@ def num_threads() -> int:
 
 
 _POOL = None
-_POOL_LOCK = threading.Lock()
+_POOL_LOCK = ForkSafeLock()
+
+
+def _forget_pool_after_fork() -> None:
+    """A forked child has none of the parent's worker threads: start new ones on first use."""
+    global _POOL
+    _POOL = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
 def pool():

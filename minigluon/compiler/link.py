@@ -23,7 +23,6 @@ import re
 import secrets
 import stat
 import struct
-import threading
 import warnings
 from contextlib import suppress
 from functools import lru_cache
@@ -32,9 +31,23 @@ from pathlib import Path
 import llvmlite
 import llvmlite.binding as llvm
 
+from ..base import ForkSafeLock
 from .infer import CompileError
 
-_LOCK = threading.Lock()
+_LOCK = ForkSafeLock()
+
+
+def _hold_llvm_across_fork() -> None:
+    """llvmlite serializes every call into LLVM with one lock of its own.  A fork() taken
+    while another thread is inside such a call would leave that lock held in the child
+    for good, so fork waits for the call to end and the child starts with it free."""
+    lock = getattr(getattr(llvm.ffi, "lib", None), "_lock", None)
+    if lock is not None and hasattr(os, "register_at_fork"):
+        os.register_at_fork(before=lock.__enter__, after_in_parent=lambda: lock.__exit__(),
+                            after_in_child=lambda: lock.__exit__())
+
+
+_hold_llvm_across_fork()
 
 
 def new_target_machine():
