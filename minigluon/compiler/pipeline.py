@@ -9,11 +9,14 @@ disk cache, in another), skips straight to loading the machine code.
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
+import weakref
+from collections import OrderedDict
 
 import networkx as nx
 
+from .. import jit
+from ..base import ForkSafeLock
 from ..ops import format_attr
 from ..symbol import Symbol
 from . import link
@@ -27,8 +30,47 @@ from .schedule import Schedule, Step, schedule
 from .simplify import simplify
 
 GRAPH_PASSES = [("infer", infer), ("simplify", simplify), ("ctc", ctc_rewrite), ("fuse", fuse)]
-_MEMORY: dict[str, Executable] = {}
-_MEMORY_LOCK = threading.Lock()
+
+
+class MemoryCache:
+    """Compiled executables by cache key, in this process.
+
+    It holds every executable some block still uses, weakly, and the ``size`` used most
+    recently, strongly: a loss built anew each step still skips LLVM, and the machine code
+    of shapes no block calls any more is released instead of growing without bound.
+    """
+
+    def __init__(self, size: int):
+        self.size = size
+        self.live: weakref.WeakValueDictionary[str, Executable] = weakref.WeakValueDictionary()
+        self.recent: OrderedDict[str, Executable] = OrderedDict()
+        self.lock = ForkSafeLock()
+
+    def get(self, key: str) -> Executable | None:
+        with self.lock:
+            exe = self.live.get(key)
+            if exe is not None:
+                self._keep(key, exe)
+            return exe
+
+    def put(self, key: str, exe: Executable) -> None:
+        with self.lock:
+            self.live[key] = exe
+            self._keep(key, exe)
+
+    def _keep(self, key: str, exe: Executable) -> None:
+        self.recent[key] = exe
+        self.recent.move_to_end(key)
+        while len(self.recent) > self.size:
+            self.recent.popitem(last=False)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.live.clear()
+            self.recent.clear()
+
+
+_MEMORY = MemoryCache(jit.memory_cache_size())
 
 
 def canonical_text(symbol: Symbol, input_names: list[str]) -> str:
@@ -78,8 +120,7 @@ def _executable(sched: Schedule, obj: bytes | None) -> Executable:
 def compile_graph(symbol: Symbol, input_names: list[str], stats=None) -> Executable:
     """Compile a traced graph (memory cache, then disk cache, then LLVM)."""
     key = link.cache_key(canonical_text(symbol, input_names))
-    with _MEMORY_LOCK:
-        hit = _MEMORY.get(key)
+    hit = _MEMORY.get(key)
     if hit is not None:
         if stats:
             stats("cache_hits", 1)
@@ -104,8 +145,7 @@ def compile_graph(symbol: Symbol, input_names: list[str], stats=None) -> Executa
             stats("kernels_compiled", len(_kernel_arity(sched)))
     if stats:
         stats("compile_seconds", time.perf_counter() - t0)
-    with _MEMORY_LOCK:
-        _MEMORY[key] = exe
+    _MEMORY.put(key, exe)
     return exe
 
 

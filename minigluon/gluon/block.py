@@ -6,7 +6,6 @@ import inspect
 import itertools
 import os
 import re
-import threading
 import warnings
 from collections import defaultdict
 from typing import Any, NamedTuple
@@ -14,7 +13,7 @@ from typing import Any, NamedTuple
 from .. import autograd, jit
 from .. import ndarray as nd
 from .. import symbol as sym
-from ..base import MXNetError, TracingError, fmt_type
+from ..base import ForkSafeLock, MXNetError, TracingError, fmt_type
 from ..compiler import remat
 from ..ndarray import NDArray
 from ..ops.frontend import argument_names, running
@@ -25,7 +24,7 @@ from ..symbol.symbol import name_scope
 from .parameter import Parameter, ParameterDict
 
 _COUNTERS: dict[str, itertools.count] = defaultdict(itertools.count)
-_COUNTER_LOCK = threading.Lock()
+_COUNTER_LOCK = ForkSafeLock()
 
 
 def _default_prefix(cls: type) -> str:
@@ -59,9 +58,14 @@ class Block:
     def __setattr__(self, key: str, value: Any) -> None:
         if isinstance(value, Block) and "_children" in self.__dict__:
             self._children[key] = value
+            self._clear_cached()
         if isinstance(value, Parameter) and "_reg_params" in self.__dict__:
             self._reg_params[key] = value
+            self._clear_cached()
         super().__setattr__(key, value)
+
+    def _clear_cached(self) -> None:
+        """Forget compiled graphs: a replaced child or parameter changes what they read."""
 
     @property
     def params(self) -> ParameterDict:
@@ -110,7 +114,7 @@ class HybridBlock(Block):
         self._active = False
         self._cache: dict[tuple, tuple] = {}  # signature -> (runner, output structure)
         self._fast: dict[tuple, tuple] = {}  # the same entries keyed by positional NDArrays
-        self._cache_lock = threading.Lock()
+        self._cache_lock = ForkSafeLock()
         self._sig: tuple | None = None
 
     @property
@@ -121,11 +125,15 @@ class HybridBlock(Block):
             self._sig = _input_signature(self, set(self._reg_params))
         return self._sig
 
+    def _clear_cached(self) -> None:
+        if "_cache" in self.__dict__:
+            self._cache.clear()
+            self._fast.clear()
+
     def hybridize(self, active: bool = True, **kwargs) -> None:
         """Trace and cache graphs from the next call on (``active=False`` goes back)."""
         self._active = active
-        self._cache.clear()
-        self._fast.clear()
+        self._clear_cached()
         for child in self._children.values():
             if isinstance(child, HybridBlock):
                 child.hybridize(active, **kwargs)
@@ -166,11 +174,15 @@ class HybridBlock(Block):
                 key = tuple([(a._data.shape, a._data.dtype) for a in args])
             except AttributeError:
                 key = None
+            if key is not None and self._reg_params:
+                # the compiled code reads parameters too: their types key it like inputs
+                params = [p.data()._data for p in self._reg_params.values()]
+                key += tuple([(a.shape, a.dtype) for a in params])
             entry = self._fast.get(key) if key is not None else None
             if entry is not None:
                 arrays = [a._data for a in args]
                 if self._reg_params:
-                    arrays += [p.data()._data for p in self._reg_params.values()]
+                    arrays += params
                 return self._run_cached(entry, arrays, args)
         values = self._bind(args, kwargs)
         names = self._signature[0]
@@ -206,12 +218,20 @@ class HybridBlock(Block):
             with self._cache_lock:
                 entry = self._cache.get(key) or make()
                 self._cache[key] = entry
+                if len(self._cache) > jit.memory_cache_size():
+                    self._evict_oldest()
         return entry
 
+    def _evict_oldest(self) -> None:
+        """Drop the graph traced first (its machine code goes once nothing else uses it)."""
+        old = self._cache.pop(next(iter(self._cache)))
+        for k in [k for k, e in self._fast.items() if e is old]:
+            del self._fast[k]
+
     def _call_cached(self, values: list, args: tuple, params: list):
-        entry = self._cached(_cache_key(values), lambda: self._trace(values))
+        entry = self._cached(_cache_key(values + params), lambda: self._trace(values))
         if all(isinstance(a, NDArray) for a in args):  # what the hot path looks up
-            self._fast[tuple((a._data.shape, a._data.dtype) for a in args)] = entry
+            self._fast[tuple((a._data.shape, a._data.dtype) for a in list(args) + params)] = entry
         return self._run_cached(entry, [v._data for v in values if v is not None] +
                                 [p._data for p in params], values)
 
@@ -220,7 +240,7 @@ class HybridBlock(Block):
         tape one node whose gradient is the compiled gradient graph of the same trace."""
         present = [v for v in values if v is not None] + params
         needs = [v._ag is not None for v in present]
-        rec = self._cached(("grad", tuple(needs)) + _cache_key(values),
+        rec = self._cached(("grad", tuple(needs)) + _cache_key(values + params),
                            lambda: self._trace_with_grad(values, present, needs))
         arrays = self._outputs(rec.forward, [v._data for v in present], values)
         outs = arrays[:rec.visible]
@@ -297,7 +317,8 @@ class HybridBlock(Block):
         params = []
         for p in self._reg_params.values():
             input_names.append(p.name)
-            params.append(sym.var(p.name, shape=p.shape, dtype=p.dtype))
+            data = p.data()  # the graph is specialized to the value it will be given
+            params.append(sym.var(p.name, shape=data.shape, dtype=data.dtype))
         names = self._signature[0]
         with name_scope(self.prefix), argument_names(_names(names, inputs)):
             out = self._run(sym, inputs, params)
@@ -312,7 +333,8 @@ class HybridBlock(Block):
     def cached_graph(self, *args) -> Symbol:
         """The graph a hybridized call with these inputs runs (traced if not cached yet)."""
         values = self._bind(args, {})
-        entry = self._cache.get(_cache_key(values)) or self._trace(values)
+        params = [p.data() for p in self._reg_params.values()]
+        entry = self._cache.get(_cache_key(values + params)) or self._trace(values)
         return entry[0].symbol
 
     def export(self, path: str, epoch: int = 0, remove_amp_cast: bool = True) -> tuple[str, str]:
