@@ -109,10 +109,8 @@ class _Scaled(mg.gluon.HybridBlock):
         return (x + y) * 2
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("cls", [_Sum, _Scaled])
-def test_grads_share_memory_with_nothing(mode, cls, monkeypatch):
-    """x + y: both gradients are the head gradient; (x + y) * 2: one value, two gradients."""
+def _recorded(cls, mode: str, monkeypatch):
+    """(x, y, head gradient, block(x, y) recorded) with x and y variables of ones."""
     monkeypatch.setenv("MINIGLUON_JIT", "0" if mode == "interpreted" else "1")
     block = cls()
     if mode != "eager":
@@ -120,9 +118,16 @@ def test_grads_share_memory_with_nothing(mode, cls, monkeypatch):
     x, y = nd.ones((3,)), nd.ones((3,))
     x.attach_grad()
     y.attach_grad()
-    head = nd.array([1.0, 2.0, 3.0])
     with autograd.record():
         out = block(x, y)
+    return x, y, nd.array([1.0, 2.0, 3.0]), out
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("cls", [_Sum, _Scaled])
+def test_grads_share_memory_with_nothing(mode, cls, monkeypatch):
+    """x + y: both gradients are the head gradient; (x + y) * 2: one value, two gradients."""
+    x, y, head, out = _recorded(cls, mode, monkeypatch)
     out.backward(head)
     arrays = [x.grad._data, y.grad._data, head._data, x._data, y._data, out._data]
     for i in range(len(arrays)):
@@ -137,16 +142,7 @@ def test_grads_share_memory_with_nothing(mode, cls, monkeypatch):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_autograd_grad_returns_fresh_arrays(mode, monkeypatch):
-    monkeypatch.setenv("MINIGLUON_JIT", "0" if mode == "interpreted" else "1")
-    block = _Sum()
-    if mode != "eager":
-        block.hybridize()
-    x, y = nd.ones((3,)), nd.ones((3,))
-    x.attach_grad()
-    y.attach_grad()
-    head = nd.array([1.0, 2.0, 3.0])
-    with autograd.record():
-        out = block(x, y)
+    x, y, head, out = _recorded(_Sum, mode, monkeypatch)
     gx, gy, gx2 = autograd.grad(out, [x, y, x], head_grads=head)
     arrays = [gx._data, gy._data, gx2._data, head._data]
     for i in range(len(arrays)):
