@@ -8,11 +8,15 @@ the tape backwards; each op's gradient is defined once, in the registry, with F-
 from __future__ import annotations
 
 import threading
+import weakref
 from contextlib import contextmanager
 
 from .base import postorder
 
 _STATE = threading.local()
+# id -> variable whose .grad backward() wrote since Trainer.step last used it (MXNet's
+# _fresh_grad); NDArray has __slots__, and a weak map forgets variables nobody holds
+_FRESH: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
 def is_recording() -> bool:
@@ -106,6 +110,11 @@ def _run_backward(heads: list, head_grads: list, retain_graph: bool,
             if node.freed:
                 raise RuntimeError("backward() through a graph that was already freed; pass "
                                    "retain_graph=True to the first backward() to go twice")
+            for x in node.inputs:
+                # a variable the heads depend on gets a gradient even where none flows
+                # (ones_like(y) reads only y's shape): zeros, as MXNet writes
+                if x._ag == "leaf":
+                    grads.setdefault(_key(x), (x, None, False))
             ograds = [grads.get(_key(o), (o, None, False))[1] for o in node.outputs]
             if all(g is None for g in ograds):
                 continue
@@ -167,14 +176,28 @@ def backward(heads, head_grads=None, retain_graph: bool = False, train_mode: boo
         head_grads = [None] * len(heads)
     elif not isinstance(head_grads, (list, tuple)):
         head_grads = [head_grads]
+    from . import ndarray as nd
     grads = _run_backward(list(heads), list(head_grads), retain_graph)
     taken: set[int] = set()  # a fresh array goes to one .grad only; others get copies
     for x, g, fresh in grads.values():
-        if x._ag == "leaf" and g is not None:
-            fresh = fresh and id(g._data) not in taken
-            x._write_grad(g, fresh)
-            if fresh:
-                taken.add(id(g._data))
+        if x._ag != "leaf":
+            continue
+        if g is None:
+            g, fresh = nd.zeros(x.shape, dtype=x.dtype), True
+        fresh = fresh and id(g._data) not in taken
+        x._write_grad(g, fresh)
+        if fresh:
+            taken.add(id(g._data))
+        _FRESH[id(x)] = x
+
+
+def grad_is_fresh(x) -> bool:
+    """Whether backward() wrote x.grad since :func:`mark_stale` (Trainer.step) last ran."""
+    return _FRESH.get(id(x)) is x
+
+
+def mark_stale(x) -> None:
+    _FRESH.pop(id(x), None)
 
 
 def grad(heads, variables, head_grads=None, retain_graph: bool = False,
