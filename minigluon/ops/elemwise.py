@@ -6,8 +6,8 @@ import math
 import numpy as np
 
 from ..base import ShapeError
-from ..compiler.loopir import Expr, Lazy, alu, binary, cast, cmp, compare, const, scalar, unary, where
-from .registry import Attr, Op, register
+from ..compiler.loopir import Expr, Lazy, alu, binary, cmp, compare, const, scalar, unary, where
+from .registry import FLOATS, Attr, Op, register
 
 
 def same_shape(attrs, shapes):
@@ -32,16 +32,10 @@ def _broadcast_binary_shape(attrs, shapes):
     return [broadcast_shapes(*shapes)]
 
 
-def _promote(attrs, dtypes):
-    return [np.result_type(*dtypes).name]
-
-
 def _keep(fn):
-    """Run fn and keep the first input's dtype (comparisons give 0/1 in that dtype, as MXNet)."""
+    """Run fn and keep the inputs' dtype (comparisons give 0/1 in that dtype, as MXNet)."""
     def kernel(attrs, x, *rest):
-        out = fn(x, *rest)
-        dt = np.result_type(x, *rest)
-        return np.asarray(out).astype(dt, copy=False)
+        return np.asarray(fn(x, *rest)).astype(x.dtype, copy=False)
     return kernel
 
 
@@ -184,7 +178,7 @@ ACTIVATION_LOWER = {"relu": _lower_relu, "sigmoid": unary("sigmoid"), "tanh": un
                     "softrelu": _lower_softrelu, "softsign": UNARY_LOWER["softsign"]}
 register(Op("Activation", ("data",), same_shape,
             lambda a, x: ACTIVATIONS[a["act_type"]](x).astype(x.dtype, copy=False),
-            attrs={"act_type": Attr("str", choices=tuple(ACTIVATIONS))},
+            attrs={"act_type": Attr("str", choices=tuple(ACTIVATIONS))}, accepts={"data": FLOATS},
             lower=lambda a, x: ACTIVATION_LOWER[a["act_type"]](a, x),
             grad=lambda F, a, *rest: ACTIVATION_GRAD[a["act_type"]](F, a, *rest)))
 
@@ -242,10 +236,10 @@ _BINARY_GRAD = {
 for _key, (_same, _bcast, _fn, _hint) in BINARY.items():
     # MXNet stores stray attributes (e.g. axis=1 on broadcast_maximum) on these param-less
     # ops and ignores them; so do we, to load its graphs.
-    register(Op(_same, ("lhs", "rhs"), _elemwise_binary_shape, _keep(_fn), dtype=_promote,
+    register(Op(_same, ("lhs", "rhs"), _elemwise_binary_shape, _keep(_fn), same_dtype=("lhs", "rhs"),
                 hint=_hint, aliases=_SAME_ALIASES.get(_same, ()), loose_attrs=True,
                 lower=_BINARY_LOWER.get(_key), grad=_BINARY_GRAD.get(_key, _zero_grad)))
-    register(Op(_bcast, ("lhs", "rhs"), _broadcast_binary_shape, _keep(_fn), dtype=_promote,
+    register(Op(_bcast, ("lhs", "rhs"), _broadcast_binary_shape, _keep(_fn), same_dtype=("lhs", "rhs"),
                 aliases=_BCAST_ALIASES.get(_bcast, ()), loose_attrs=True,
                 lower=_BINARY_LOWER.get(_key), grad=_BINARY_GRAD.get(_key, _zero_grad)))
 
@@ -346,7 +340,7 @@ def _lower_add_n(attrs, *xs):
 
 
 register(Op("add_n", ("args",), _add_n_shape, lambda a, *xs: sum(xs[1:], xs[0].copy()),
-            variadic=True, aliases=("ElementWiseSum",), dtype=_promote, lower=_lower_add_n,
+            variadic=True, aliases=("ElementWiseSum",), same_dtype=("*",), lower=_lower_add_n,
             grad=lambda F, a, ins, outs, og: [og[0]] * len(ins)))
 
 
@@ -362,19 +356,18 @@ def _where_shape(attrs, shapes):
 def _where(attrs, cond, x, y):
     if cond.shape != x.shape:  # a 1-D condition selects whole rows
         cond = cond.reshape(cond.shape + (1,) * (x.ndim - 1))
-    return np.where(cond != 0, x, y).astype(np.result_type(x, y), copy=False)
+    return np.where(cond != 0, x, y)
 
 
 def _lower_where(attrs, cond, x, y):
     if cond.shape != x.shape:  # a 1-D condition selects whole rows
         cond = cond.reshape(cond.shape + (1,) * (len(x.shape) - 1)).broadcast_to(x.shape)
     test = cond.map("ne", Lazy.full((), 0, cond.dtype), dtype="bool")
-    dt = np.result_type(x.dtype, y.dtype).name
-    return Lazy(x.shape, dt, lambda i: where(test(i), cast(x(i), dt), cast(y(i), dt)))
+    return Lazy(x.shape, x.dtype, lambda i: where(test(i), x(i), y(i)))
 
 
 register(Op("where", ("condition", "x", "y"), _where_shape, _where,
-            dtype=lambda a, d: [np.result_type(d[1], d[2]).name], lower=_lower_where,
+            dtype=lambda a, d: [d[1]], same_dtype=("x", "y"), lower=_lower_where,
             grad=lambda F, a, ins, outs, og: [
                 None, F.where(ins[0], og[0], F.zeros_like(og[0])),
                 F.where(ins[0], F.zeros_like(og[0]), og[0])]))

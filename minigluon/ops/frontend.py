@@ -281,6 +281,9 @@ class OperatorMixin:
     """
 
     __slots__ = ()
+    # numpy defers to our reflected operators, as to MXNet's NDArray: np.float64(2.5) * x is
+    # then _mul_scalar in x's dtype, not a float64 numpy array made through __array__
+    __array_priority__ = 1000.0
     _backend: Callable  # the front end's invoke(op, inputs, attrs, name)
     _namespace: str  # the front end's module: "minigluon.ndarray" or "minigluon.symbol"
 

@@ -6,11 +6,12 @@ import math
 import numpy as np
 
 from ..base import ShapeError
-from .elemwise import _promote
 from .registry import Attr, Op, register
 
 _T = {"transpose_a": Attr("bool", False), "transpose_b": Attr("bool", False),
       "forward_stype": Attr("str", "None")}
+# MXNet's CPU dot and batch_dot refuse integers and float16
+_MATMUL_DTYPES = {"same_dtype": ("lhs", "rhs"), "accepts": {"lhs": ("float32", "float64")}}
 
 
 def _dot_operands(attrs, a, b):
@@ -81,7 +82,7 @@ def _matmul_cost(batched: bool):
     return cost
 
 
-register(Op("dot", ("lhs", "rhs"), _dot_shape, _dot, attrs=dict(_T), dtype=_promote,
+register(Op("dot", ("lhs", "rhs"), _dot_shape, _dot, attrs=dict(_T), **_MATMUL_DTYPES,
             grad=_grad_dot, cost=_matmul_cost(False)))
 
 
@@ -112,4 +113,4 @@ def _grad_batch_dot(F, attrs, ins, outs, og):
 
 
 register(Op("batch_dot", ("lhs", "rhs"), _batch_dot_shape, _batch_dot, attrs=dict(_T),
-            dtype=_promote, grad=_grad_batch_dot, cost=_matmul_cost(True)))
+            **_MATMUL_DTYPES, grad=_grad_batch_dot, cost=_matmul_cost(True)))

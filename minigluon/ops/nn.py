@@ -8,7 +8,7 @@ from ..compiler.ctc_ir import emit_ctc_kernel, validate_ctc
 from ..compiler.loopir import Expr, Lazy, cast, const, where
 from .ctc_kernel import ctc_loss
 from .reduce import normalize_axis
-from .registry import Attr, Op, register
+from .registry import FLOATS, Attr, Op, register
 
 _SOFTMAX_ATTRS = {"axis": Attr("int", -1), "temperature": Attr("opt_float", None),
                   "dtype": Attr("dtype", None), "use_length": Attr("bool", False)}
@@ -64,13 +64,15 @@ def _lower_softmax(attrs, x):
 
 register(Op("log_softmax", ("data",), _axis_shape,
             lambda a, x: log_softmax_np(x, a["axis"], a["temperature"]).astype(a["dtype"] or x.dtype),
-            attrs=dict(_SOFTMAX_ATTRS), dtype=_out_dtype, fluent=True, lower=lower_log_softmax,
+            attrs=dict(_SOFTMAX_ATTRS), dtype=_out_dtype, accepts={"data": FLOATS}, fluent=True,
+            lower=lower_log_softmax,
             grad=lambda F, a, ins, outs, og: [_tempered(F, a, ins[0], (
                 og[0] - F.exp(outs[0]) * F.sum(og[0], axis=a["axis"], keepdims=True)))]))
 register(Op("softmax", ("data",), _axis_shape,
             lambda a, x: np.exp(log_softmax_np(x, a["axis"], a["temperature"])).astype(
                 a["dtype"] or x.dtype),
-            attrs=dict(_SOFTMAX_ATTRS), dtype=_out_dtype, fluent=True, lower=_lower_softmax,
+            attrs=dict(_SOFTMAX_ATTRS), dtype=_out_dtype, accepts={"data": FLOATS}, fluent=True,
+            lower=_lower_softmax,
             grad=lambda F, a, ins, outs, og: [_tempered(F, a, ins[0], (
                 outs[0] * (og[0] - F.sum(og[0] * outs[0], axis=a["axis"], keepdims=True))))]))
 
@@ -198,7 +200,7 @@ def _ctc(attrs, data, label, *lengths):
 register(Op("CTCLoss", ("data", "label", "data_lengths?", "label_lengths?"), _ctc_shape, _ctc,
             attrs={"use_data_lengths": Attr("bool", False), "use_label_lengths": Attr("bool", False),
                    "blank_label": Attr("str", "first", choices=("first", "last"))},
-            num_outputs=2, num_visible=1, active_inputs=_ctc_inputs,
+            num_outputs=2, num_visible=1, active_inputs=_ctc_inputs, accepts={"data": FLOATS},
             # the kernel's second output is d loss / d data per sample: scale by og per sample
             grad=lambda F, a, ins, outs, og: [F.broadcast_mul(outs[1], F.reshape(
                 og[0], shape=(1, -1, 1)))] + [None] * (len(ins) - 1),

@@ -148,10 +148,13 @@ def _lower_norm(attrs, x):
 
 def _grad_norm(F, attrs, ins, outs, og):
     x = ins[0]
-    g, _ = _expand(F, og[0], attrs, x)
+    g, n = og[0], outs[0]
+    if attrs["out_dtype"] not in (None, str(x.dtype)):  # the gradient is in x's dtype
+        g, n = F.Cast(g, dtype=str(x.dtype)), F.Cast(n, dtype=str(x.dtype))
+    g, _ = _expand(F, g, attrs, x)
     if attrs["ord"] == 1:
         return [g * F.sign(x)]
-    n, _ = _expand(F, outs[0], attrs, x)
+    n, _ = _expand(F, n, attrs, x)
     return [F.where(n > 0, g * x / F.where(n > 0, n, F.ones_like(n)), F.zeros_like(x))]
 
 

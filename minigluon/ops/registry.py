@@ -28,6 +28,13 @@ class AttrError(MXNetError, ValueError):
     """An attribute value that does not parse or is out of range."""
 
 
+class DTypeError(MXNetError, TypeError):
+    """Input dtypes an operator refuses, as MXNet 1.9.1 refuses them."""
+
+
+FLOATS = ("float16", "float32", "float64")
+
+
 def _parse_bool(text: str) -> bool:
     low = text.strip().lower()
     if low in ("true", "1"):
@@ -220,6 +227,11 @@ class Op:
     # cost(attrs, in_shapes, out_shapes) -> element-operations to compute it once, for
     # choosing between storing and recomputing; None: the elements it reads and writes
     cost: Callable[..., float] | None = None
+    # MXNet's dtype checks, made when the op is called or traced, before any kernel: the
+    # inputs named in same_dtype must share one dtype ("*": every input), and each input
+    # named in accepts must have one of its dtypes.  MXNet never promotes.
+    same_dtype: tuple[str, ...] = ()
+    accepts: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def visible_outputs(self) -> int:
@@ -270,9 +282,43 @@ class Op:
         return out_shapes, self.infer_dtype(attrs, dtypes)
 
     def infer_dtype(self, attrs: dict, dtypes: list) -> list:
+        self.check_dtypes(attrs, dtypes)
         if self.dtype:
             return list(self.dtype(self.full_attrs(attrs), dtypes))
         return [dtypes[0]] * self.num_outputs
+
+    def _dtype_slots(self, attrs: dict, n: int) -> tuple[list[str], list[int]]:
+        """The input names, and the positions of those that must share one dtype."""
+        names = ([f"args[{i}]" for i in range(n)] if self.variadic
+                 else list(self.input_names(self.full_attrs(attrs))))
+        same = [i for i, name in enumerate(names) if self.same_dtype == ("*",) or
+                name in self.same_dtype]
+        return names, same
+
+    def check_dtypes(self, attrs: dict, dtypes: list) -> None:
+        """Raise DTypeError where MXNet refuses these input dtypes."""
+        if not (self.same_dtype or self.accepts):
+            return
+        names, same = self._dtype_slots(attrs, len(dtypes))
+        for name, dt in zip(names, dtypes):
+            allowed = self.accepts.get(name)
+            if allowed and dt not in allowed:
+                kind = "floating-point" if allowed == FLOATS else "/".join(allowed)
+                raise DTypeError(f"{name} is {dt}, but MXNet's {self.name} takes {kind} "
+                                 f"inputs only; cast it with .astype('float32')")
+        for i in same[1:]:
+            if dtypes[i] != dtypes[same[0]]:
+                raise DTypeError(f"input dtypes differ: {names[same[0]]} is {dtypes[same[0]]}, "
+                                 f"{names[i]} is {dtypes[i]} (MXNet requires the same dtype; "
+                                 f"cast one with .astype())")
+
+    def tie_dtypes(self, attrs: dict, dtypes: list) -> list:
+        """dtypes with each unknown one (None) that must equal a known one set to it, as
+        MXNet's type inference gives an undeclared variable the dtype its use requires."""
+        _, same = self._dtype_slots(attrs, len(dtypes))
+        known = [dtypes[i] for i in same if dtypes[i] is not None]
+        return [known[0] if known and i in same and d is None else d
+                for i, d in enumerate(dtypes)]
 
     def run(self, attrs: dict, arrays: list, views: bool = False) -> list[np.ndarray]:
         """The kernel's outputs, each in memory of its own as MXNet's operators return;

@@ -365,7 +365,7 @@ def _grad_assign(F, attrs, ins, outs, og):
 
 register(Op("_slice_assign", ("lhs", "rhs"), _assign_check, _slice_assign,
             attrs=dict(_SLICE_ATTRS), aliases=("_crop_assign",), hint="slice_assign",
-            lower=_lower_assign, grad=_grad_assign))
+            same_dtype=("lhs", "rhs"), lower=_lower_assign, grad=_grad_assign))
 register(Op("_slice_assign_scalar", ("data",), lambda a, s: [tuple(s[0])], _slice_assign_scalar,
             attrs={**_SLICE_ATTRS, "scalar": Attr("float", 0.0)}, hint="slice_assign",
             aliases=("_crop_assign_scalar",),
@@ -431,16 +431,10 @@ def _concat_shape(attrs, shapes):
     return [tuple(out)]
 
 
-def same_dtypes(attrs, dtypes):
-    if len(set(dtypes)) > 1:
-        raise ShapeError(f"all inputs must have the same dtype, got {list(dtypes)}")
-    return [dtypes[0]]
-
-
 register(Op("Concat", ("args",), _concat_shape,
             lambda a, *xs: np.concatenate(xs, axis=a["dim"]),
             attrs={"dim": Attr("int", 1)}, variadic=True, aliases=("concat",), hint="concat",
-            dtype=same_dtypes, grad=lambda F, a, ins, outs, og: _grad_concat(F, a, ins, og),
+            same_dtype=("*",), grad=lambda F, a, ins, outs, og: _grad_concat(F, a, ins, og),
             lower=lambda a, *xs: _lower_concat(a, xs)))
 
 
@@ -507,7 +501,7 @@ def _stack_shape(attrs, shapes):
 
 
 register(Op("stack", ("args",), _stack_shape, lambda a, *xs: np.stack(xs, axis=a["axis"]),
-            attrs={"axis": Attr("int", 0)}, variadic=True, dtype=same_dtypes,
+            attrs={"axis": Attr("int", 0)}, variadic=True, same_dtype=("*",),
             grad=lambda F, a, ins, outs, og: _grad_stack(F, a, ins, og),
             lower=lambda a, *xs: _lower_stack(a, xs)))
 

@@ -29,6 +29,7 @@ def infer_graph(symbol: Symbol, shapes: dict, dtypes: dict,
     With ``need_shapes=False`` only dtypes must be known; unknown shapes stay None."""
     out_shapes: dict = {}
     out_dtypes: dict = {}
+    guessed: set = set()  # undeclared variables: float32 until an op ties them to a dtype
     for node in symbol.topo_nodes():
         if node.is_variable:
             shape, dtype = variable_type(node, shapes, dtypes)
@@ -36,15 +37,25 @@ def infer_graph(symbol: Symbol, shapes: dict, dtypes: dict,
                 raise ShapeError(f"cannot infer shapes: variable {node.name!r} has no shape "
                                  f"(pass {node.name}=(...))")
             out_shapes[(id(node), 0)], out_dtypes[(id(node), 0)] = shape, dtype
+            if node.name not in dtypes and node.dtypes[0] is None and "__dtype__" not in node.var_attrs:
+                guessed.add((id(node), 0))
             continue
         ins = [(id(n), i) for n, i in node.inputs]
         in_shapes = [out_shapes[k] for k in ins]
+        if guessed.intersection(ins):
+            tied = node.op.tie_dtypes(node.attrs, [None if k in guessed else out_dtypes[k]
+                                                   for k in ins])
+            for k, d in zip(ins, tied):
+                if k in guessed and d is not None:
+                    out_dtypes[k] = d
+                    guessed.discard(k)
+        in_dtypes = [out_dtypes[k] for k in ins]
         try:
             if any(s is None for s in in_shapes):
                 s = [None] * node.op.num_outputs
-                d = node.op.infer_dtype(node.attrs, [out_dtypes[k] for k in ins])
+                d = node.op.infer_dtype(node.attrs, in_dtypes)
             else:
-                s, d = node.op.infer(node.attrs, in_shapes, [out_dtypes[k] for k in ins])
+                s, d = node.op.infer(node.attrs, in_shapes, in_dtypes)
         except (MXNetError, ValueError, TypeError) as e:
             args = ", ".join(fmt_type(out_shapes[k], out_dtypes[k]) for k in ins)
             raise type(e)(f"node {node.name!r} ({node.op.name}({args})): {e}") from None

@@ -325,7 +325,7 @@ def test_every_ndarray_method_a_block_may_call_exists_on_symbol():
 class DeviceAndDetach(mg.gluon.HybridBlock):
     def hybrid_forward(self, F, x):
         x.wait_to_read()
-        y = x.as_in_context(x.context) * F.ones(x.shape, ctx=x.ctx) + x.T.T * 0
+        y = x.as_in_context(x.context) * F.ones(x.shape, ctx=x.ctx, dtype=x.dtype) + x.T.T * 0
         return y * y.detach()  # d/dx = y (the detached factor is a constant)
 
 

@@ -5,7 +5,7 @@ import pytest
 
 import minigluon as mg
 from minigluon.base import MXNetError, ShapeError
-from minigluon.ops import OPS, Attr, AttrError, canonical_ops, get_op
+from minigluon.ops import OPS, Attr, AttrError, DTypeError, canonical_ops, get_op
 from minigluon.ops.registry import _KINDS, REQUIRED, Op
 from minigluon.ops.shape import mxnet_reshape
 
@@ -521,7 +521,7 @@ def test_elemwise_rejects_different_shapes_broadcast_accepts_them():
 @pytest.mark.parametrize("name", ["Concat", "stack"])
 def test_mixed_dtype_concat_is_rejected(name):
     """MXNet requires equal dtypes; minigluon says so instead of promoting silently."""
-    with pytest.raises(ValueError, match="same dtype"):
+    with pytest.raises(DTypeError, match="same dtype"):
         getattr(mg.nd, name)(mg.nd.array(_rand((2, 3), "float32")),
                              mg.nd.array(_rand((2, 3), "float64"), dtype="float64"))
 
