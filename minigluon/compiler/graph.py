@@ -31,6 +31,10 @@ def from_symbol(symbol: Symbol, input_names: list[str]) -> nx.MultiDiGraph:
         for pos, (src, out) in enumerate(node.inputs):
             G.add_edge(ids[id(src)], nid, pos=pos, out=out)
     by_name = {G.nodes[n]["name"]: n for n in G if G.nodes[n]["kind"] == "input"}
+    unread = [name for name in input_names if name not in by_name]
+    if unread:  # a caller with inputs the graph ignores passes on only the ones it reads
+        raise ValueError(f"the graph does not read input(s) {unread} (its inputs: "
+                         f"{sorted(by_name)}); compile it with the inputs it reads")
     G.graph["inputs"] = [by_name[name] for name in input_names]
     G.graph["outputs"] = [(ids[id(n)], i) for n, i in symbol._outputs]
     return G

@@ -2,13 +2,22 @@
 traced once per input signature into a cached graph (F = sym) after ``hybridize()``."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import enum
 import inspect
 import itertools
+import logging
+import numbers
 import os
 import re
+import types
 import warnings
+import weakref
 from collections import defaultdict
 from typing import Any, NamedTuple
+
+import numpy as np
 
 from .. import autograd, jit
 from .. import ndarray as nd
@@ -16,7 +25,13 @@ from .. import symbol as sym
 from ..base import ForkSafeLock, MXNetError, TracingError, fmt_type
 from ..compiler import remat
 from ..ndarray import NDArray
-from ..ops.frontend import argument_names, running
+from ..ops.frontend import (
+    argument_names,
+    raising_user_line,
+    running,
+    user_line,
+    user_stacklevel,
+)
 from ..symbol import Symbol
 from ..symbol.graph_json import to_json
 from ..symbol.interpreter import Plan
@@ -25,6 +40,16 @@ from .parameter import Parameter, ParameterDict
 
 _COUNTERS: dict[str, itertools.count] = defaultdict(itertools.count)
 _COUNTER_LOCK = ForkSafeLock()
+_LOG = logging.getLogger("minigluon")
+
+# bumped by every Block.__setattr__: a cached graph re-checks the attributes it read while
+# tracing only when this moved, so an unchanged block pays one comparison per call
+_attr_version = 0
+
+
+class InputError(MXNetError, TypeError, ValueError):
+    """Inputs a HybridBlock cannot take: MXNet 1.9.1 raises ValueError, a wrong type is a
+    TypeError; either catches it."""
 
 
 def _default_prefix(cls: type) -> str:
@@ -56,6 +81,7 @@ class Block:
         return nullcontext(self)
 
     def __setattr__(self, key: str, value: Any) -> None:
+        global _attr_version
         if isinstance(value, Block) and "_children" in self.__dict__:
             self._children[key] = value
             self._clear_cached()
@@ -63,6 +89,7 @@ class Block:
             self._reg_params[key] = value
             self._clear_cached()
         super().__setattr__(key, value)
+        _attr_version += 1
 
     def _clear_cached(self) -> None:
         """Forget compiled graphs: a replaced child or parameter changes what they read."""
@@ -106,24 +133,34 @@ class HybridBlock(Block):
 
     After ``hybridize()``, a call looks up the graph cached for its input signature
     (shapes, dtypes, which optional inputs are None), traces a new one on a miss,
-    and runs it.
+    and runs it.  Tracing notes the attributes of the block that hybrid_forward reads
+    (``self._gamma``): when one of them changes, the next call traces again.
     """
+
+    _watch_attributes = True  # note the attributes hybrid_forward reads while traced
 
     def __init__(self, prefix: str | None = None, params: Any = None):
         super().__init__(prefix, params)
         self._active = False
-        self._cache: dict[tuple, tuple] = {}  # signature -> (runner, output structure)
+        self._cache: dict[tuple, tuple] = {}  # signature -> (runner, output structure, guards)
         self._fast: dict[tuple, tuple] = {}  # the same entries keyed by positional NDArrays
         self._cache_lock = ForkSafeLock()
         self._sig: tuple | None = None
 
     @property
-    def _signature(self) -> tuple[list[str], int]:
-        """hybrid_forward's inputs: its arguments after F, less the parameters' keywords
-        (read at the first call, after ``__init__`` has declared the parameters)."""
+    def _signature(self) -> tuple[list[str], int, str | None]:
+        """hybrid_forward's inputs: its arguments after F, less the parameters' keywords;
+        how many are required; the name of its ``*args``, if any (read at the first call,
+        after ``__init__`` has declared the parameters)."""
         if self._sig is None:
             self._sig = _input_signature(self, set(self._reg_params))
         return self._sig
+
+    def _input_names(self, count: int) -> list[str]:
+        """The names of a call's inputs when count are given: ``args[0]``, ... past the
+        named ones when hybrid_forward takes ``*args``."""
+        names, _, var = self._signature
+        return names + [f"{var}[{k}]" for k in range(count - len(names))] if var else names
 
     def _clear_cached(self) -> None:
         if "_cache" in self.__dict__:
@@ -141,12 +178,15 @@ class HybridBlock(Block):
     def hybrid_forward(self, F, x, *args, **kwargs):  # pragma: no cover - subclasses override
         raise NotImplementedError
 
-    def _bind(self, args: tuple, kwargs: dict) -> list:
-        """Arguments in hybrid_forward's order (None for omitted optional inputs)."""
-        names, required = self._signature
-        label = f"{type(self).__name__}({', '.join(names)})"
-        if len(args) > len(names):
+    def _bind(self, args: tuple, kwargs: dict) -> tuple[list, list[str]]:
+        """The call's inputs in hybrid_forward's order (None for omitted optional ones) and
+        their names.  As in MXNet, any input may be passed as None; a required one left
+        out is an error."""
+        names, required, var = self._signature
+        label = f"{type(self).__name__}({', '.join(names + ([f'*{var}'] if var else []))})"
+        if len(args) > len(names) and var is None:
             raise TypeError(f"{label} takes at most {len(names)} inputs, got {len(args)}")
+        names = self._input_names(len(args))
         values = list(args) + [None] * (len(names) - len(args))
         for key, val in kwargs.items():
             if key not in names:
@@ -155,17 +195,29 @@ class HybridBlock(Block):
             if names.index(key) < len(args):
                 raise TypeError(f"{label} got input {key!r} twice")
             values[names.index(key)] = val
-        for name, val in zip(names[:required], values):
-            if val is None:
+        for k, name in enumerate(names[:required]):
+            if k >= len(args) and name not in kwargs:
                 raise TypeError(f"{label} is missing its input {name!r}")
-        return values
+        return values, names
 
-    def _checked(self, values: list, kind: type) -> None:
-        names = self._signature[0]
-        for name, val in zip(names, values):
-            if val is not None and not isinstance(val, kind):
-                raise TypeError(f"{type(self).__name__}: input {name!r} must be an "
-                                f"{kind.__name__}, got {type(val).__name__}")
+    def _array_kind(self, values: list, names: list[str]) -> type:
+        """NDArray or Symbol: what this call computes on.  As MXNet, at least one input
+        (or an item of a list input) is one, and they are not mixed."""
+        kinds: dict[type, str] = {}
+        for name, value in zip(names, values):
+            for leaf in _leaves(value):
+                for kind in (NDArray, Symbol):
+                    if isinstance(leaf, kind):
+                        kinds.setdefault(kind, name)
+        if len(kinds) == 1:
+            return next(iter(kinds))
+        cls = type(self).__name__
+        if kinds:
+            raise InputError(f"{cls}: inputs mix NDArrays ({kinds[NDArray]!r}) and Symbols "
+                             f"({kinds[Symbol]!r}); a call takes one kind")
+        got = ", ".join(f"{n}={type(v).__name__}" for n, v in zip(names, values))
+        raise InputError(f"{cls}: no input is an NDArray or a Symbol ({got}); a HybridBlock "
+                         f"needs at least one")
 
     def forward(self, *args, **kwargs):
         if self._active and not kwargs and not autograd.is_recording():
@@ -179,52 +231,92 @@ class HybridBlock(Block):
                 params = [p.data()._data for p in self._reg_params.values()]
                 key += tuple([(a.shape, a.dtype) for a in params])
             entry = self._fast.get(key) if key is not None else None
-            if entry is not None:
+            if entry is not None and ((g := entry[2]) is None or g.version == _attr_version
+                                      or g.hold()):
                 arrays = [a._data for a in args]
                 if self._reg_params:
                     arrays += params
                 return self._run_cached(entry, arrays, args)
-        values = self._bind(args, kwargs)
-        names = self._signature[0]
-        if any(isinstance(v, Symbol) for v in values):
-            self._checked(values, Symbol)
+        values, names = self._bind(args, kwargs)
+        if self._array_kind(values, names) is Symbol:  # traced inside a hybridized parent
             params = [sym.var(p.name, shape=p.shape, dtype=p.dtype)
                       for p in self._reg_params.values()]
             with name_scope(self.prefix), argument_names(_names(names, values)):
-                return self._run(sym, values, params)
-        self._checked(values, NDArray)
+                return self._run(sym, values, params, names)
         params = [p.data() for p in self._reg_params.values()]
-        if self._active and autograd.is_recording() and any(
+        if not self._active:  # a plain Block's call: any Python value may be an input
+            with argument_names(_names(names, values)):
+                return self._run(nd, values, params, names)
+        for name, value in zip(names, values):
+            if value is not None and not isinstance(value, NDArray):
+                raise InputError(f"{type(self).__name__}: input {name!r} must be an NDArray "
+                                 f"(or None) when hybridized, got {type(value).__name__}; "
+                                 f"without hybridize() it takes any Python value, as a Block")
+        if autograd.is_recording() and any(
                 v is not None and v._ag is not None for v in values + params):
             return self._call_recorded(values, params)
-        if not self._active:
-            with argument_names(_names(names, values)):
-                return self._run(nd, values, params)
         return self._call_cached(values, args, params)
 
-    def _run(self, F, values: list, params: list = ()):
+    def _run(self, F, values: list, params: list = (), names: list[str] = ()):
+        forward = self.hybrid_forward
+        kwargs = dict(zip(self._reg_params, params))
+        watch = F is sym and self._watch_attributes and _READS.get() is not None
         try:
             with running(f"{type(self).__name__}.hybrid_forward"):
-                return self.hybrid_forward(F, *values, **dict(zip(self._reg_params, params)))
-        except (MXNetError, ValueError, TypeError) as e:
-            if isinstance(e, TracingError) or str(e).startswith(f"{type(self).__name__}: "):
+                if not watch:
+                    return forward(F, *values, **kwargs)
+                with _watching(self):
+                    return forward(F, *values, **kwargs)
+        except (MXNetError, ValueError, TypeError, AttributeError, IndexError) as e:
+            located = None if isinstance(e, TracingError) or getattr(e, "_located", False) \
+                else self._located(e, values, names)
+            if located is None:
                 raise
-            raise type(e)(f"{type(self).__name__}: {e}") from None
+            raise located from e
+
+    def _located(self, e: Exception, values: list, names: list[str]) -> Exception | None:
+        """e again, saying where: the line of hybrid_forward that raised it, or, for a block
+        whose code is minigluon's (a loss, a SymbolBlock), the line that called the block."""
+        cls = type(self).__name__
+        notes = []
+        if isinstance(e, (TypeError, AttributeError)):  # what a None or a list would cause
+            notes = [f"input {n!r} missing (None)" if v is None else
+                     f"input {n!r} a {type(v).__name__}, not an NDArray"
+                     for k, (n, v) in enumerate(zip(names, values))
+                     if (v is None and k < self._signature[1]) or
+                     (v is not None and not isinstance(v, (NDArray, Symbol)))]
+        hint = f" (with {', '.join(notes)})" if notes else ""
+        where = raising_user_line(e.__traceback__)
+        msg = (f"{cls}.hybrid_forward at {where}: {e}{hint}" if where else
+               f"{cls}: {e}{hint} (called at {user_line()})")
+        try:
+            located = type(e)(msg)
+        except Exception:  # an exception class that needs other arguments: left as it is
+            return None
+        located._located = True
+        return located
 
     def _cached(self, key: tuple, make):
-        """The cache entry for key, made (once, even with concurrent callers) if missing."""
+        """The cache entry for key, made (once, even with concurrent callers) if missing
+        or if an attribute its trace read has changed since."""
         entry = self._cache.get(key)
-        if entry is None:
+        if entry is None or not _holds(entry[-1]):
             with self._cache_lock:
-                entry = self._cache.get(key) or make()
-                self._cache[key] = entry
-                if len(self._cache) > jit.memory_cache_size():
-                    self._evict_oldest()
+                entry = self._cache.get(key)
+                if entry is None or not _holds(entry[-1]):
+                    if entry is not None:
+                        _LOG.debug("%s: tracing again (%s)", type(self).__name__,
+                                   entry[-1].changed())
+                        self._forget(key)
+                    entry = make()
+                    self._cache[key] = entry
+                    if len(self._cache) > jit.memory_cache_size():
+                        self._forget(next(iter(self._cache)))
         return entry
 
-    def _evict_oldest(self) -> None:
-        """Drop the graph traced first (its machine code goes once nothing else uses it)."""
-        old = self._cache.pop(next(iter(self._cache)))
+    def _forget(self, key: tuple) -> None:
+        """Drop a cached graph (its machine code goes once nothing else uses it)."""
+        old = self._cache.pop(key)
         for k in [k for k, e in self._fast.items() if e is old]:
             del self._fast[k]
 
@@ -244,28 +336,40 @@ class HybridBlock(Block):
                            lambda: self._trace_with_grad(values, present, needs))
         arrays = self._outputs(rec.forward, [v._data for v in present], values)
         outs = arrays[:rec.visible]
-        saved = [arrays[k]._data for k in rec.saved_from]
-        autograd.record_op(autograd.GraphOp(f"{type(self).__name__}_backward", rec.backward,
-                                            needs, saved), {}, present, outs)
+        if rec.backward is not None:
+            saved = [arrays[k]._data for k in rec.saved_from]
+            autograd.record_op(autograd.GraphOp(f"{type(self).__name__}_backward", rec.backward,
+                                                rec.needs, saved),
+                               {}, [present[k] for k in rec.read], outs)
         return outs[0] if rec.template is None else _regroup(rec.template, outs)
 
     def gradient_graph(self, *args) -> Symbol:
         """The graph a recorded call's backward runs: gradients with respect to the
         inputs that have ``attach_grad()``, given a head gradient per output (and the
         forward values it keeps, ``saved0``, ...)."""
-        values = self._bind(args, {})
+        values, _ = self._bind(args, {})
         present = [v for v in values if v is not None] + [
             p.data() for p in self._reg_params.values()]
         needs = [v._ag is not None for v in present]
-        return self._trace_with_grad(values, present, needs).backward.runner.symbol
+        backward = self._trace_with_grad(values, present, needs).backward
+        if backward is None:
+            raise ValueError(f"{type(self).__name__}.gradient_graph: the outputs depend on no "
+                             f"input with attach_grad(), so a recorded call has no gradient")
+        return backward.runner.symbol
 
     def _trace_with_grad(self, values: list, present: list, needs: list) -> _Recorded:
-        graph, input_names, template = self._trace_symbol(values)
+        graph, input_names, template, guards = self._trace_symbol(values)
+        owner = type(self).__name__
         by_name = {n.name: n for n in graph.topo_nodes() if n.is_variable}
-        inputs = [sym.Symbol([(by_name[n], 0)]) if n in by_name
-                  else sym.var(n, shape=v._data.shape, dtype=v._data.dtype)
-                  for n, v in zip(input_names, present)]
+        # the tape gets the inputs the graph reads, as eagerly: an ignored input is not on
+        # it, and its .grad is left alone
+        read = [k for k, n in enumerate(input_names) if n in by_name]
+        inputs = [sym.Symbol([(by_name[input_names[k]], 0)]) for k in read]
+        needs = [needs[k] for k in read]
         outputs = graph._split()
+        if not any(needs):  # the outputs do not depend on an array with a gradient
+            return _Recorded(_reading_runner(graph, input_names, owner), None, template,
+                             len(outputs), [], read, needs, guards)
         heads = [sym.var(f"head_grad{k}", shape=o.shape, dtype=o.dtype)
                  for k, o in enumerate(outputs)]
         wrt = [x for x, need in zip(inputs, needs) if need]
@@ -277,41 +381,45 @@ class HybridBlock(Block):
         produced = [(id(n), i) for n, i in graph._outputs]
         extras = [r for r in saved if (id(r[0]), r[1]) not in produced]
         produced += [(id(n), i) for n, i in extras]
-        forward = _runner(sym.Group(outputs + [sym.Symbol([r]) for r in extras]) if extras
-                          else graph, input_names)
+        forward = _reading_runner(sym.Group(outputs + [sym.Symbol([r]) for r in extras])
+                                  if extras else graph, input_names, owner)
         group = sym.Group(grads)
         # the gradient may not read every input (a label, or a head gradient of a sum)
         used = set(group.list_arguments())
         names = [x.name for x in inputs + saved_vars + heads]
         picks = [k for k, n in enumerate(names) if n in used]
-        backward = _Picked(_runner(group, [names[k] for k in picks]), picks)
+        backward = _Picked(_runner(group, [names[k] for k in picks],
+                                   f"{owner}.backward"), picks)
         return _Recorded(forward, backward, template, len(outputs),
-                         [produced.index((id(n), i)) for n, i in saved])
+                         [produced.index((id(n), i)) for n, i in saved], read, needs, guards)
 
     def _outputs(self, runner, arrays: list, values) -> list:
-        """Run a cached graph; its errors name the block and its inputs."""
+        """Run a cached graph; its errors name the block, its inputs and the calling line."""
         try:
             return [nd.NDArray(o) for o in runner.run(arrays)]
         except (MXNetError, ValueError, TypeError) as e:
             # value errors (a CTC label out of range) surface only when the graph runs
+            cls = type(self).__name__
             args = ", ".join(f"{n}: {fmt_type(v.shape, v.dtype.name)}"
-                             for n, v in zip(self._signature[0], values) if v is not None)
-            raise type(e)(f"{type(self).__name__}: {type(self).__name__}({args}): {e}") from None
+                             for n, v in zip(self._input_names(len(values)), values)
+                             if v is not None)
+            raise type(e)(f"{cls}: {cls}({args}): {e} (called at {user_line()})") from e
 
     def _run_cached(self, entry, arrays: list, values):
-        runner, out_template = entry
-        outs = self._outputs(runner, arrays, values)
-        return outs[0] if out_template is None else _regroup(out_template, outs)
+        outs = self._outputs(entry[0], arrays, values)
+        return outs[0] if entry[1] is None else _regroup(entry[1], outs)
 
     def _trace_symbol(self, values: list):
-        """Trace hybrid_forward with shape-specialized variables named data0, data1, ...:
-        (graph, input names, output template)."""
+        """Trace hybrid_forward with shape-specialized variables named as MXNet 1.9.1 names
+        them: ``data`` for a lone input, else data0, data1, ... in call order, skipping
+        inputs passed as None.  Returns (graph, input names, output template, guards)."""
+        lone = sum(v is not None for v in values) == 1
         inputs, input_names = [], []
         for v in values:
             if v is None:
                 inputs.append(None)
                 continue
-            name = f"data{len(input_names)}"
+            name = "data" if lone else f"data{len(input_names)}"
             input_names.append(name)
             inputs.append(sym.var(name, shape=v.shape, dtype=v.dtype))
         params = []
@@ -319,27 +427,36 @@ class HybridBlock(Block):
             input_names.append(p.name)
             data = p.data()  # the graph is specialized to the value it will be given
             params.append(sym.var(p.name, shape=data.shape, dtype=data.dtype))
-        names = self._signature[0]
-        with name_scope(self.prefix), argument_names(_names(names, inputs)):
-            out = self._run(sym, inputs, params)
+        names = self._input_names(len(values))
+        reads: list = []
+        token = _READS.set(reads)
+        try:
+            with name_scope(self.prefix), argument_names(_names(names, inputs)):
+                out = self._run(sym, inputs, params, names)
+        finally:
+            _READS.reset(token)
         flat, template = _flatten(out)
         self._last_graph = sym.Group(flat)
-        return self._last_graph, input_names, template
+        return self._last_graph, input_names, template, _guards(reads)
 
     def _trace(self, values: list):
-        graph, input_names, template = self._trace_symbol(values)
-        return _runner(graph, input_names), template
+        graph, input_names, template, guards = self._trace_symbol(values)
+        return _reading_runner(graph, input_names, type(self).__name__), template, guards
 
     def cached_graph(self, *args) -> Symbol:
         """The graph a hybridized call with these inputs runs (traced if not cached yet)."""
-        values = self._bind(args, {})
+        values, _ = self._bind(args, {})
         params = [p.data() for p in self._reg_params.values()]
-        entry = self._cache.get(_cache_key(values + params)) or self._trace(values)
+        entry = self._cache.get(_cache_key(values + params))
+        if entry is None or not _holds(entry[2]):
+            entry = self._trace(values)
         return entry[0].symbol
 
     def export(self, path: str, epoch: int = 0, remove_amp_cast: bool = True) -> tuple[str, str]:
         """Write the graph of the last hybridized call to ``path-symbol.json`` (MXNet 1.x
-        graph JSON, inputs data0, data1, ...) and its parameters to ``path-EPOCH.params``."""
+        graph JSON; inputs ``data`` for one, else data0, data1, ...) and its parameters to
+        ``path-EPOCH.params``.  As in MXNet, an input the graph does not read is not in the
+        file; ``SymbolBlock.imports`` still takes its name."""
         graph = getattr(self, "_last_graph", None)
         if not self._active or graph is None:
             raise RuntimeError(f"{type(self).__name__}.export: call hybridize() and then run "
@@ -360,7 +477,7 @@ class HybridBlock(Block):
         graph = self.cached_graph(*args)
         params = [p.name for p in self._reg_params.values()]
         names = sorted((n for n in graph.list_arguments() if n not in params),
-                       key=lambda n: int(n[len("data"):]))
+                       key=lambda n: int(n[len("data"):] or 0))
         return explain(graph, names + params)
 
 
@@ -400,6 +517,9 @@ class _Recorded(NamedTuple):
     template: Any
     visible: int
     saved_from: list  # forward output index of each saved value
+    read: list  # which of the call's arrays the graph reads: those go on the tape
+    needs: list  # for each of those, whether it wants a gradient
+    guards: Any  # _Guards or None (last, as in every cache entry)
 
 
 class _Picked:
@@ -408,12 +528,23 @@ class _Picked:
     def __init__(self, runner, picks: list[int]):
         self.runner, self.picks = runner, picks
         self.interpreted = runner.interpreted
+        self.symbol = runner.symbol
 
     def run(self, arrays: list) -> list:
         return self.runner.run([arrays[k] for k in self.picks])
 
 
-def _runner(graph, input_names: list[str]):
+def _reading_runner(graph, input_names: list[str], owner: str):
+    """A runner given an array per input name for a graph that may not read them all (an
+    input hybrid_forward ignores, or one whose shape alone it used while tracing)."""
+    read = set(graph.list_arguments())
+    picks = [k for k, n in enumerate(input_names) if n in read]
+    if len(picks) == len(input_names):
+        return _runner(graph, input_names, owner)
+    return _Picked(_runner(graph, [input_names[k] for k in picks], owner), picks)
+
+
+def _runner(graph, input_names: list[str], owner: str):
     if jit.enabled():
         from ..compiler.pipeline import CompileError, compile_graph
         try:
@@ -428,19 +559,22 @@ def _runner(graph, input_names: list[str]):
     return _Interpreted(graph, input_names)
 
 
-def _input_signature(block: HybridBlock, param_names: set) -> tuple[list[str], int]:
-    """hybrid_forward's input names (after F) and how many are required."""
+def _input_signature(block: HybridBlock, param_names: set) -> tuple[list[str], int, str | None]:
+    """hybrid_forward's input names (after F), how many are required, and its ``*args``."""
     params = list(inspect.signature(block.hybrid_forward).parameters.values())[1:]
-    names, required = [], 0
+    names, required, var = [], 0, None
     for p in params:
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.name in param_names:
+        if p.kind == p.VAR_POSITIONAL:
+            var = p.name
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.name in param_names or (
+                var is not None and p.kind == p.KEYWORD_ONLY):
             continue
         if p.default is not p.empty and p.default is not None:
             continue  # a constant keyword such as PoissonNLLLoss's epsilon, not an input
         names.append(p.name)
         if p.default is p.empty:
             required = len(names)
-    return names, required
+    return names, required, var
 
 
 def _cache_key(values: list) -> tuple:
@@ -449,7 +583,132 @@ def _cache_key(values: list) -> tuple:
 
 
 def _names(names: list[str], values: list) -> dict:
-    return {v.ident(): n for n, v in zip(names, values) if v is not None}
+    return {v.ident(): n for n, v in zip(names, values) if isinstance(v, (NDArray, Symbol))}
+
+
+def _leaves(value):
+    """value, or the items of a (nested) list or tuple input."""
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _leaves(item)
+    else:
+        yield value
+
+
+# --- guards: the attributes of blocks that a trace read, and their values then ---------------
+# the reads of the trace running now: (block, attribute name, value)
+_READS: contextvars.ContextVar[list | None] = contextvars.ContextVar("traced_reads", default=None)
+_WATCHERS: dict[type, type] = {}
+_MISSING = object()
+_WARNED: set = set()  # (class, attribute) pairs already warned about
+
+
+def _watcher(cls: type) -> type:
+    """A subclass of cls that reports every attribute read to _READS.  A block is one only
+    while its hybrid_forward is traced, so ordinary calls pay nothing for it."""
+    sub = _WATCHERS.get(cls)
+    if sub is None:
+        base_get = cls.__getattribute__
+
+        def __getattribute__(self, name):
+            value = base_get(self, name)
+            reads = _READS.get()
+            if reads is not None and name[:2] != "__":
+                reads.append((self, name, value))
+            return value
+
+        def body(ns: dict) -> None:
+            ns.update(__getattribute__=__getattribute__, __module__=cls.__module__,
+                      __qualname__=cls.__qualname__, _watched_class=cls)
+
+        sub = _WATCHERS[cls] = types.new_class(cls.__name__, (cls,), {}, body)
+    return sub
+
+
+@contextlib.contextmanager
+def _watching(block: HybridBlock):
+    cls = type(block)
+    if "_watched_class" in cls.__dict__:  # already watched (a block traced inside itself)
+        yield
+        return
+    object.__setattr__(block, "__class__", _watcher(cls))
+    try:
+        yield
+    finally:
+        object.__setattr__(block, "__class__", cls)
+
+
+def _plain(value: Any) -> bool:
+    """A value compared by ==: numbers, strings, None, and tuples of them."""
+    if value is None or isinstance(value, (numbers.Number, str, bytes, np.generic, enum.Enum)):
+        return True
+    return isinstance(value, (tuple, frozenset)) and all(_plain(v) for v in value)
+
+
+class _Guards:
+    """The attributes a trace read, with their values then: the graph stands for the
+    block while they hold.  Checked again only when some block attribute was set."""
+
+    __slots__ = ("checks", "version")
+
+    def __init__(self, checks: list):
+        self.checks = checks  # (weak ref to the block, name, value, compared by ==)
+        self.version = _attr_version
+
+    def changed(self) -> str | None:
+        """``Focal.gamma: 2.0 -> 3.0`` for an attribute that no longer holds, or None."""
+        for ref, name, value, by_value in self.checks:
+            block = ref()
+            try:
+                now = _MISSING if block is None else object.__getattribute__(block, name)
+            except AttributeError:
+                now = _MISSING
+            if now is not value and not (by_value and type(now) is type(value) and now == value):
+                return f"{type(block).__name__}.{name}: {value!r} -> {now!r}"
+        return None
+
+    def hold(self) -> bool:
+        if self.changed() is not None:
+            return False
+        self.version = _attr_version
+        return True
+
+
+def _holds(guards: _Guards | None) -> bool:
+    return guards is None or guards.version == _attr_version or guards.hold()
+
+
+def _guards(reads: list) -> _Guards | None:
+    """Guards for the attributes a trace read.  Numbers, strings and tuples are compared by
+    value; another object by identity, with a warning (once) that changes inside it are
+    not seen.  Children, parameters and methods need none."""
+    checks, seen = [], set()
+    for block, name, value in reads:
+        if (id(block), name) in seen:
+            continue
+        seen.add((id(block), name))
+        state = object.__getattribute__(block, "__dict__")
+        if name not in state and not _plain(value):
+            continue  # a method, property or other machinery of the class, not state
+        if isinstance(value, (Block, Parameter, ParameterDict)):
+            continue  # replacing one clears the cache already
+        by_value = _plain(value)
+        if not by_value and not callable(value) and not isinstance(value, types.ModuleType):
+            _warn_unseen(block, name, value)
+        checks.append((weakref.ref(block), name, value, by_value))
+    return _Guards(checks) if checks else None
+
+
+def _warn_unseen(block: HybridBlock, name: str, value: Any) -> None:
+    cls = type(block).__dict__.get("_watched_class", type(block))
+    if (cls, name) in _WARNED:
+        return
+    _WARNED.add((cls, name))
+    warnings.warn(f"{cls.__name__}.hybrid_forward read self.{name} (a {type(value).__name__}) "
+                  f"while it was traced: the cached graph keeps what it computed from it, so a "
+                  f"change made inside it is not seen (assigning a new value is, and traces "
+                  f"again). Make it a number, string or tuple, or call hybridize() again after "
+                  f"changing it", UserWarning, stacklevel=user_stacklevel())
 
 
 def _flatten(out) -> tuple[list[Symbol], Any]:

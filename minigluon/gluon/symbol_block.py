@@ -8,6 +8,7 @@ inputs are the block's parameters.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from .. import ndarray as nd
@@ -23,7 +24,11 @@ from .parameter import Parameter
 
 class SymbolBlock(HybridBlock):
     """``SymbolBlock(outputs, inputs, params=None)``: run the graph ``outputs`` on ``inputs``
-    (variables of it); every other variable is a Parameter (from ``params`` if given)."""
+    (variables); every other variable of the graph is a Parameter (from ``params`` if given).
+    An input the graph does not read is accepted, with a warning, as in MXNet: an exported
+    block that ignores an input has no variable for it."""
+
+    _watch_attributes = False  # its graph is fixed: nothing to guard
 
     def __init__(self, outputs: Symbol | list, inputs: Symbol | list, params: Any = None):
         super().__init__(prefix="")
@@ -35,13 +40,14 @@ class SymbolBlock(HybridBlock):
         for x in inputs:
             if not isinstance(x, Symbol) or len(x._outputs) != 1 or not x._outputs[0][0].is_variable:
                 raise TypeError(f"SymbolBlock: inputs must be variables (sym.var), got {x!r}")
-            if x.name not in args:
-                raise ValueError(f"SymbolBlock: input {x.name!r} is not a variable of the graph "
-                                 f"(its variables: {args})")
             names.append(x.name)
         if len(set(names)) != len(names):
             raise ValueError(f"SymbolBlock: input names repeat: {names}")
-        self._sig = (names, len(names))
+        unread = [n for n in names if n not in args]
+        if unread:
+            warnings.warn(f"SymbolBlock: the graph does not read input(s) {unread} (its "
+                          f"variables: {args}); they are accepted and ignored", stacklevel=2)
+        self._sig = (names, len(names), None)
         given = params if params is not None else {}
         for name in args:
             if name in names:
@@ -60,17 +66,22 @@ class SymbolBlock(HybridBlock):
         graph = sym.load(symbol_file)
         names = [input_names] if isinstance(input_names, str) else list(input_names)
         args = graph.list_arguments()
-        for n in names:
-            if n not in args:
-                raise ValueError(f"{symbol_file}: the graph has no input {n!r} (its variables: "
-                                 f"{args})")
+        unread = [n for n in names if n not in args]
+        # a name the graph lacks is most often a misspelt input: say so if anything fails
+        hint = (f"; the graph has no input {unread[0]!r} (its variables: {args})"
+                if unread else "")
         block = SymbolBlock(graph, [sym.var(n) for n in names])
         if param_file is not None:
-            block.collect_params().load(param_file, ctx, allow_missing, ignore_extra)
+            try:
+                block.collect_params().load(param_file, ctx, allow_missing, ignore_extra)
+            except ValueError as e:
+                if not unread:
+                    raise
+                raise type(e)(f"{e}{hint}") from e
         elif block._reg_params and not allow_missing:
             raise ValueError(f"{symbol_file}: variables {sorted(block._reg_params)} are "
                              f"neither inputs (given: {names}) nor loaded: pass them as "
-                             f"inputs, or a param_file holding them")
+                             f"inputs, or a param_file holding them{hint}")
         return block
 
     def hybrid_forward(self, F, *args, **params):
@@ -85,7 +96,7 @@ class SymbolBlock(HybridBlock):
             try:
                 out = invoke(node.op, ins, dict(node.attrs), node.name)
             except (MXNetError, ValueError, TypeError) as e:
-                raise type(e)(f"node {node.name!r} ({node.op.name}): {e}") from None
+                raise type(e)(f"node {node.name!r} ({node.op.name}): {e}") from e
             values[id(node)] = out._split() if isinstance(out, Symbol) else (
                 list(out) if isinstance(out, list) else [out])
         outs = [values[id(n)][i] for n, i in self._graph._outputs]

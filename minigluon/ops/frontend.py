@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable
 from contextlib import contextmanager
-from types import SimpleNamespace
+from types import FrameType, SimpleNamespace, TracebackType
 from typing import Any
 
 import numpy as np
@@ -50,17 +50,45 @@ def is_argument(x: Any) -> str | None:
     return (_ARG_NAMES.get() or {}).get(x.ident())
 
 
+def _outside_package(frame: FrameType) -> bool:
+    return not os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR)
+
+
+def _show_line(filename: str, lineno: int) -> str:
+    code = linecache.getline(filename, lineno).strip()
+    if "#" in code and not any(q in code.split("#")[0] for q in "'\""):
+        code = code.split("#")[0].rstrip()  # the code, not its comment
+    return f"{filename}:{lineno}" + (f": `{code}`" if code else "")
+
+
 def user_line() -> str:
     """``file.py:12: `if x > 0:``` for the innermost frame outside minigluon."""
     frame = sys._getframe(1)
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
+    while frame is not None and not _outside_package(frame):
         frame = frame.f_back
     if frame is None:
         return "<unknown line>"
-    code = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
-    if "#" in code and not any(q in code.split("#")[0] for q in "'\""):
-        code = code.split("#")[0].rstrip()  # the code, not its comment
-    return f"{frame.f_code.co_filename}:{frame.f_lineno}" + (f": `{code}`" if code else "")
+    return _show_line(frame.f_code.co_filename, frame.f_lineno)
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` at which a ``warnings.warn`` in the calling function points at
+    the user's line (the innermost frame outside minigluon)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and not _outside_package(frame):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def raising_user_line(tb: TracebackType | None) -> str | None:
+    """The user's line an exception came from: the innermost frame of its traceback
+    outside minigluon (None when every frame of it is minigluon's)."""
+    found = None
+    while tb is not None:
+        if _outside_package(tb.tb_frame):
+            found = (tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return None if found is None else _show_line(*found)
 
 
 def _where() -> str:

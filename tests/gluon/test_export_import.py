@@ -113,7 +113,7 @@ def test_symbol_block_parameters_train_and_round_trip(tmp_path):
     sym_file, params_file = block.export(str(tmp_path / "affine"))
     saved = nd.load(params_file)
     assert sorted(saved) == ["arg:b", "arg:w"]
-    again = mg.gluon.SymbolBlock.imports(sym_file, ["data0"], params_file)
+    again = mg.gluon.SymbolBlock.imports(sym_file, ["data"], params_file)
     again.hybridize()
     np.testing.assert_allclose(again(data).asnumpy(), want)
 

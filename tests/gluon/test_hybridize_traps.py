@@ -113,7 +113,7 @@ def test_slices_are_graph_ops_in_the_trace_and_in_the_export(tmp_path):
     sym_file, params_file = block.export(str(tmp_path / "s"))
     ops = [n["op"] for n in json.loads(open(sym_file).read())["nodes"]]
     assert ops.count("slice") == 5  # x[0] twice (start, first row), two more rows, x[1:, 0:2]
-    again = mg.gluon.SymbolBlock.imports(sym_file, ["data0"], params_file)
+    again = mg.gluon.SymbolBlock.imports(sym_file, ["data"], params_file)
     np.testing.assert_allclose(again(nd.array(x)).asnumpy(), x.sum(axis=0) + x[1:, 0:2].sum(),
                                rtol=1e-6)
 
