@@ -337,8 +337,8 @@ def _emit(module: ir.Module, name: str, attrs: dict, inputs: list, outputs: list
     if with_grad:
         # a copy of one frame's alpha (R), beta (2 x 2 rows of P), occupancies (2 rows of
         # P), beta + log y (2 rows of P + 1) and one running sum per class; the heap holds
-        # alpha and the max / log-sum of every frame
-        stack += csize * (R + 8 * P + 2 + C)
+        # alpha and the max / log-sum of every frame; beta's skip flags (P + 1)
+        stack += csize * (R + 8 * P + 2 + C) + P + 1
         heap_items = T * R + 2 * T
         if heap_items * csize > MAX_HEAP_BYTES:
             raise CompileError(f"CTCLoss kernel: T={T} and label length {L} need too much "
@@ -396,6 +396,9 @@ def _emit(module: ir.Module, name: str, attrs: dict, inputs: list, outputs: list
         e_b = b.alloca(ct, size=_i(P + 1), name="e_blank")  # beta + log y of each state
         e_l = b.alloca(ct, size=_i(P + 1), name="e_label")
         class_sum = b.alloca(ct, size=_i(C), name="class_sum")  # 0 between frames
+        # may beta skip from label j to label j+1: alpha's flag but for a label equal to
+        # the blank, which MXNet's beta never leaves by a skip
+        skip_out = b.alloca(I8, size=_i(P + 1), name="skip_out")
     blank, pad = (0, 0) if blank_label == "first" else (C - 1, -1)
     dty = FLOATS[ddt]
 
@@ -478,6 +481,10 @@ def _emit(module: ir.Module, name: str, attrs: dict, inputs: list, outputs: list
             ok = b.and_(b.icmp_signed(">", j, _i(0)),
                         b.and_(b.icmp_signed("!=", k, _i(blank)), b.icmp_signed("!=", k, prev[0])))
             b.store(b.zext(ok, I8), at(skip, j))
+            if with_grad:  # label j-1's flag (j = 0 writes a false one, overwritten next)
+                out_ok = b.and_(b.icmp_signed("!=", prev[0], _i(blank)),
+                                b.icmp_signed("!=", prev[0], k))
+                b.store(b.zext(out_ok, I8), at(skip_out, _clamp_i(b, b.sub(j, _i(1)), 0, P)))
             return [k]
         _for(b, _i(0), _i(P + 1), "labels", [_i(blank)], fill_labels, **SMALL_LOOP)
 
@@ -603,7 +610,10 @@ def _emit(module: ir.Module, name: str, attrs: dict, inputs: list, outputs: list
         beta_t(s) (excluding the emission at t) runs backward from beta_{T_n-1} = log 1 on
         the two final states, through E_t(s) = beta_t(s) + log y_t(l'_s):
         beta_{t-1}(2i) = logaddexp(E_t(2i), E_t(2i+1)) and beta_{t-1}(2j+1) =
-        logsumexp(E_t(2j+1), E_t(2j+2), [skip] E_t(2j+3)).  Rows are B[i] = beta(2i) and
+        logsumexp(E_t(2j+1), E_t(2j+2), [skip] E_t(2j+3)), the skip allowed from a label
+        that is not the blank and differs from the next (MXNet's rule: for a label equal
+        to the blank it is not alpha's, so the gradient is MXNet's, not the loss's exact
+        one).  Rows are B[i] = beta(2i) and
         A[j] = beta(2j+1) (no offset: A[j+1] is read), double-buffered; every cell past
         the sample's states is -inf (beta flows to smaller s, so they are read).
         grad[t, c] = y_t(c) - sum_{s: l'_s = c} exp(alpha_t(s) + beta_t(s) - log p).
@@ -684,7 +694,7 @@ def _emit(module: ir.Module, name: str, attrs: dict, inputs: list, outputs: list
                 vb, va = valid(i)
                 i1 = b.add(i, _i(1), flags=["nsw"])
                 stay = b.load(at(e_l, i))
-                ok = b.icmp_unsigned("!=", b.load(at(skip, i1)), ir.Constant(I8, 0))
+                ok = b.icmp_unsigned("!=", b.load(at(skip_out, i)), ir.Constant(I8, 0))
                 jump = b.select(ok, b.load(at(e_l, i1)), neg_inf)
                 new_b = _logaddexp(b, b.load(at(e_b, i)), stay)
                 new_a = _logaddexp3(b, stay, b.load(at(e_b, i1)), jump)

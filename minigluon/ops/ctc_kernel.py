@@ -72,7 +72,9 @@ def validate(
     L = label.shape[1]
     lab = label.astype(np.float64)
 
-    blank, lo, hi, pad = (0, 1, C - 1, 0.0) if blank_label == "first" else (C - 1, 0, C - 2, -1.0)
+    # a label may be the blank itself (MXNet computes it: see ctc_loss); with 'first' only
+    # through label_lengths, since 0 is also the padding
+    blank, lo, hi, pad = (0, 0, C - 1, 0.0) if blank_label == "first" else (C - 1, 0, C - 1, -1.0)
     t_len = _lengths(data_lengths, "data_lengths", N, T)
     t_len = np.full(N, T, np.int64) if t_len is None else t_len
     l_len = _lengths(label_lengths, "label_lengths", N, L)
@@ -107,6 +109,10 @@ def ctc_loss(
     the blank is class 0, labels are 1..C-1 and padding is 0; with ``'last'``
     the blank is C-1, labels are 0..C-2 and padding is -1.  Infeasible samples
     get loss +inf and zero grad; frames past ``data_lengths[n]`` get zero grad.
+
+    A label equal to the blank is, as in MXNet 1.9.1, a state of l' emitting the blank
+    that alpha cannot enter by a skip but may leave by one, while beta may not leave it
+    by one: the loss is alpha's, the gradient MXNet's (not exactly the loss's).
     """
     data, lab, t_len, l_len, blank = validate(data, label, data_lengths, label_lengths,
                                               blank_label)
@@ -151,8 +157,11 @@ def ctc_loss(
         end[rows, s_len - 1] = True
         end[rows[l_len > 0], s_len[l_len > 0] - 2] = True
         b_init = np.where(end, 0.0, -np.inf)
-        skip_next = np.zeros((N, S), bool)                  # skip s -> s+2 allowed
-        skip_next[:, :-2] = skip[:, 2:]
+        # beta skips s -> s+2 from a real label that differs from l'_{s+2}: alpha's rule
+        # read backwards, except for a label equal to the blank, which MXNet (warp-ctc)
+        # lets alpha leave by a skip but not beta (its gradient is then not the loss's)
+        skip_next = np.zeros((N, S), bool)
+        skip_next[:, :-2] = (ext[:, :-2] != blank) & (ext[:, :-2] != ext[:, 2:])
         beta = np.empty((T, N, S))
         b = np.full((N, S), -np.inf)
         for t in range(T - 1, -1, -1):

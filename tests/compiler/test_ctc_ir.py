@@ -221,7 +221,7 @@ T_, N_, C_, L_ = 5, 2, 4, 3
 
 
 @pytest.mark.parametrize("lab, dlens, llens, match", [
-    ([[0, 3, -1], [1, -1, -1]], None, None, r"label\[0, 1\] = 3 is not a valid label"),
+    ([[0, 4, -1], [1, -1, -1]], None, None, r"label\[0, 1\] = 4 is not a valid label"),
     ([[0, 1, -1], [1.5, -1, -1]], None, None, r"label\[1, 0\] = 1\.5 is not a valid label"),
     ([[0, 1, -1], [-2, -1, -1]], None, None, r"label\[1, 0\] = -2 is not a valid label"),
     ([[0, np.nan, -1], [1, 1, 1]], None, None, r"label\[0, 1\] = nan is not a valid label"),
@@ -271,7 +271,8 @@ def test_validate_ctc_maps_lengths_by_attributes():
 
 def ctc_kernel_of(block):
     """(executable, plan index, function, slots) of the CTC kernel of the block's one graph."""
-    (runner, _), = block._cache.values()
+    entry, = block._cache.values()
+    runner = entry[0]
     plan = runner.exe.plan
     k = next(i for i, p in enumerate(plan) if p[0] == "validate") + 1
     kind, fn, slots, _, _ = plan[k]
