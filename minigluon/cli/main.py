@@ -60,12 +60,7 @@ def demo(args: argparse.Namespace) -> int:
 
 def explain(args: argparse.Namespace) -> int:
     if args.loss.endswith(".json"):  # an exported graph, on the given inputs
-        from ..base import MXNetError
-        try:
-            block, arrays = _imported(args.loss, args.params, args.input)
-        except (MXNetError, ValueError, TypeError, OSError) as e:
-            print(f"minigluon explain: {e}", file=sys.stderr)
-            return 2
+        block, arrays = _imported(args.loss, args.params, args.input)
     elif args.loss not in EXAMPLES:
         print(f"unknown loss {args.loss!r}; choose from {', '.join(EXAMPLES)}, or give a "
               f"SYMBOL.json with --input NAME=FILE.npy", file=sys.stderr)
@@ -111,16 +106,11 @@ def _summary(k: int, out: np.ndarray) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..base import MXNetError
-    try:
-        block, arrays = _imported(args.symbol, args.params, args.input)
-        if not args.eager:
-            block.hybridize()
-        jit.reset_stats()
-        out = block(*arrays)
-    except (MXNetError, ValueError, TypeError, OSError) as e:
-        print(f"minigluon run: {e}", file=sys.stderr)
-        return 2
+    block, arrays = _imported(args.symbol, args.params, args.input)
+    if not args.eager:
+        block.hybridize()
+    jit.reset_stats()
+    out = block(*arrays)
     outs = [o.asnumpy() for o in (out if isinstance(out, list) else [out])]
     st = jit.stats()
     how = "eagerly (numpy)" if args.eager else (
@@ -166,8 +156,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", help="save the output to this .npy file (.npz if several)")
     p.add_argument("--eager", action="store_true", help="run op by op instead of compiled")
     p.set_defaults(func=run)
+    for p in sub.choices.values():
+        p.add_argument("--traceback", action="store_true",
+                       help="on an error, show Python's traceback instead of one line")
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except Exception as e:  # a file from anywhere must end in one clear line, never a traceback
+        if args.traceback:
+            raise
+        print(f"minigluon {args.command}: {_one_line(e)}", file=sys.stderr)
+        return 2
+
+
+def _one_line(e: Exception) -> str:
+    """What went wrong, on one line: the message of an error in the input (a bad graph,
+    file or value), or, for anything else, the exception type as well, since it is a bug."""
+    from ..base import MXNetError
+    text = " ".join(str(e).split()) or type(e).__name__
+    if isinstance(e, (MXNetError, ValueError, TypeError, OSError, ArithmeticError, MemoryError)):
+        return text
+    return f"internal error ({type(e).__name__}: {text}); rerun with --traceback to see where"
 
 
 if __name__ == "__main__":

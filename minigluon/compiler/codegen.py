@@ -442,11 +442,17 @@ def emit_kernel(module: ir.Module, name: str, lazy: Lazy, out_slot: int, reads: 
     ``noalias`` pointers.  Loads are proven in bounds here, before any code exists.
     """
     shape = lazy.shape or (1,)
+    if 0 in shape:  # no element to compute: a kernel that does nothing
+        body = kernel_function(module, name, [buffers[s][1] for s in list(reads) + [out_slot]])
+        ir.IRBuilder(body.append_basic_block("entry")).ret_void()
+        return
     loop_vars = tuple(var(d, f"o{k}") for k, d in enumerate(shape))
     value = lazy(loop_vars if lazy.shape else ())
     for e in walk(value):
         if e.op == "load":
             slot, index = e.args
+            if any(v.op == "var" and v.args[1] == 0 for v in walk(index)):
+                continue  # inside a loop that runs zero times (a reduction over no element)
             lo, hi = bounds(index)
             size = math.prod(buffers[slot][0])
             if lo < 0 or hi >= size:

@@ -38,6 +38,12 @@ def buffer_arg(a: np.ndarray) -> int:
     return id(a) if DATA_OFFSET is not None else a.ctypes.data
 
 
+def _extent(shape: tuple) -> int:
+    """The outermost loop's extent of a kernel writing shape: a 0-d value is one element,
+    as codegen emits it."""
+    return shape[0] if shape else 1
+
+
 def num_threads() -> int:
     env = os.environ.get("MINIGLUON_NUM_THREADS")
     return max(1, int(env)) if env and env.isdigit() else (os.cpu_count() or 1)
@@ -132,7 +138,7 @@ class Executable:
         if self.single is not None:
             fn, picks, shape, dtype = self.single
             out = np.empty(shape, dtype)
-            fn(0, shape[0], *[buffer_arg(arrays[p]) for p in picks], buffer_arg(out))
+            fn(0, _extent(shape), *[buffer_arg(arrays[p]) for p in picks], buffer_arg(out))
             return [out]
         buf: list = [None] * self.num_slots
         for s, a in zip(self.schedule.inputs, arrays):
@@ -144,7 +150,7 @@ class Executable:
             if kind == "kernel":
                 args = [buffer_arg(buf[s]) for s in reads]
                 if chunks is None:
-                    what(0, self.schedule.buffers[writes[0]][0][0], *args)
+                    what(0, _extent(self.schedule.buffers[writes[0]][0]), *args)
                 else:
                     task, extent, chunk = chunks
                     argv = np.array(args, dtype=np.int64)  # alive until the job is done

@@ -175,9 +175,14 @@ def bounds(e: Expr) -> tuple[int, int]:
     raise ValueError(f"no integer bounds for {op}")
 
 
+# _EMPTY: a stride or extent of 0 belongs to an array with no elements, so an index
+# divided by it is never evaluated; x itself keeps its loop variables, among them one
+# of extent 0, which tells codegen's bounds check the load never happens.
+
+
 def idiv(x: Expr, m: int) -> Expr:
     """Floor division by a positive constant, simplified when the range allows."""
-    if m == 1:
+    if m == 1 or m == 0:  # 0: see _EMPTY
         return x
     t, c = as_affine(x)
     lo, hi = bounds(x)
@@ -193,6 +198,8 @@ def idiv(x: Expr, m: int) -> Expr:
 
 
 def imod(x: Expr, m: int) -> Expr:
+    if m == 0:
+        return x  # see _EMPTY
     if m == 1:
         return iconst(0)
     t, c = as_affine(x)

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..base import DEFAULT_DTYPE, ShapeError
 from ..compiler.loopir import Expr, Lazy, alu, cast, const, iadd, idiv, where
-from .registry import MAX_ELEMENTS, Attr, Op, register
+from .registry import MAX_ELEMENTS, Attr, AttrError, Op, register
 
 # An array this large is a mistake (or a hostile graph), not a loss input.
 
@@ -62,8 +62,14 @@ def _arange_bounds(attrs) -> tuple[float, float, float]:
     start, stop, step = attrs["start"], attrs["stop"], attrs["step"]
     if stop is None:
         start, stop = 0.0, start
+    for name, v in (("start", start), ("stop", stop), ("step", step)):
+        if not math.isfinite(v):  # a graph file can hold anything; MXNet refuses these too
+            raise AttrError(f"arange: {name} must be a finite number, got {v}")
     if step == 0:
         raise ShapeError("arange: step must not be 0")
+    if not (start < stop if step > 0 else start > stop):
+        raise ShapeError(f"arange: the range (start, stop, step) = ({start:g}, {stop:g}, "
+                         f"{step:g}) is empty, which MXNet refuses")
     return start, stop, step
 
 
@@ -71,8 +77,11 @@ def _arange_shape(attrs, shapes):
     start, stop, step = _arange_bounds(attrs)
     if attrs["repeat"] < 1:
         raise ShapeError(f"arange: repeat must be positive, got {attrs['repeat']}")
-    n = max(0, math.ceil((stop - start) / step))
-    return [checked_shape((n * attrs["repeat"],))]
+    count = (stop - start) / step  # inf when a tiny step or huge bounds overflow float64
+    if not count <= MAX_ELEMENTS:
+        raise ShapeError(f"arange: (start, stop, step) = ({start:g}, {stop:g}, {step:g}) "
+                         f"has more than the {MAX_ELEMENTS} elements minigluon allows")
+    return [checked_shape((math.ceil(count) * attrs["repeat"],))]
 
 
 def _arange(attrs):

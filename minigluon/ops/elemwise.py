@@ -286,6 +286,12 @@ def _scalar_kernel(fn):
     return kernel
 
 
+def _log(s: float) -> float:
+    """log(s) as numpy gives it: -inf for 0, NaN below (Python's math.log raises)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.log(s))
+
+
 def _gs(fn):
     """Gradient of x op scalar: fn(F, x, scalar, out) is d out / d x."""
     return lambda F, a, ins, outs, og: [og[0] * fn(F, ins[0], a["scalar"], outs[0])]
@@ -294,10 +300,11 @@ def _gs(fn):
 SCALAR_GRAD = {
     "_plus_scalar": _gs(lambda F, x, s, y: 1.0), "_minus_scalar": _gs(lambda F, x, s, y: 1.0),
     "_rminus_scalar": _gs(lambda F, x, s, y: -1.0), "_mul_scalar": _gs(lambda F, x, s, y: s),
-    "_div_scalar": _gs(lambda F, x, s, y: 1.0 / s),
+    # og / s, as MXNet (not og * (1 / s): another rounding), and inf or NaN for s = 0
+    "_div_scalar": lambda F, a, ins, outs, og: [og[0] / a["scalar"]],
     "_rdiv_scalar": _gs(lambda F, x, s, y: -y / x),
     "_power_scalar": _gs(lambda F, x, s, y: s * x ** (s - 1) if s != 1 else 1.0),
-    "_rpower_scalar": _gs(lambda F, x, s, y: y * float(np.log(s))),
+    "_rpower_scalar": _gs(lambda F, x, s, y: y * _log(s)),
     "_mod_scalar": _gs(lambda F, x, s, y: 1.0),
     "_rmod_scalar": _gs(lambda F, x, s, y: -F.floor(s / x)),
     "_maximum_scalar": _gs(lambda F, x, s, y: x >= s),

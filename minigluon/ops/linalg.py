@@ -24,6 +24,9 @@ def _dot_operands(attrs, a, b):
 
 
 def _dot_shape(attrs, shapes):
+    if not shapes[0] or not shapes[1]:
+        raise ShapeError(f"dot: operands must have at least one axis, got shapes "
+                         f"{tuple(shapes[0])} and {tuple(shapes[1])}")
     a, b = _dot_operands(attrs, tuple(shapes[0]), tuple(shapes[1]))
     if a[-1] != b[0]:
         raise ShapeError(f"dot: inner dimensions differ: {tuple(shapes[0])} x {tuple(shapes[1])}"

@@ -79,6 +79,8 @@ def _lower_nan(op: str, neutral: float):
 def _expand(F, g, attrs, x):
     """A reduced gradient reshaped with the reduced axes kept, broadcast to x's shape."""
     axes = reduce_axes(len(x.shape), attrs["axis"], attrs.get("exclude", False))
+    if 0 in x.shape:  # nothing to spread over; in a shape attribute 0 would mean "keep"
+        return F.zeros_like(x), axes
     kept = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
     return F.broadcast_to(F.reshape(g, shape=kept), shape=x.shape), axes
 

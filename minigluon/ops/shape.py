@@ -190,7 +190,7 @@ def _broadcast_to_shape(attrs, shapes):
 
 
 register(Op("broadcast_to", ("data",), _broadcast_to_shape,
-            lambda a, x: np.ascontiguousarray(np.broadcast_to(x, _broadcast_to_shape(a, [x.shape])[0])),
+            lambda a, x: np.broadcast_to(x, _broadcast_to_shape(a, [x.shape])[0]).copy(),  # 0-d stays 0-d
             attrs={"shape": Attr("shape")}, fluent=True,
             lower=lambda a, x: x.broadcast_to(_broadcast_to_shape(a, [x.shape])[0]),
             grad=lambda F, a, ins, outs, og: [_unbroadcast(F, og[0], ins[0].shape)]))
@@ -204,7 +204,7 @@ def _broadcast_like_shape(attrs, shapes):
 
 
 register(Op("broadcast_like", ("lhs", "rhs"), _broadcast_like_shape,
-            lambda a, x, y: np.ascontiguousarray(np.broadcast_to(x, y.shape)), fluent=True,
+            lambda a, x, y: np.broadcast_to(x, y.shape).copy(), fluent=True,
             lower=lambda a, x, y: x.broadcast_to(y.shape),
             grad=lambda F, a, ins, outs, og: [_unbroadcast(F, og[0], ins[0].shape), None]))
 
