@@ -5,10 +5,10 @@ import numpy as np
 
 from ..base import DEFAULT_DTYPE, ShapeError
 from ..compiler.ctc_ir import emit_ctc_kernel, validate_ctc
-from ..compiler.loopir import Expr, Lazy, cast, const, where
+from ..compiler.loopir import Expr, Lazy, cast, cmp, const, iconst, where
 from .ctc_kernel import ctc_loss
 from .reduce import normalize_axis
-from .registry import FLOATS, Attr, Op, register
+from .registry import FLOATS, Attr, AttrError, Op, register
 
 _SOFTMAX_ATTRS = {"axis": Attr("int", -1), "temperature": Attr("opt_float", None),
                   "dtype": Attr("dtype", None), "use_length": Attr("bool", False)}
@@ -57,24 +57,108 @@ def _tempered(F, attrs, x, g):
     return g if g.dtype == x.dtype else F.Cast(g, dtype=str(x.dtype))
 
 
-def _lower_softmax(attrs, x):
-    out = lower_log_softmax(attrs, x)
-    return None if out is None else out.map("exp")
+def _softmax_inputs(attrs):
+    return ("data", "length") if attrs.get("use_length") else ("data",)
 
 
-register(Op("log_softmax", ("data",), _axis_shape,
+def _softmax_shape(attrs, shapes):
+    """data's shape; with use_length, length holds one count per softmax: data's shape
+    without the axis ((1,) for 1-d data), as MXNet's."""
+    if len(shapes) != len(_softmax_inputs(attrs)):  # never ignore a length, as MXNet
+        raise ShapeError("softmax: use_length=True needs a length input: softmax(data, "
+                         "length, use_length=True)" if attrs["use_length"] else
+                         "softmax: a length input needs use_length=True")
+    data = tuple(shapes[0])
+    ax = normalize_axis(attrs["axis"], len(data))
+    want = data[:ax] + data[ax + 1:] or (1,)
+    if len(shapes) > 1 and tuple(shapes[1]) != want:
+        raise ShapeError(f"softmax: length must have shape {want} (data {data} without axis "
+                         f"{attrs['axis']}), got {tuple(shapes[1])}")
+    return [data]
+
+
+def _softmax_dtype(attrs, dtypes):
+    if len(dtypes) > 1 and str(dtypes[1]) not in ("int32", "int64"):
+        raise TypeError(f"softmax: length is {dtypes[1]}, but MXNet's softmax takes int32 or "
+                        f"int64 lengths only; cast it with .astype('int32')")
+    return _out_dtype(attrs, dtypes)
+
+
+def _log_softmax_shape(attrs, shapes):
+    if attrs["use_length"]:
+        raise AttrError("log_softmax has no length input: use_length=True is for softmax "
+                        "(MXNet 1.9.1 refuses it here too)")
+    return _axis_shape(attrs, shapes)
+
+
+def _row_mask(shape: tuple, ax: int, length: np.ndarray) -> np.ndarray:
+    """True where a position along ax comes before its row's length (a negative length
+    keeps nothing, one past the axis everything)."""
+    rows = length.reshape(shape[:ax] + (1,) + shape[ax + 1:])
+    return np.arange(shape[ax]).reshape((-1,) + (1,) * (len(shape) - ax - 1)) < rows
+
+
+def _softmax(attrs, x, length=None):
+    dt = attrs["dtype"] or x.dtype
+    if length is None:
+        return np.exp(log_softmax_np(x, attrs["axis"], attrs["temperature"])).astype(dt)
+    ax = normalize_axis(attrs["axis"], x.ndim)
+    if attrs["temperature"] is not None:  # before masking: -inf / a negative one is +inf
+        x = x / np.asarray(attrs["temperature"], x.dtype)
+    keep = _row_mask(x.shape, ax, length)
+    # positions past a row's length take no part, whatever they hold, and give 0 (MXNet)
+    y = np.exp(log_softmax_np(np.where(keep, x, np.asarray(-np.inf, x.dtype)), ax))
+    return np.where(keep, y, np.zeros((), y.dtype)).astype(dt)
+
+
+def _lower_softmax(attrs, x, length=None):
+    if length is None:
+        out = lower_log_softmax(attrs, x)
+        return None if out is None else out.map("exp")
+    ax = normalize_axis(attrs["axis"], len(x.shape))
+    if attrs["temperature"] is not None:
+        x = x.map("div", Lazy.full((), attrs["temperature"], x.dtype))
+
+    def keep(i):  # as _row_mask: the position along ax against its row's length
+        row = i[:ax] + i[ax + 1:] if len(i) > 1 else (iconst(0),)
+        return cmp("lt", i[ax], cast(length(row), "int64"))
+    neg_inf = const(-np.inf, x.dtype)
+    masked = Lazy(x.shape, x.dtype, lambda i: where(keep(i), x(i), neg_inf))
+    y = lower_log_softmax({**attrs, "temperature": None, "use_length": False}, masked).map("exp")
+    zero = const(0, y.dtype)
+    return Lazy(y.shape, y.dtype, lambda i: where(keep(i), y(i), zero))
+
+
+def _grad_softmax(F, attrs, ins, outs, og):
+    """y (og - sum(og y)) / temperature; with a length, the sum runs over the positions
+    kept and the others get 0, whatever og holds there (MXNet's loop stops at the length)."""
+    x, y, g = ins[0], outs[0], og[0]
+    if len(ins) == 1:
+        return [_tempered(F, attrs, x, y * (g - F.sum(g * y, axis=attrs["axis"], keepdims=True)))]
+    ax = normalize_axis(attrs["axis"], len(x.shape))
+    n = x.shape[ax]
+    if n == 0:
+        return [F.zeros_like(x), None]
+    along = tuple(n if d == ax else 1 for d in range(len(x.shape)))
+    rows = x.shape[:ax] + (1,) + x.shape[ax + 1:]
+    keep = F.broadcast_lesser(F.reshape(F.arange(n, dtype="float64"), shape=along),
+                              F.reshape(F.Cast(ins[1], dtype="float64"), shape=rows))
+    keep = F.broadcast_like(keep, x)
+    gy = F.where(keep, g * y, F.zeros_like(y))
+    inner = F.where(keep, y * (g - F.sum(gy, axis=ax, keepdims=True)), F.zeros_like(y))
+    return [_tempered(F, attrs, x, inner), None]
+
+
+register(Op("log_softmax", ("data",), _log_softmax_shape,
             lambda a, x: log_softmax_np(x, a["axis"], a["temperature"]).astype(a["dtype"] or x.dtype),
             attrs=dict(_SOFTMAX_ATTRS), dtype=_out_dtype, accepts={"data": FLOATS}, fluent=True,
             lower=lower_log_softmax,
             grad=lambda F, a, ins, outs, og: [_tempered(F, a, ins[0], (
                 og[0] - F.exp(outs[0]) * F.sum(og[0], axis=a["axis"], keepdims=True)))]))
-register(Op("softmax", ("data",), _axis_shape,
-            lambda a, x: np.exp(log_softmax_np(x, a["axis"], a["temperature"])).astype(
-                a["dtype"] or x.dtype),
-            attrs=dict(_SOFTMAX_ATTRS), dtype=_out_dtype, accepts={"data": FLOATS}, fluent=True,
-            lower=_lower_softmax,
-            grad=lambda F, a, ins, outs, og: [_tempered(F, a, ins[0], (
-                outs[0] * (og[0] - F.sum(og[0] * outs[0], axis=a["axis"], keepdims=True))))]))
+register(Op("softmax", ("data", "length?"), _softmax_shape, _softmax,
+            attrs=dict(_SOFTMAX_ATTRS), dtype=_softmax_dtype, accepts={"data": FLOATS},
+            fluent=True, active_inputs=_softmax_inputs, lower=_lower_softmax,
+            grad=_grad_softmax))
 
 
 def _pick_shape(attrs, shapes):
@@ -171,6 +255,11 @@ def _ctc_inputs(attrs):
 
 
 def _ctc_shape(attrs, shapes):
+    names = _ctc_inputs(attrs)
+    if len(shapes) != len(names):  # MXNet counts them too: a length is never ignored
+        raise ShapeError(f"CTCLoss: with use_data_lengths={bool(attrs['use_data_lengths'])} and "
+                         f"use_label_lengths={bool(attrs['use_label_lengths'])} the inputs are "
+                         f"{', '.join(names)}; got {len(shapes)} inputs")
     data, label = tuple(shapes[0]), tuple(shapes[1])
     if len(data) != 3:
         raise ShapeError(f"CTCLoss: data must be 3-d (sequence, batch, alphabet), got {data}")
