@@ -6,8 +6,11 @@ to ``end``, so threads can split it).  The element expression is built by evalua
 fused ops' lowerings at the loop indices.  Each sub-expression is emitted at the
 outermost loop where all its indices are known: a row's max is computed once per row,
 before the loop over the row's elements.  A reduction becomes its own loop, placed
-where its result is first needed.  Floating-point ops carry ``contract`` and ``nsz``;
-sums also carry ``reassoc`` so LLVM may vectorize them.  No flag assumes away NaN or inf.
+where its result is first needed.  Elementwise floating-point ops carry no fast-math
+flag, so each result is rounded as numpy rounds it: with ``contract``, LLVM would fuse
+``x * s - max(x * s)`` into an FMA whose unrounded product makes the top class of
+log_softmax 4 instead of 0 at logits near 1e8.  Sums carry ``reassoc`` so LLVM may
+vectorize them; products do not, as overflow depends on their order (1e30 * 1e30 * 0).
 
 LLVM integers have no sign: uint8 and bool (``UNSIGNED``) are zero-extended, compared and
 converted to float as unsigned, everything else as signed.  Integer arithmetic other than
@@ -26,8 +29,7 @@ from .infer import CompileError
 from .loopir import FLOAT, INT_RANGE, UNSIGNED, Expr, Lazy, bounds, cast, ravel, reset_interning, var, walk
 from .schedule import Schedule
 
-FM = ("contract", "nsz")
-RED_FM = ("reassoc", "contract", "nsz")
+SUM_FM = ("reassoc", "nsz")  # the only fast-math flags: see the module docstring
 I64 = ir.IntType(64)
 _TYPES = {"float32": ir.FloatType(), "float64": ir.DoubleType(), "int64": I64,
           "int32": ir.IntType(32), "int8": ir.IntType(8), "uint8": ir.IntType(8),
@@ -276,22 +278,21 @@ class KernelEmitter:
         if op == "cast":
             return self.cast(b, a[0], e.args[0].dtype, dt)
         if op in _BIN:
-            return getattr(b, _BIN[op])(a[0], a[1], flags=FM)
+            return getattr(b, _BIN[op])(a[0], a[1])
+        if op in ("max", "min") and dt in FLOAT:
+            return _elementwise_extreme(b, op, a[0], a[1])
         if op in ("max", "min"):
             return _extreme(b, op, a[0], a[1], dt)
         if op == "pow":
             return call_intrinsic(b, "llvm.pow", *a[:2])
         if op == "neg":
-            return b.fneg(a[0], flags=FM)
+            return b.fneg(a[0])
         if op in _MATH:
             return getattr(mathlib, _MATH[op])(b, a[0])
         if op in _INTRINSIC:
             return call_intrinsic(b, _INTRINSIC[op], a[0])
-        if op == "mod":  # MXNet: sign of the divisor, x mod 0 = 0
-            x, y = a
-            q = call_intrinsic(b, "llvm.floor", b.fdiv(x, y, flags=FM))
-            r = b.fsub(x, b.fmul(q, y, flags=FM), flags=FM)
-            return b.select(b.fcmp_ordered("==", y, ir.Constant(ty, 0.0)), ir.Constant(ty, 0.0), r)
+        if op == "mod":
+            return _mxnet_mod(b, a[0], a[1])
         if op in _CMP or op == "ne":
             x, y = a
             src = e.args[0].dtype
@@ -343,11 +344,16 @@ class KernelEmitter:
         return b.select(ok, k, ir.Constant(I64, -1))
 
     def pick_index(self, b: ir.IRBuilder, e: Expr, raw):
-        """A label value as a row index that can never leave [0, n)."""
+        """A label value as a row index that can never leave [0, n): as MXNet's, the label
+        is cast to int32 first (ops.nn.label_index says how)."""
         src, n, mode = e.args
         # clipped or wrapped in integers: a float bound would round (float32(2^24 + 3) is
         # 2^24 + 4, one past the end of a row of 2^24 + 4)
-        k = _to_int64(b, raw, src.dtype)
+        i32 = ir.IntType(32)
+        if src.dtype in FLOAT:
+            k = b.sext(_float_to_int(b, raw, i32), I64)
+        else:
+            k = _to_int64(b, b.trunc(raw, i32) if raw.type.width > 32 else raw, src.dtype)
         if mode == "clip":
             zero, top = ir.Constant(I64, 0), ir.Constant(I64, n - 1)
             k = b.select(b.icmp_signed("<", k, zero), zero, k)
@@ -381,6 +387,18 @@ def _float_to_int(b: ir.IRBuilder, x, ty: ir.IntType):
     return b.trunc(v, ty) if ty.width < wide.width else v
 
 
+def _mxnet_mod(b: ir.IRBuilder, x, y):
+    """MXNet's mod: fmod(x, y), plus y where x and y have opposite signs and the remainder
+    is not 0; x mod 0 is 0.  frem is exact, so the one rounding is that of the addition,
+    as MXNet's (it adds in double, then rounds to float32: 53 bits are enough for that to
+    be the float32 sum).  No flag: -0 + 0 must stay +0, as MXNet's."""
+    zero = ir.Constant(x.type, 0.0)
+    r = b.frem(x, y)
+    flip = b.xor(b.fcmp_ordered("<", x, zero), b.fcmp_ordered("<", y, zero))
+    shifted = b.fadd(r, b.select(b.fcmp_unordered("!=", r, zero), y, zero))
+    return b.select(b.fcmp_ordered("==", y, zero), zero, b.select(flip, shifted, r))
+
+
 def _int_constant(ty: ir.IntType, v) -> ir.Constant:
     """An integer constant in ty's bits (uint8 200 is i8 -56)."""
     v = int(v) & ((1 << ty.width) - 1)
@@ -393,6 +411,13 @@ def _extreme(b: ir.IRBuilder, op: str, x, y, dtype: str):
         return call_intrinsic(b, {"max": "llvm.maximum", "min": "llvm.minimum"}[op], x, y)
     icmp = b.icmp_unsigned if dtype in UNSIGNED else b.icmp_signed
     return b.select(icmp(">" if op == "max" else "<", x, y), x, y)
+
+
+def _elementwise_extreme(b: ir.IRBuilder, op: str, x, y):
+    """Float maximum or minimum as numpy's and MXNet's: NaN wins, and of two equal values
+    the second (maximum(0, -0) is -0, relu(-0) is 0), where llvm.maximum takes +0."""
+    first = b.or_(b.fcmp_ordered(">" if op == "max" else "<", x, y), b.fcmp_unordered("uno", x, x))
+    return b.select(first, x, y)
 
 
 def _identity(op: str, dtype: str) -> ir.Constant:
@@ -409,8 +434,8 @@ def _combine(b: ir.IRBuilder, op: str, acc, value, dtype: str):
     uint8 in uint64, then casts back); a bool sum is ``any`` and a product ``all``."""
     if op in ("max", "min"):
         return _extreme(b, op, acc, value, dtype)
-    if dtype in FLOAT:
-        return (b.fadd if op == "sum" else b.fmul)(acc, value, flags=RED_FM)
+    if dtype in FLOAT:  # a product in order, as numpy's and MXNet's
+        return b.fadd(acc, value, flags=SUM_FM) if op == "sum" else b.fmul(acc, value)
     if dtype == "bool":
         return (b.or_ if op == "sum" else b.and_)(acc, value)
     return (b.add if op == "sum" else b.mul)(acc, value)
@@ -425,8 +450,8 @@ def call_intrinsic(b: ir.IRBuilder, name: str, *args):
 
 _BIN = {"add": "fadd", "sub": "fsub", "mul": "fmul", "div": "fdiv"}
 _CMP = {"lt": "<", "le": "<=", "eq": "==", "gt": ">", "ge": ">="}
-_MATH = {"exp": "emit_exp", "log": "emit_log", "log1p": "emit_log1p", "tanh": "emit_tanh",
-         "sigmoid": "emit_sigmoid", "log1p_unit": "emit_log1p_unit"}
+_MATH = {"exp": "emit_exp", "expm1": "emit_expm1", "log": "emit_log", "log1p": "emit_log1p",
+         "tanh": "emit_tanh", "sigmoid": "emit_sigmoid", "log1p_unit": "emit_log1p_unit"}
 # sin, cos and pow become calls to libm (resolved in this process when the code is loaded)
 _INTRINSIC = {"sqrt": "llvm.sqrt", "abs": "llvm.fabs", "floor": "llvm.floor", "ceil": "llvm.ceil",
               "trunc": "llvm.trunc", "round": "llvm.round", "sin": "llvm.sin", "cos": "llvm.cos"}

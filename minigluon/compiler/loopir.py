@@ -242,8 +242,9 @@ def alu(op: str, *xs: Expr, dtype: str | None = None) -> Expr:
         v = _fold(op, xs)
         if v is not None:
             return const(v, dt)
-    if op in ("add", "sub") and xs[1].op == "const" and xs[1].args[0] == 0:
-        return xs[0]
+    if op in ("add", "sub") and xs[1].op == "const" and xs[1].args[0] == 0 and (
+            dt not in FLOAT or op == "sub" and math.copysign(1, xs[1].args[0]) > 0):
+        return xs[0]  # but x + 0 is not x for x = -0 in floats
     if op == "mul":
         for a, b in (xs, xs[::-1]):
             if b.op == "const" and b.args[0] == 1:
@@ -370,7 +371,10 @@ class Lazy:
             full = [iconst(0) if x.op == "var" and x.args[1] == 1 and x in rvars else x
                     for x in full]
             body = self(tuple(full))
-            return reduce_expr(op, body, looped) if looped else body
+            if looped:
+                return reduce_expr(op, body, looped)
+            # one element is still added to 0: -0 sums to +0, as numpy's and MXNet's
+            return alu("add", body, const(0, body.dtype)) if op == "sum" and body.dtype in FLOAT else body
         return Lazy(out_shape, self.dtype, fn)
 
     def gather(self, axis: int, index: Lazy, mode: str, keepdims: bool) -> Lazy:

@@ -1,4 +1,4 @@
-"""Branch-free LLVM IR emitters for exp, log, log1p, tanh and sigmoid.
+"""Branch-free LLVM IR emitters for exp, expm1, log, log1p, tanh and sigmoid.
 
 LLVM lowers ``llvm.exp``/``llvm.log`` to scalar libm calls, which stops the loop vectorizer.
 The emitters here produce only straight-line arithmetic, integer bit tricks, ``fcmp`` +
@@ -29,7 +29,7 @@ from fractions import Fraction
 import numpy as np
 from llvmlite import ir
 
-__all__ = ["emit_exp", "emit_log", "emit_log1p", "emit_log1p_unit", "emit_tanh", "emit_sigmoid",
+__all__ = ["emit_exp", "emit_expm1", "emit_log", "emit_log1p", "emit_log1p_unit", "emit_tanh", "emit_sigmoid",
            "EMITTERS",
            "jit_unary", "optimized_ir"]
 
@@ -63,6 +63,10 @@ _F64 = _Fmt(52, 1023, 64, "<d", "<Q")
 # degree 13 (double, next term < 2^-57); Horner, so each step is one FMA.
 _EXP_COEF = {32: [1 / math.factorial(k) for k in range(8)],
              64: [1 / math.factorial(k) for k in range(14)]}
+# expm1(r) = r + r^2 (1/2! + r/3! + ...) for |r| < 1.04 (1.5 ln2): Taylor to degree 11
+# (float, next term < 2^-27 relative) or 19 (double, < 2^-59).
+_EXPM1_COEF = {32: [1 / math.factorial(k) for k in range(2, 12)],
+               64: [1 / math.factorial(k) for k in range(2, 20)]}
 # log(1+f) = 2 atanh(s), s = f/(2+f), |s| <= 0.172: R(z) = sum 2/(2k+1) z^(k-1), z = s^2.
 # 5 / 11 series terms in total: the first omitted one is < 2^-28 / 2^-60 relative.
 _LOG_COEF = {32: [2 / (2 * k + 1) for k in range(1, 5)],
@@ -154,6 +158,38 @@ def emit_exp(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
     y = m.mul(m.mul(p, m.pow2(n1)), m.pow2(b.sub(ni, n1)))
     # +-inf need no special case (clamped, they overflow/underflow naturally); NaN does.
     return m.sel(b.fcmp_unordered("uno", x, x), x, y)
+
+
+def emit_expm1(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    """e^x - 1, accurate near 0; overflows exactly where e^x - 1 does (float32 at 88.72),
+    expm1(-inf) = -1, expm1(-0) = -0, NaN -> NaN."""
+    m = _E(b, x.type)
+    f = m.fmt
+    # Below lo the result rounds to -1; at hi, n = bias + 2 overflows every format.
+    lo, hi = -(f.mant + 3) * math.log(2), (f.bias + 2) * math.log(2)
+    xc = m.sel(m.cmp(">", x, m.c(lo)), x, m.c(lo))
+    xc = m.sel(m.cmp("<", xc, m.c(hi)), xc, m.c(hi))
+    # x = n ln2 + r as in emit_exp, but n = 0 up to |x| < 1.5 ln2: with n = 1, r near
+    # -ln2/2 would turn the rounding error of r into 3 ulp of 2e^r - 1.
+    n = m.intr("rint", m.mul(xc, m.c(1 / math.log(2))))
+    n = m.sel(m.cmp("<", m.intr("fabs", xc), m.c(1.5 * math.log(2))), m.c(0.0), n)
+    r = m.sub(m.sub(xc, m.mul(n, m.c(f.ln2_hi))), m.mul(n, m.c(f.ln2_lo)))
+    p = m.add(r, m.mul(m.mul(r, r), m.horner(r, _EXPM1_COEF[f.ibits])))  # e^r - 1
+    ni = b.fptosi(n, m.i32)
+    n1 = b.ashr(ni, m.ci(1, m.i32))
+    n2 = b.sub(ni, n1)
+    s = m.mul(m.pow2(n1), m.pow2(n2))  # 2^n, from two normal factors
+    # |n| <= mant + 1: 2^n - 1 is exact, so 2^n p + (2^n - 1) rounds once.
+    near = m.add(m.mul(s, p), m.sub(s, m.c(1.0)))
+    # n > mant + 1: (p - 2^-n) + 1, where p - 2^-n is all but exact, then scaled by 2^n in
+    # two exact steps (2^128 alone would overflow float32).
+    inv = m.mul(m.pow2(b.neg(n1)), m.pow2(b.neg(n2)))
+    big = m.mul(m.mul(m.add(m.sub(p, inv), m.c(1.0)), m.pow2(n1)), m.pow2(n2))
+    # n < -(mant + 1): -1 plus a tiny 2^n (1 + p), rounded once.
+    tiny = m.sub(m.mul(m.add(p, m.c(1.0)), s), m.c(1.0))
+    y = m.sel(b.icmp_signed(">", ni, m.ci(f.mant + 1, m.i32)), big,
+              m.sel(b.icmp_signed("<", ni, m.ci(-f.mant - 1, m.i32)), tiny, near))
+    return m.sel(b.fcmp_unordered("==", x, m.c(0.0)), x, y)  # NaN, and -0 stays -0
 
 
 def emit_log(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
@@ -248,7 +284,7 @@ def emit_sigmoid(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
     return m.sel(m.cmp(">=", x, m.c(0.0)), pos, neg)  # NaN -> neg = NaN
 
 
-EMITTERS = {"exp": emit_exp, "log": emit_log, "log1p": emit_log1p, "tanh": emit_tanh,
+EMITTERS = {"exp": emit_exp, "expm1": emit_expm1, "log": emit_log, "log1p": emit_log1p, "tanh": emit_tanh,
             "sigmoid": emit_sigmoid, "log1p_unit": emit_log1p_unit}
 
 

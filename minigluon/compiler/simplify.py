@@ -20,8 +20,8 @@ from .graph import inputs_of, replace_uses
 _VIEW_IDENTITY = {"Reshape", "reshape_like", "Flatten", "squeeze", "expand_dims", "broadcast_to",
                   "broadcast_like", "broadcast_axis", "transpose", "SwapAxis", "Cast"}
 _ALWAYS_IDENTITY = {"_copy", "BlockGrad"}
-_NEUTRAL_SCALAR = {"_mul_scalar": 1.0, "_div_scalar": 1.0, "_plus_scalar": 0.0,
-                   "_minus_scalar": 0.0, "_power_scalar": 1.0}
+# not x + 0: -0 + 0 is +0
+_NEUTRAL_SCALAR = {"_mul_scalar": 1.0, "_div_scalar": 1.0, "_minus_scalar": 0.0, "_power_scalar": 1.0}
 SPLIT_MIN_ELEMENTS = 1 << 16
 
 
@@ -37,7 +37,8 @@ def _is_identity(G, n) -> bool:
     if name in _ALWAYS_IDENTITY:
         return True
     if name in _NEUTRAL_SCALAR:
-        return d["attrs"].get("scalar") == _NEUTRAL_SCALAR[name] and s["dtype"] == d["dtype"]
+        k = d["attrs"].get("scalar")  # x - (-0) is x + 0
+        return k == _NEUTRAL_SCALAR[name] and math.copysign(1, k) > 0 and s["dtype"] == d["dtype"]
     if name == "transpose":
         perm = d["attrs"].get("axes") or ()
         return tuple(perm) == tuple(range(len(s["shape"])))

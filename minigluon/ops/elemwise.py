@@ -1,12 +1,10 @@
 """Elementwise operators: unary math, binary (same-shape and broadcasting), scalar."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..base import ShapeError
-from ..compiler.loopir import Expr, Lazy, alu, binary, cmp, compare, const, scalar, unary, where
+from ..compiler.loopir import Expr, Lazy, binary, compare, const, scalar, unary, where
 from .registry import FLOATS, Attr, Op, register
 
 
@@ -40,9 +38,15 @@ def _keep(fn):
 
 
 def mxnet_mod(a, b):
-    """MXNet's mod: the sign follows the divisor (as Python's %), and x mod 0 is 0."""
-    b = np.asarray(b)
-    return np.where(b == 0, np.zeros((), np.result_type(a, b)), np.mod(a, np.where(b == 0, 1, b)))
+    """MXNet's mod: fmod(a, b), plus b where a and b have opposite signs and the remainder
+    is not 0 (so the sign follows the divisor, but -0.0 % 3 is -0.0 and 5 % -inf is -inf,
+    unlike numpy's); a mod 0 is 0."""
+    a, b = np.asarray(a), np.asarray(b)
+    zero = np.zeros((), np.result_type(a, b))
+    with np.errstate(invalid="ignore"):  # fmod(inf, y) and fmod(x, nan) are NaN, as MXNet's
+        r = np.fmod(a, np.where(b == 0, np.ones((), b.dtype), b))
+    shifted = r + np.where(r != 0, b, zero)
+    return np.where(b == 0, zero, np.where((a < 0) != (b < 0), shifted, r))
 
 
 def _unary(fn):
@@ -77,11 +81,16 @@ def _relu(x):
     return np.maximum(x, np.zeros((), x.dtype))
 
 
+def _sign(x):
+    # MXNet's: 0 for -0 and NaN alike (numpy's sign keeps both)
+    return np.where(x > 0, 1, np.where(x < 0, -1, 0))
+
+
 UNARY = {
     "abs": np.abs, "square": np.square, "sqrt": np.sqrt, "rsqrt": lambda x: 1 / np.sqrt(x),
     "exp": np.exp, "log": np.log, "log1p": np.log1p, "expm1": np.expm1, "log2": np.log2,
     "log10": np.log10, "negative": np.negative, "reciprocal": np.reciprocal, "relu": _relu,
-    "sigmoid": _sigmoid, "tanh": np.tanh, "sign": np.sign, "floor": np.floor, "ceil": np.ceil,
+    "sigmoid": _sigmoid, "tanh": np.tanh, "sign": _sign, "floor": np.floor, "ceil": np.ceil,
     "round": lambda x: _round_half_away(x), "trunc": np.trunc, "sin": np.sin, "cos": np.cos,
     "softsign": lambda x: x / (1 + np.abs(x)), "logical_not": lambda x: x == 0,
     "zeros_like": np.zeros_like, "ones_like": np.ones_like,
@@ -100,22 +109,7 @@ def _lower_softrelu(attrs, x):
 def _lower_sign(attrs, x):
     one, minus, zero = const(1, x.dtype), const(-1, x.dtype), const(0, x.dtype)
     return Lazy(x.shape, x.dtype, lambda i: where(
-        Expr("gt", (x(i), zero), "bool"), one, where(Expr("lt", (x(i), zero), "bool"), minus, x(i))))
-
-
-def _lower_expm1(x):
-    """Kahan's expm1 from exp and log: (u - 1) * x / log(u) with u = exp(x) keeps the
-    relative accuracy of exp near 0, where u - 1 alone would cancel."""
-    def fn(i):
-        v = x(i)
-        u = alu("exp", v)
-        one = const(1, x.dtype)
-        um1 = alu("sub", u, one)
-        body = alu("div", alu("mul", um1, v), alu("log", u))
-        body = where(cmp("eq", um1, const(-1, x.dtype)), const(-1, x.dtype), body)
-        body = where(cmp("eq", u, const(math.inf, x.dtype)), u, body)
-        return where(cmp("eq", u, one), v, body)
-    return Lazy(x.shape, x.dtype, fn)
+        Expr("gt", (x(i), zero), "bool"), one, where(Expr("lt", (x(i), zero), "bool"), minus, zero)))
 
 
 def _scaled(op, k):
@@ -130,7 +124,7 @@ UNARY_LOWER = {
     "negative": unary("neg"), "reciprocal": lambda a, x: Lazy.full(x.shape, 1, x.dtype).map("div", x),
     "relu": _lower_relu, "sigmoid": unary("sigmoid"), "tanh": unary("tanh"), "sign": _lower_sign,
     "floor": unary("floor"), "ceil": unary("ceil"), "round": unary("round"), "trunc": unary("trunc"),
-    "sin": unary("sin"), "cos": unary("cos"), "expm1": lambda a, x: _lower_expm1(x),
+    "sin": unary("sin"), "cos": unary("cos"), "expm1": unary("expm1"),
     "softsign": lambda a, x: x.map("div", x.map("abs").map("add", Lazy.full((), 1, x.dtype))),
     "logical_not": lambda a, x: compare("eq")(a, x, Lazy.full(x.shape, 0, x.dtype)),
     "zeros_like": lambda a, x: Lazy.full(x.shape, 0, x.dtype),
@@ -322,8 +316,10 @@ def _clip(attrs, x):
 
 
 def _lower_clip(attrs, x):
+    # the bound first: max and min give their second operand on ties, so clip(-0, 0, 1)
+    # stays -0, as numpy's and MXNet's
     lo, hi = Lazy.full((), attrs["a_min"], x.dtype), Lazy.full((), attrs["a_max"], x.dtype)
-    return x.map("max", lo).map("min", hi)
+    return hi.map("min", lo.map("max", x))
 
 
 register(Op("clip", ("data",), same_shape, _clip, fluent=True,

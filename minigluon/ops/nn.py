@@ -172,14 +172,26 @@ def _pick_shape(attrs, shapes):
     return [kept if attrs["keepdims"] else (dropped or (1,))]
 
 
+def label_index(label: np.ndarray, n: int, mode: str) -> np.ndarray:
+    """Labels as MXNet 1.9.1 makes them indices into an axis of n: C's cast to int32 on
+    x86-64 (truncation; NaN, inf and values outside int32's range give -2^31, an int64
+    label keeps its low 32 bits), then clipped into [0, n) or wrapped modulo n.  So label
+    3e9 picks index 0 in clip mode, as MXNet's."""
+    if label.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            fits = (label >= -2.0 ** 31) & (label < 2.0 ** 31)
+        k = np.where(fits, np.trunc(np.where(fits, label, 0)), -2.0 ** 31).astype(np.int64)
+    else:
+        k = label.astype(np.int64).astype(np.int32).astype(np.int64)
+    return np.mod(k, n) if mode == "wrap" else np.clip(k, 0, n - 1)
+
+
 def _pick(attrs, data, index):
     ax = normalize_axis(attrs["axis"], data.ndim)
     n = data.shape[ax]
     idx = np.expand_dims(index.reshape(data.shape[:ax] + data.shape[ax + 1:]), ax)
     bad = np.isnan(idx) if idx.dtype.kind == "f" else None
-    idx = np.nan_to_num(idx, nan=0.0).astype(np.int64)  # MXNet truncates float labels
-    idx = np.mod(idx, n) if attrs["mode"] == "wrap" else np.clip(idx, 0, n - 1)
-    out = np.take_along_axis(data, idx, axis=ax)
+    out = np.take_along_axis(data, label_index(idx, n, attrs["mode"]), axis=ax)
     if bad is not None and bad.any():  # a NaN label gives NaN for that row only
         out = np.where(bad, np.asarray(np.nan, data.dtype), out)
     return out if attrs["keepdims"] else out.reshape(_pick_shape(attrs, [data.shape, index.shape])[0])
@@ -191,20 +203,19 @@ def _lower_pick(attrs, data, index):
 
 
 def _grad_pick(F, attrs, ins, outs, og):
-    """og scattered to the picked positions: a one-hot mask along the axis."""
+    """og at the picked positions.  Which one a label picks is found by picking from the
+    positions' own numbers (exact in float64), so the gradient lands where the forward
+    pass read, whatever the label (3e9, inf, NaN: none)."""
     data, index = ins
-    nd_ = len(data.shape)
-    ax = normalize_axis(attrs["axis"], nd_)
+    if 0 in data.shape:  # nothing picked; in broadcast_to's shape a 0 would mean "keep"
+        return [F.zeros_like(data), None]
+    ax = normalize_axis(attrs["axis"], len(data.shape))
     n = data.shape[ax]
-    rest = data.shape[:ax] + data.shape[ax + 1:]
-    idx = F.reshape(index, shape=rest or (1,))
-    idx = F.clip(idx, 0, n - 1) if attrs["mode"] == "clip" else idx % n
-    hot = F.one_hot(idx, depth=n, dtype=str(data.dtype))  # rest + (n,)
-    if not rest:
-        hot = F.reshape(hot, shape=(n,))
-    elif ax != nd_ - 1:  # move the one-hot axis from last to ax
-        perm = tuple(range(ax)) + (nd_ - 1,) + tuple(range(ax, nd_ - 1))
-        hot = F.transpose(hot, axes=perm)
+    along = tuple(n if d == ax else 1 for d in range(len(data.shape)))
+    numbers = F.broadcast_to(F.reshape(F.arange(n, dtype="float64"), shape=along),
+                             shape=data.shape)
+    picked = F.pick(numbers, index, axis=ax, mode=attrs["mode"], keepdims=True)
+    hot = F.Cast(F.broadcast_equal(numbers, picked), dtype=str(data.dtype))
     g = F.reshape(og[0], shape=data.shape[:ax] + (1,) + data.shape[ax + 1:])
     return [F.broadcast_mul(hot, g), None]
 

@@ -124,11 +124,13 @@ for _name, (_fn, _aliases, _lower) in REDUCERS.items():
 def _norm(x, axis, keepdims, ord):
     if ord == 1:
         return np.sum(np.abs(x), axis=axis, keepdims=keepdims)
-    # scale by the largest magnitude so squares of large values do not overflow
+    # scale by the largest magnitude so squares of large values do not overflow; where that
+    # is 0, inf or NaN, so is the norm (MXNet: the norm of [inf, 1] is inf)
     scale = np.max(np.abs(x), axis=axis, keepdims=True)
-    safe = np.where(scale > 0, scale, np.ones((), x.dtype))
+    finite = (scale > 0) & (scale < np.inf)
+    safe = np.where(finite, scale, np.ones((), x.dtype))
     out = safe * np.sqrt(np.sum(np.square(x / safe), axis=axis, keepdims=True))
-    out = np.where(scale > 0, out, scale)
+    out = np.where(finite, out, scale)
     return out if keepdims else np.squeeze(out, axis=axis)
 
 
@@ -141,11 +143,28 @@ def _lower_norm(attrs, x):
     axes = reduce_axes(len(x.shape), attrs["axis"])
     if attrs["ord"] == 1:
         out = x.map("abs").reduce("sum", axes, attrs["keepdims"])
-    else:  # squares summed in float64 cannot overflow for float32 data
+    elif x.dtype != "float64":  # squares summed in float64 cannot overflow for float32 data
         wide = Lazy(x.shape, "float64", lambda i: cast(x(i), "float64"))
         out = wide.map("mul", wide).reduce("sum", axes, attrs["keepdims"]).map("sqrt")
+    else:  # scaled by the largest magnitude, as the reference kernel
+        out = _lower_scaled_norm(x, axes).reshape(reduced_shape(x.shape, axes, attrs["keepdims"]))
     dt = attrs["out_dtype"] or x.dtype
     return Lazy(out.shape, dt, lambda i: cast(out(i), dt))
+
+
+def _lower_scaled_norm(x: Lazy, axes: tuple) -> Lazy:
+    """scale * sqrt(sum((x / scale)^2)), scale = max |x| (the norm itself where it is 0,
+    inf or NaN), with the reduced axes kept."""
+    scale = x.map("abs").reduce("max", axes, keepdims=True)
+    zero, one, inf = const(0, x.dtype), const(1, x.dtype), const(math.inf, x.dtype)
+
+    def finite(i):
+        s = scale(i)
+        return Expr("and", (Expr("gt", (s, zero), "bool"), Expr("lt", (s, inf), "bool")), "bool")
+    safe = Lazy(scale.shape, x.dtype, lambda i: where(finite(i), scale(i), one))
+    ratio = x.map("div", safe)
+    out = ratio.map("mul", ratio).reduce("sum", axes, keepdims=True).map("sqrt").map("mul", safe)
+    return Lazy(out.shape, x.dtype, lambda i: where(finite(i), out(i), scale(i)))
 
 
 def _grad_norm(F, attrs, ins, outs, og):
@@ -176,10 +195,11 @@ def _arg_shape(attrs, shapes):
 
 def _arg(fn):
     def kernel(attrs, x):
+        shape = _arg_shape(attrs, [x.shape])[0]  # MXNet: (1,) where numpy gives a 0-d array
         if attrs["axis"] is None:
-            return np.full(_arg_shape(attrs, [x.shape])[0], fn(x), dtype=x.dtype)
+            return np.full(shape, fn(x), dtype=x.dtype)
         out = fn(x, axis=attrs["axis"], keepdims=attrs["keepdims"])
-        return out.astype(x.dtype)  # MXNet returns indices as floats
+        return out.astype(x.dtype).reshape(shape)  # MXNet returns indices as floats
     return kernel
 
 

@@ -13,15 +13,15 @@ from minigluon.compiler.mathlib import jit_unary, optimized_ir
 LD = np.longdouble
 pytestmark = pytest.mark.skipif(np.finfo(LD).nmant < 63, reason="needs x87 80-bit long double")
 
-FUNCS = ("exp", "log", "log1p", "tanh", "sigmoid")
+FUNCS = ("exp", "expm1", "log", "log1p", "tanh", "sigmoid")
 DTYPES = ("float32", "float64")
 # Max error in ulps of the exact result (required: <= 3 for float32, <= 4 for float64).
 # Measured worst cases: float32 exhaustively over all 2^32 inputs, float64 over ~17M random
 # inputs (log-uniform + the hard ranges below):
-#            exp   log   log1p  tanh  sigmoid
-#   float32  0.94  0.94  1.44   1.06  1.97
-#   float64  0.88  1.16  1.44   1.06  1.80
-MAX_ULP = {"exp": 1.5, "log": 1.5, "log1p": 2.0, "tanh": 1.5, "sigmoid": 2.5}
+#            exp   expm1  log   log1p  tanh  sigmoid
+#   float32  0.94  1.31   0.94  1.44   1.06  1.97
+#   float64  0.88  1.04   1.16  1.44   1.06  1.80
+MAX_ULP = {"exp": 1.5, "expm1": 1.5, "log": 1.5, "log1p": 2.0, "tanh": 1.5, "sigmoid": 2.5}
 
 
 def _sigmoid(x):
@@ -29,7 +29,8 @@ def _sigmoid(x):
     return np.where(x >= 0, 1 / (1 + t), t / (1 + t))
 
 
-REF = {"exp": np.exp, "log": np.log, "log1p": np.log1p, "tanh": np.tanh, "sigmoid": _sigmoid}
+REF = {"exp": np.exp, "expm1": np.expm1, "log": np.log, "log1p": np.log1p, "tanh": np.tanh,
+       "sigmoid": _sigmoid}
 
 
 def reference(fn, x):
@@ -76,8 +77,8 @@ def inputs(fn, dtype, seed=0):
     mag = np.exp2(rng.uniform(lmin, lmax, 100_000))
     xs = [mag * rng.choice([-1.0, 1.0], mag.size)]
     ovf, unf = math.log(fi.max), math.log(fi.smallest_subnormal)
-    dense = {"exp": (unf - 2, ovf + 2), "log": (0, 4), "log1p": (-1, 2), "tanh": (-12, 12),
-             "sigmoid": (unf - 5, 40)}[fn]
+    dense = {"exp": (unf - 2, ovf + 2), "expm1": (-40, ovf + 2), "log": (0, 4), "log1p": (-1, 2),
+             "tanh": (-12, 12), "sigmoid": (unf - 5, 40)}[fn]
     xs.append(rng.uniform(*dense, 50_000))
     xs.append(rng.uniform(-1, 1, 20_000) * 2.0 ** rng.integers(-30, 1, 20_000))  # near 0
     tiny = 2.0 ** -np.arange(20, -fi.minexp + fi.nmant + 1)
@@ -86,6 +87,10 @@ def inputs(fn, dtype, seed=0):
     xs.append(np.arange(-200.0, 201.0))  # integers
     centers = [1.0, -1.0, math.sqrt(0.5), math.sqrt(2), fi.smallest_normal, 0.55, -0.55,
                fi.eps, -fi.eps / 2, ovf, unf, math.log(fi.smallest_normal), -ovf, -unf]
+    if fn == "expm1":  # where the reduction changes: n = 0 below 1.5 ln2; 2^n - 1 inexact
+        ln2 = math.log(2)
+        centers += [1.5 * ln2, -1.5 * ln2, ln2 / 2, -ln2 / 2, (fi.nmant + 1.5) * ln2,
+                    -(fi.nmant + 1.5) * ln2, -(fi.nmant + 3) * ln2]
     xs += [_sweep(c, dtype) for c in centers]
     xs.append(np.array([0.0, -0.0, np.inf, -np.inf, np.nan, fi.max, -fi.max]))
     return np.concatenate([np.asarray(a, dtype=np.float64) for a in xs]).astype(dtype)
@@ -108,6 +113,8 @@ def test_max_ulp_error(fn, dtype):
 INF, NAN = math.inf, math.nan
 SPECIAL = {  # (input, exact expected result); signed zeros are checked too
     "exp": [(0.0, 1.0), (-0.0, 1.0), (INF, INF), (-INF, 0.0), (NAN, NAN), (1e5, INF), (-1e5, 0.0)],
+    "expm1": [(0.0, 0.0), (-0.0, -0.0), (INF, INF), (-INF, -1.0), (NAN, NAN), (1e5, INF),
+              (-1e5, -1.0), (1e-30, 1e-30), (-1e-30, -1e-30)],
     "log": [(0.0, -INF), (-0.0, -INF), (1.0, 0.0), (-1.0, NAN), (INF, INF), (-INF, NAN),
             (NAN, NAN)],
     "log1p": [(0.0, 0.0), (-0.0, -0.0), (-1.0, -INF), (-2.0, NAN), (INF, INF), (-INF, NAN),
