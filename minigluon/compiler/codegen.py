@@ -13,7 +13,10 @@ log_softmax 4 instead of 0 at logits near 1e8.  Sums carry ``reassoc`` so LLVM m
 vectorize them; products do not, as overflow depends on their order (1e30 * 1e30 * 0).
 
 LLVM integers have no sign: uint8 and bool (``UNSIGNED``) are zero-extended, compared and
-converted to float as unsigned, everything else as signed.  Integer arithmetic other than
+converted to float as unsigned, everything else as signed.  float16 values are LLVM ``half``
+in memory only: ``loopir.float16_in_float32`` turns each float16 operation into float32
+arithmetic rounded to float16, so kernels load (``fpext``), select, convert and store
+(``fptrunc``) halves and compute in float32.  Integer arithmetic other than
 comparisons, max/min, casts and reductions is not lowered (the graph then runs on numpy).
 """
 from __future__ import annotations
@@ -26,12 +29,27 @@ from llvmlite import ir
 from . import mathlib
 from .executable import DATA_OFFSET
 from .infer import CompileError
-from .loopir import FLOAT, INT_RANGE, UNSIGNED, Expr, Lazy, bounds, cast, ravel, reset_interning, var, walk
+from .loopir import (
+    FLOAT,
+    FLOAT16_AS_IS,
+    INT_RANGE,
+    UNSIGNED,
+    Expr,
+    Lazy,
+    bounds,
+    cast,
+    float16_in_float32,
+    ravel,
+    reset_interning,
+    var,
+    walk,
+)
 from .schedule import Schedule
 
 SUM_FM = ("reassoc", "nsz")  # the only fast-math flags: see the module docstring
 I64 = ir.IntType(64)
-_TYPES = {"float32": ir.FloatType(), "float64": ir.DoubleType(), "int64": I64,
+F32 = ir.FloatType()
+_TYPES = {"float16": ir.HalfType(), "float32": F32, "float64": ir.DoubleType(), "int64": I64,
           "int32": ir.IntType(32), "int8": ir.IntType(8), "uint8": ir.IntType(8),
           "bool": ir.IntType(1)}
 _STORAGE = {**_TYPES, "bool": ir.IntType(8)}  # numpy stores bool in one byte
@@ -56,9 +74,12 @@ def lower_kernel(G: nx.MultiDiGraph, root: int, slot_of: dict) -> Lazy:
         else:
             edges = sorted(G.in_edges(n, data=True), key=lambda e: e[2]["pos"])
             args = [lower(u, data["out"]) for u, _, data in edges]
-            lt = d["op"].lower(d["op"].full_attrs(d["attrs"]), *args)
+            try:
+                lt = d["op"].lower(d["op"].full_attrs(d["attrs"]), *args)
+            except CompileError as e:
+                raise CompileError(f"{_described(G, n)}: {e}") from None
             if lt is None:
-                raise CompileError(f"{d['op'].name} cannot be lowered with these attributes")
+                raise CompileError(f"{_described(G, n)} has no compiled form with these attributes")
             if lt.shape != tuple(d["shape"]):
                 raise CompileError(f"lowering of {d['op'].name} gave shape {lt.shape}, "
                                    f"expected {d['shape']}")
@@ -240,10 +261,11 @@ class KernelEmitter:
 
     def instr(self, b: ir.IRBuilder, e: Expr):
         op, dt = e.op, e.dtype
-        if dt not in _TYPES:
-            raise CompileError(f"no {dt} in compiled kernels ({op})")
-        if dt not in FLOAT and op in _FLOAT_ONLY:
-            raise CompileError(f"no integer {op} in compiled kernels ({dt})")
+        why = refusal(e)
+        if why:
+            raise CompileError(why)
+        if dt == "float16" and op not in FLOAT16_AS_IS:
+            raise CompileError(f"internal: float16 {op} was not widened to float32")
         a = [self.emit(c) if isinstance(c, Expr) else c for c in e.args]
         ty = _TYPES[dt]
         if op == "const":
@@ -317,9 +339,18 @@ class KernelEmitter:
         raise CompileError(f"no code generation for loop-IR op {op!r} ({dt})")
 
     def cast(self, b: ir.IRBuilder, x, src: str, dst: str):
+        if src == "float16":  # exact in float32, and the x86 conversions need no library call
+            x, src = b.fpext(x, F32), "float32"
+        if dst == "float16" and src != "float32":
+            # an integer is exact in float32 up to 2^24, far past float16's 65504; float64
+            # is rounded to odd first, so that rounding to float16 is still a single rounding
+            x = _round_to_odd_float(b, x) if src == "float64" else self.cast(b, x, src, "float32")
+            src = "float32"
         st, dt_ = _TYPES[src], _TYPES[dst]
+        if src == dst:
+            return x
         if src in FLOAT and dst in FLOAT:
-            return b.fpext(x, dt_) if dst == "float64" else b.fptrunc(x, dt_)
+            return b.fpext(x, dt_) if FLOAT.index(dst) > FLOAT.index(src) else b.fptrunc(x, dt_)
         if dst in FLOAT:
             return b.uitofp(x, dt_) if src in UNSIGNED else b.sitofp(x, dt_)
         if dst == "bool":
@@ -385,6 +416,56 @@ def _float_to_int(b: ir.IRBuilder, x, ty: ir.IntType):
     v = b.fptosi(b.select(ok, x, ir.Constant(x.type, 0.0)), wide)
     v = b.select(ok, v, ir.Constant(wide, -(1 << (wide.width - 1))))
     return b.trunc(v, ty) if ty.width < wide.width else v
+
+
+def refusal(e: Expr) -> str | None:
+    """Why compiled kernels cannot compute e, in plain words; None when they can."""
+    if e.dtype not in _TYPES:
+        return f"{e.dtype} values are not supported by compiled kernels"
+    if e.dtype not in FLOAT and e.op in _FLOAT_ONLY:
+        return f"compiled kernels compare, convert and reduce integers but do not {e.op} them ({e.dtype})"
+    return None
+
+
+def _described(G: nx.MultiDiGraph, n: int) -> str:
+    """A node as a user knows it: its op and its inputs' dtypes."""
+    ins = sorted(G.in_edges(n, data=True), key=lambda e: e[2]["pos"])
+    dtypes = [G.nodes[u].get("dtypes", [G.nodes[u]["dtype"]])[data["out"]] for u, _, data in ins]
+    return f"{G.nodes[n]['op'].name}({', '.join(dtypes)})"
+
+
+def _blamed(G: nx.MultiDiGraph, root: int, slot_of: dict, err: CompileError) -> CompileError:
+    """err naming the op whose lowering holds the expression code generation refused: each
+    op of the kernel is lowered alone, inputs first (only when compiling failed)."""
+    for n in nx.topological_sort(G.subgraph(nx.ancestors(G, root) | {root})):
+        if G.nodes[n]["kind"] == "input" or (n != root and (n, 0) in slot_of):
+            continue
+        try:
+            lazy = lower_kernel(G, n, slot_of)
+        except CompileError as e:
+            return e
+        idx = tuple(var(d) for d in lazy.shape)
+        for e in walk(float16_in_float32(lazy(idx))):
+            why = refusal(e)
+            if why:
+                return CompileError(f"{_described(G, n)}: {why}")
+    return err
+
+
+def _round_to_odd_float(b: ir.IRBuilder, x):
+    """float64 x as float32, rounded toward zero with the last bit set when inexact ("round
+    to odd"): float32 keeps 13 more bits than float16, so rounding this to float16 gives
+    float16(x), as numpy's.  LLVM's direct fptrunc to half would call __truncdfhf2."""
+    f = b.fptrunc(x, F32)
+    back = b.fpext(f, x.type)
+    bits = b.bitcast(f, ir.IntType(32))
+    # nearest rounding went away from zero: one step back in magnitude (the bits are
+    # sign and magnitude), then mark the value inexact
+    away = b.fcmp_ordered(">", call_intrinsic(b, "llvm.fabs", back), call_intrinsic(b, "llvm.fabs", x))
+    bits = b.select(away, b.sub(bits, ir.Constant(bits.type, 1)), bits)
+    inexact = b.fcmp_ordered("!=", back, x)
+    bits = b.select(inexact, b.or_(bits, ir.Constant(bits.type, 1)), bits)
+    return b.bitcast(bits, F32)
 
 
 def _mxnet_mod(b: ir.IRBuilder, x, y):
@@ -472,7 +553,7 @@ def emit_kernel(module: ir.Module, name: str, lazy: Lazy, out_slot: int, reads: 
         ir.IRBuilder(body.append_basic_block("entry")).ret_void()
         return
     loop_vars = tuple(var(d, f"o{k}") for k, d in enumerate(shape))
-    value = lazy(loop_vars if lazy.shape else ())
+    value = float16_in_float32(lazy(loop_vars if lazy.shape else ()))
     for e in walk(value):
         if e.op == "load":
             slot, index = e.args
@@ -529,7 +610,7 @@ def kernel_function(module: ir.Module, name: str, dtypes: list[str]) -> ir.Funct
     """
     missing = sorted({d for d in dtypes if d not in _STORAGE})
     if missing:
-        raise CompileError(f"no {', '.join(missing)} buffers in compiled kernels")
+        raise CompileError(f"{', '.join(missing)} values are not supported by compiled kernels")
     ptr_types = [ir.PointerType(_STORAGE[d]) for d in dtypes]
     body = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64, I64] + ptr_types),
                        name + "_body")
@@ -572,10 +653,16 @@ def codegen(G: nx.MultiDiGraph, sched: Schedule, module_name: str = "minigluon")
             continue
         d = G.nodes[step.node]
         if d["op"].kernel is not None:  # a hand-written kernel (CTC's dynamic programme)
+            if any(sched.buffers[s][1] == "float16" for s in step.reads + step.writes):
+                raise CompileError(f"float16 is not supported by the compiled kernel of "
+                                   f"{_described(G, step.node)}")
             d["op"].kernel(module, step.name, d["op"].full_attrs(d["attrs"]),
                            [sched.buffers[s] for s in step.reads],
                            [sched.buffers[s] for s in step.writes])
             continue
-        lazy = lower_kernel(G, step.node, slot_of)
-        emit_kernel(module, step.name, lazy, step.writes[0], step.reads, sched.buffers)
+        try:
+            lazy = lower_kernel(G, step.node, slot_of)
+            emit_kernel(module, step.name, lazy, step.writes[0], step.reads, sched.buffers)
+        except CompileError as e:
+            raise _blamed(G, step.node, slot_of, e) from None
     return module

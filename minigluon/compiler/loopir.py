@@ -10,6 +10,9 @@ Integer index expressions are kept in affine form and simplified with range anal
 the common cases (broadcast, reshape of contiguous data, transposes) compile to plain
 ``i * stride + j`` arithmetic that LLVM can vectorize; every load's index range is checked
 against its buffer before code is generated.
+
+float16 is a storage type: :func:`float16_in_float32` rewrites every float16 operation into
+float32 arithmetic whose result is rounded to float16, as numpy's float16 ufuncs compute.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ import numpy as np
 from ..base import postorder
 from .infer import CompileError
 
-FLOAT = ("float32", "float64")
+FLOAT = ("float16", "float32", "float64")  # narrowest first
 # the integer dtypes kernels compute in, and their ranges; uint8 and bool are unsigned
 INT_RANGE = {"bool": (0, 1), "uint8": (0, 255), "int8": (-128, 127),
              "int32": (-(1 << 31), (1 << 31) - 1), "int64": (-(1 << 63), (1 << 63) - 1)}
@@ -85,7 +88,10 @@ def const(value, dtype: str) -> Expr:
     (``uint8 > -1`` compares with 255) but clips in float64 (``clip(uint8, -1, 300)``), and
     the expression no longer tells which.
     """
-    if dtype in FLOAT:
+    if dtype == "float16":
+        with np.errstate(over="ignore"):  # past 65504 numpy's float16 is inf, and so is ours
+            value = float(np.float16(value))
+    elif dtype in FLOAT:
         value = float(value)
     elif dtype == "bool":
         value = bool(value)
@@ -94,7 +100,7 @@ def const(value, dtype: str) -> Expr:
             raise CompileError(f"the constant {value!r} has no exact {dtype} value")
         value = int(value)
     else:
-        raise CompileError(f"no {dtype} in compiled kernels")
+        raise CompileError(f"{dtype} values are not supported by compiled kernels")
     return Expr("const", (value,), dtype)
 
 
@@ -411,6 +417,43 @@ def _broadcast(a: tuple, b: tuple) -> tuple:
 def walk(root: Expr) -> list:
     """Every expression reachable from root, children before parents."""
     return postorder([root], Expr.children)
+
+
+# float16 expressions that need no arithmetic: code generation loads, stores, selects and
+# converts float16 values as they are
+FLOAT16_AS_IS = ("const", "load", "cast", "where")
+
+
+def float16_in_float32(root: Expr) -> Expr:
+    """root with every float16 operation done as numpy does it: float16 operands widened to
+    float32 (exactly), the operation in float32, a float16 result rounded once; reductions
+    accumulate in float32.  Code generation then meets float16 only in loads, stores,
+    constants, selects and casts."""
+    nodes = walk(root)
+    if not any(e.dtype == "float16" for e in nodes):
+        return root
+    new: dict[Expr, Expr] = {}
+
+    def rebuilt(a):
+        if isinstance(a, Expr):
+            return new[a]
+        return tuple(rebuilt(x) for x in a) if isinstance(a, tuple) else a
+
+    def wide(a):
+        return cast(a, "float32") if isinstance(a, Expr) and a.dtype == "float16" else a
+
+    for e in nodes:
+        args = tuple(rebuilt(a) for a in e.args)
+        dtypes = (e.dtype, *(a.dtype for a in args if isinstance(a, Expr)))
+        if e.op in FLOAT16_AS_IS or "float16" not in dtypes:
+            new[e] = Expr(e.op, args, e.dtype)
+            continue
+        args = tuple(map(wide, args))  # a reduction's body too: sums accumulate in float32
+        if e.dtype == "float16":
+            new[e] = cast(Expr(e.op, args, "float32"), "float16")
+        else:
+            new[e] = Expr(e.op, args, e.dtype)
+    return new[root]
 
 
 # --- building blocks for the registry's lowerings -------------------------------------------

@@ -31,6 +31,7 @@ class Step:
     attrs: dict = field(default_factory=dict)
     parallel: int = 1  # extent of the outermost loop, split across threads
     work: int = 0  # elements read and written: decides whether threads pay off
+    why: str = ""  # an external step: why numpy runs it, in words a user can act on
 
     def describe(self, buffers) -> str:
         ins = ", ".join(f"b{s}" for s in self.reads)
@@ -40,7 +41,7 @@ class Step:
         if self.kind == "alias":
             return f"{outs} = reshape(b{self.reads[0]}) : {buffers[self.writes[0]]}"
         attrs = ", ".join(f"{k}={v}" for k, v in self.attrs.items())
-        how = "BLAS" if self.op in COMPILED_EXTERNAL else "numpy interpreter"
+        how = "BLAS" if self.op in COMPILED_EXTERNAL else f"numpy interpreter: {self.why}"
         return f"{outs} = {self.op}({ins}{', ' if attrs else ''}{attrs})   # {how}"
 
 
@@ -52,8 +53,13 @@ class Schedule:
     steps: list[Step]
 
     @property
+    def interpreted_steps(self) -> list[Step]:
+        """The steps numpy's reference kernels run (BLAS products are compiled code)."""
+        return [s for s in self.steps if s.kind == "external" and s.op not in COMPILED_EXTERNAL]
+
+    @property
     def interpreted(self) -> bool:
-        return any(s.kind == "external" and s.op not in COMPILED_EXTERNAL for s in self.steps)
+        return bool(self.interpreted_steps)
 
     def format(self) -> str:
         lines = ["buffers:"]
@@ -102,7 +108,9 @@ def schedule(G: nx.MultiDiGraph) -> Schedule:
         if d["op"].lower is None or d["op"].kernel is not None:
             outs = [new_slot((n, i), s, t) for i, (s, t) in enumerate(zip(d["shapes"], d["dtypes"]))]
             reads = [slot[(u, _out(G, u, n))] for u in srcs]
-            steps.append(Step("external", n, reads, outs, op=d["op"].name,
+            why = "no compiled kernel computes it" if d["op"].kernel is None else \
+                "its compiled kernel does not write every output this graph uses"
+            steps.append(Step("external", n, reads, outs, op=d["op"].name, why=why,
                               attrs={k: format_attr(v) for k, v in d["attrs"].items()}))
             continue
         if d["op"].name in _RESHAPES and (srcs[0], 0) in slot:

@@ -545,18 +545,45 @@ def _reading_runner(graph, input_names: list[str], owner: str):
 
 
 def _runner(graph, input_names: list[str], owner: str):
-    if jit.enabled():
-        from ..compiler.pipeline import CompileError, compile_graph
-        try:
-            return _Compiled(graph, compile_graph(graph, input_names, jit.count))
-        except Exception as e:  # a compiler failure must not fail a computation numpy can do
-            jit.count("compile_failures")
-            if os.environ.get("MINIGLUON_JIT_STRICT"):
-                raise
-            if not isinstance(e, CompileError):
-                warnings.warn(f"minigluon: compiling this graph failed ({type(e).__name__}: {e}); "
-                              f"it runs on the numpy interpreter", RuntimeWarning, stacklevel=4)
-    return _Interpreted(graph, input_names)
+    """The graph compiled, else run by the numpy interpreter.  Wherever the interpreter runs
+    any of it, a RuntimeWarning says so once per block and graph, naming the block, the op
+    and why; MINIGLUON_JIT_STRICT=1 makes that an error instead."""
+    if not jit.enabled():
+        return _Interpreted(graph, input_names)
+    from ..compiler.pipeline import CompileError, compile_graph
+    strict = os.environ.get("MINIGLUON_JIT_STRICT")
+    try:
+        exe = compile_graph(graph, input_names, jit.count)
+    except Exception as e:  # a compiler failure must not fail a computation numpy can do
+        jit.count("compile_failures")
+        if strict:
+            raise
+        why = str(e) if isinstance(e, CompileError) else (
+            f"the compiler failed ({type(e).__name__}), a bug in minigluon: "
+            f"MINIGLUON_JIT_STRICT=1 raises it with its traceback")
+        _announce(owner, graph, input_names, f"runs on the numpy interpreter, not compiled: {why}")
+        return _Interpreted(graph, input_names)
+    if exe.interpreted:
+        ops = "; ".join(dict.fromkeys(f"{s.op} ({s.why})" for s in exe.schedule.interpreted_steps))
+        if strict:
+            raise CompileError(f"{owner} would run partly on the numpy interpreter: {ops}")
+        _announce(owner, graph, input_names, f"runs partly on the numpy interpreter: {ops}")
+    return _Compiled(graph, exe)
+
+
+_ANNOUNCED: set = set()  # (block, graph) pairs already announced
+
+
+def _announce(owner: str, graph, input_names: list[str], what: str) -> None:
+    """One RuntimeWarning per block and graph, at the user's line that called the block."""
+    from ..compiler.pipeline import canonical_text
+    key = (owner, canonical_text(graph, input_names))
+    if key in _ANNOUNCED:
+        return
+    _ANNOUNCED.add(key)
+    sig = {n.name: fmt_type(n.shapes[0], n.dtypes[0]) for n in graph.topo_nodes() if n.is_variable}
+    warnings.warn(f"minigluon: {owner}({', '.join(sig[n] for n in input_names)}) {what}",
+                  RuntimeWarning, stacklevel=user_stacklevel())
 
 
 def _input_signature(block: HybridBlock, param_names: set) -> tuple[list[str], int, str | None]:
