@@ -159,7 +159,7 @@ def test_explain_shows_every_stage():
 
 
 def _ctc_schedule(block):
-    (runner, _), = block._cache.values()
+    (runner, *_), = block._cache.values()
     return runner.exe.schedule
 
 
