@@ -571,13 +571,13 @@ def _runner(graph, input_names: list[str], owner: str):
     return _Compiled(graph, exe)
 
 
-_ANNOUNCED: set = set()  # (block, graph) pairs already announced
+_ANNOUNCED: set = set()  # (block, hash of the graph's text) pairs already announced
 
 
 def _announce(owner: str, graph, input_names: list[str], what: str) -> None:
     """One RuntimeWarning per block and graph, at the user's line that called the block."""
     from ..compiler.pipeline import canonical_text
-    key = (owner, canonical_text(graph, input_names))
+    key = (owner, hash(canonical_text(graph, input_names)))
     if key in _ANNOUNCED:
         return
     _ANNOUNCED.add(key)
