@@ -118,8 +118,8 @@ def _run_backward(heads: list, head_grads: list, retain_graph: bool,
             ograds = [grads.get(_key(o), (o, None, False))[1] for o in node.outputs]
             if all(g is None for g in ograds):
                 continue
-            # a compiled gradient reads each buffer as the output's type: an ograd of another
-            # dtype (an op that promoted float32 to float64 downstream) is converted first
+            # a compiled gradient reads each buffer as the output's type: an ograd that some
+            # op's gradient rule returned in another dtype is converted, never reinterpreted
             ograds = [nd.zeros(o.shape, dtype=o.dtype) if g is None else
                       g if g._data.dtype == o._data.dtype else nd.NDArray(g._data.astype(o._data.dtype))
                       for o, g in zip(node.outputs, ograds)]

@@ -97,5 +97,6 @@ class Trainer:
         v = o["beta2"] * v + (1 - o["beta2"]) * g * g
         t += 1  # this parameter's own count: a skipped (stale) step does not advance it
         self._state[key] = (m, v, t)
-        lr = o["learning_rate"] * np.sqrt(1 - o["beta2"] ** t) / (1 - o["beta1"] ** t)
+        # a Python float, so the update is computed in w's dtype (as MXNet), not float64
+        lr = float(o["learning_rate"] * np.sqrt(1 - o["beta2"] ** t) / (1 - o["beta1"] ** t))
         return w - lr * m / (np.sqrt(v) + o["epsilon"])

@@ -202,7 +202,7 @@ def invoke(op: Op, inputs: list, attrs: dict, name: str | None,
         with np.errstate(all="ignore"):  # inf/NaN are values here, as in MXNet, not warnings
             outs = op.run(attrs, arrays, views)
     except (MXNetError, ValueError, TypeError) as e:
-        raise op_error(op, inputs, e) from None
+        raise op_error(op, inputs, e) from e
     results = [NDArray(o) for o in outs[: op.visible_outputs]]
     track(inputs, results)
     if autograd.is_recording():

@@ -42,10 +42,19 @@ def _shape(attrs, shapes):
     return [reduced_shape(shape, axes, attrs["keepdims"])]
 
 
+def _mean(x, axis, keepdims, dtype=None):
+    """sum / n, as MXNet and the compiled kernel compute it (np.mean also warns on n = 0)."""
+    n = math.prod(x.shape[a] for a in axis)
+    return np.true_divide(np.sum(x, axis=axis, keepdims=keepdims, dtype=dtype), n)
+
+
 def _reducer(fn):
+    # float16 sums accumulate in float32 and round once, as the compiled kernels do
+    wide = {"dtype": np.float32} if fn in (np.sum, _mean, np.nansum) else {}
+
     def kernel(attrs, x):
         axes = reduce_axes(x.ndim, attrs["axis"], attrs.get("exclude", False))
-        out = fn(x, axis=axes, keepdims=attrs["keepdims"])
+        out = fn(x, axis=axes, keepdims=attrs["keepdims"], **(wide if x.dtype == np.float16 else {}))
         out = np.asarray(out, dtype=x.dtype)
         return out.reshape(reduced_shape(x.shape, axes, attrs["keepdims"]))
     return kernel
@@ -59,8 +68,8 @@ def _lower_reduce(op: str, mean: bool = False):
         axes = reduce_axes(len(x.shape), attrs["axis"], attrs.get("exclude", False))
         out = x.reduce(op, axes, attrs["keepdims"])
         if mean:
-            n = math.prod(x.shape[a] for a in axes)
-            out = out.map("mul", Lazy.full((), 1.0 / n if n else math.nan, x.dtype))
+            n = math.prod(x.shape[a] for a in axes)  # divided, as eager and MXNet round it
+            out = out.map("div", Lazy.full((), n, x.dtype))
         return out
     return lower
 
@@ -105,7 +114,7 @@ def _grad_reduce(kind: str):
 
 
 REDUCERS = {"sum": (np.sum, ("sum_axis",), _lower_reduce("sum")),
-            "mean": (np.mean, (), _lower_reduce("sum", mean=True)),
+            "mean": (_mean, (), _lower_reduce("sum", mean=True)),
             "prod": (np.prod, (), _lower_reduce("prod")),
             "nansum": (np.nansum, (), _lower_nan("sum", 0)),
             "nanprod": (np.nanprod, (), _lower_nan("prod", 1)),

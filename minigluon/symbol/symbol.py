@@ -255,7 +255,7 @@ def invoke(op: Op, inputs: list, attrs: dict, name: str | None) -> Symbol:
         try:
             shapes, dtypes = op.infer(attrs, in_shapes, in_dtypes)
         except (MXNetError, ValueError, TypeError) as e:
-            raise op_error(op, inputs, e) from None
+            raise op_error(op, inputs, e) from e
     else:
         shapes, dtypes = [None] * op.num_outputs, [None] * op.num_outputs
     node = Node(op, name or _auto_name(op.name_hint), attrs, refs, shapes, dtypes)
