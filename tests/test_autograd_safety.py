@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 import minigluon as mg
 from minigluon import autograd
 from minigluon.examples import EXAMPLES, example
+from tests.modes import MODES
 
 nd = mg.nd
-MODES = ["eager", "compiled", "interpreted"]
 HEAD_DTYPES = ["float64", "float32", "float16", "uint8", "int8", "int32", "int64", "bool"]
 
 

@@ -19,19 +19,11 @@ import minigluon as mg
 from minigluon import jit
 from minigluon.compiler.pipeline import compile_graph
 from minigluon.symbol.interpreter import Plan
+from tests.modes import MODES, Body
 
 nd, sym = mg.nd, mg.sym
-MODES = ["eager", "compiled", "interpreted"]
 INF, NAN = np.inf, np.nan
 
-
-class Body(mg.gluon.HybridBlock):
-    def __init__(self, body):
-        super().__init__()
-        self.body = body
-
-    def hybrid_forward(self, F, a, b=None, c=None):
-        return self.body(F, *(x for x in (a, b, c) if x is not None))
 
 
 def run(body, mode, monkeypatch, *arrays) -> np.ndarray:

@@ -8,9 +8,9 @@ import pytest
 import minigluon as mg
 from minigluon import autograd
 from minigluon.base import MXNetError, ShapeError
+from tests.modes import MODES, make_block
 
 nd, sym = mg.nd, mg.sym
-MODES = ["eager", "compiled", "interpreted"]
 HERE = __file__
 
 
@@ -19,13 +19,6 @@ def line_of(fn, text: str) -> int:
     lines, start = inspect.getsourcelines(fn)
     return start + next(k for k, line in enumerate(lines) if text in line)
 
-
-def make(cls, mode, monkeypatch):
-    if mode == "interpreted":
-        monkeypatch.setenv("MINIGLUON_JIT", "0")
-    block = cls()
-    block.hybridize(mode != "eager")
-    return block
 
 
 class BadShape(mg.gluon.HybridBlock):
@@ -50,7 +43,7 @@ class BadAttribute(mg.gluon.HybridBlock):
     (BadDtype, 'return x.astype("complex64") + w', ValueError),
     (BadAttribute, "return F.relu(x, axis=1) + w", MXNetError)])
 def test_an_error_in_hybrid_forward_names_its_line(cls, text, error, mode, monkeypatch):
-    block = make(cls, mode, monkeypatch)
+    block = make_block(cls, mode, monkeypatch)
     with pytest.raises(error) as info:
         block(nd.ones((2, 3)), nd.ones((4, 5)))
     where = f"{HERE}:{line_of(cls.hybrid_forward, text)}: `{text}`"
@@ -75,7 +68,7 @@ class Outer(mg.gluon.HybridBlock):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_a_nested_block_names_the_innermost_users_line_once(mode, monkeypatch):
-    block = make(Outer, mode, monkeypatch)
+    block = make_block(Outer, mode, monkeypatch)
     with pytest.raises(ValueError) as info:
         block(nd.ones((2, 3)))
     msg = str(info.value)
@@ -86,7 +79,7 @@ def test_a_nested_block_names_the_innermost_users_line_once(mode, monkeypatch):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_a_builtin_block_names_the_line_that_called_it(mode, monkeypatch):
-    loss = make(mg.gluon.loss.L2Loss, mode, monkeypatch)
+    loss = make_block(mg.gluon.loss.L2Loss, mode, monkeypatch)
     with pytest.raises(ValueError) as info:
         loss(nd.ones((8, 5)), nd.ones((8, 6)))  # the call
     where = f"{HERE}:{line_of(test_a_builtin_block_names_the_line_that_called_it, '# the call')}"
@@ -125,7 +118,7 @@ def test_python_attribute_errors_name_the_line_too(mode, monkeypatch):
         def hybrid_forward(self, F, x):
             return F.rleu(x)
 
-    block = make(Typo, mode, monkeypatch)
+    block = make_block(Typo, mode, monkeypatch)
     with pytest.raises(AttributeError, match=r"Typo.hybrid_forward at .*: `return F.rleu\(x\)`: "
                                              r"module 'minigluon.\w+' has no attribute 'rleu'"):
         block(nd.ones((2,)))

@@ -7,10 +7,10 @@ import pytest
 
 import minigluon as mg
 from minigluon import autograd, jit
+from tests.modes import MODES, make_block
 
 nd = mg.nd
 P = np.array([0.5, 0.25, 0.9], np.float32)
-MODES = ["eager", "compiled", "interpreted"]
 
 
 class Focal(mg.gluon.HybridBlock):
@@ -28,19 +28,12 @@ def focal(gamma, alpha=1.0):
     return (1 - P) ** gamma * alpha
 
 
-def make(cls, mode, monkeypatch, **kwargs):
-    if mode == "interpreted":
-        monkeypatch.setenv("MINIGLUON_JIT", "0")
-    block = cls(**kwargs)
-    block.hybridize(mode != "eager")
-    return block
-
 
 @pytest.mark.parametrize("mode", MODES)
 def test_changing_gamma_after_the_first_call_is_seen(mode, monkeypatch):
     # MXNet 1.9.1, hybridized: after gamma = 3.0 this block still returns [0.25 0.5625 0.01],
     # (1 - p) ** 2; eagerly [0.125 0.421875 0.001]
-    block = make(Focal, mode, monkeypatch)
+    block = make_block(Focal, mode, monkeypatch)
     np.testing.assert_allclose(block(nd.array(P)).asnumpy(), focal(2.0), rtol=1e-6)
     block.gamma = 3.0
     np.testing.assert_allclose(block(nd.array(P)).asnumpy(), focal(3.0), rtol=1e-6)

@@ -8,17 +8,10 @@ import pytest
 
 import minigluon as mg
 from minigluon import autograd, jit
+from tests.modes import MODES, make_block
 
 nd = mg.nd
-MODES = ["eager", "compiled", "interpreted"]
 
-
-def make(cls, mode, monkeypatch):
-    if mode == "interpreted":
-        monkeypatch.setenv("MINIGLUON_JIT", "0")
-    block = cls()
-    block.hybridize(mode != "eager")
-    return block
 
 
 class Ignores(mg.gluon.HybridBlock):
@@ -46,7 +39,7 @@ class Stopped(mg.gluon.HybridBlock):
 def test_unread_inputs_compile_and_run(cls, expected, mode, monkeypatch):
     jit.reset_stats()
     x = nd.ones((6,)) if cls is PythonShape else nd.ones((2, 3))
-    out = make(cls, mode, monkeypatch)(x, nd.ones((2, 3)))
+    out = make_block(cls, mode, monkeypatch)(x, nd.ones((2, 3)))
     np.testing.assert_array_equal(out.asnumpy(), np.full((2, 3), expected, np.float32))
     stats = jit.stats()
     assert stats["compile_failures"] == 0
@@ -56,7 +49,7 @@ def test_unread_inputs_compile_and_run(cls, expected, mode, monkeypatch):
 
 def _grads(cls, mode, monkeypatch, req="write", x_grad=True):
     """(x.grad, y.grad) after backward, y.grad holding 5 before it."""
-    block = make(cls, mode, monkeypatch)
+    block = make_block(cls, mode, monkeypatch)
     x, y = nd.ones((6,)) if cls is PythonShape else nd.ones((2, 3)), nd.ones((2, 3))
     if x_grad:
         x.attach_grad()
@@ -100,7 +93,7 @@ def test_only_an_ignored_input_with_a_gradient_cannot_be_differentiated(mode, mo
 def test_autograd_grad_of_an_ignored_input_is_zeros_in_both_modes(monkeypatch):
     results = []
     for mode in MODES:
-        block = make(Ignores, mode, monkeypatch)
+        block = make_block(Ignores, mode, monkeypatch)
         x, y = nd.ones((2, 3)), nd.ones((2, 3))
         x.attach_grad()
         y.attach_grad()

@@ -12,19 +12,11 @@ import pytest
 import minigluon as mg
 from minigluon.base import MXNetError
 from minigluon.ops import DTypeError
+from tests.modes import MODES, Body
 
 nd = mg.nd
 L = mg.gluon.loss
-MODES = ["eager", "compiled", "interpreted"]
 
-
-class Body(mg.gluon.HybridBlock):
-    def __init__(self, body):
-        super().__init__()
-        self.body = body
-
-    def hybrid_forward(self, F, a, b=None, c=None):
-        return self.body(F, *(x for x in (a, b, c) if x is not None))
 
 
 def run(body, mode, monkeypatch, *arrays):
