@@ -52,6 +52,16 @@ class InputError(MXNetError, TypeError, ValueError):
     TypeError; either catches it."""
 
 
+def reworded(e: Exception, msg: str) -> Exception | None:
+    """e's type with a message that says more (where, which node), to raise ``from e`` so
+    that e and its traceback stay attached as the cause; None for a type that takes other
+    arguments than a message: the caller re-raises e as it is."""
+    try:
+        return type(e)(msg)
+    except Exception:
+        return None
+
+
 def _default_prefix(cls: type) -> str:
     base = cls.__name__.lower()
     with _COUNTER_LOCK:
@@ -289,11 +299,9 @@ class HybridBlock(Block):
         where = raising_user_line(e.__traceback__)
         msg = (f"{cls}.hybrid_forward at {where}: {e}{hint}" if where else
                f"{cls}: {e}{hint} (called at {user_line()})")
-        try:
-            located = type(e)(msg)
-        except Exception:  # an exception class that needs other arguments: left as it is
-            return None
-        located._located = True
+        located = reworded(e, msg)
+        if located is not None:
+            located._located = True
         return located
 
     def _cached(self, key: tuple, make):
@@ -335,6 +343,7 @@ class HybridBlock(Block):
         rec = self._cached(("grad", tuple(needs)) + _cache_key(values + params),
                            lambda: self._trace_with_grad(values, present, needs))
         arrays = self._outputs(rec.forward, [v._data for v in present], values)
+        self._ran(rec.graph)
         outs = arrays[:rec.visible]
         if rec.backward is not None:
             saved = [arrays[k]._data for k in rec.saved_from]
@@ -369,7 +378,7 @@ class HybridBlock(Block):
         outputs = graph._split()
         if not any(needs):  # the outputs do not depend on an array with a gradient
             return _Recorded(_reading_runner(graph, input_names, owner), None, template,
-                             len(outputs), [], read, needs, guards)
+                             len(outputs), [], read, needs, graph, guards)
         heads = [sym.var(f"head_grad{k}", shape=o.shape, dtype=o.dtype)
                  for k, o in enumerate(outputs)]
         wrt = [x for x, need in zip(inputs, needs) if need]
@@ -391,7 +400,15 @@ class HybridBlock(Block):
         backward = _Picked(_runner(group, [names[k] for k in picks],
                                    f"{owner}.backward"), picks)
         return _Recorded(forward, backward, template, len(outputs),
-                         [produced.index((id(n), i)) for n, i in saved], read, needs, guards)
+                         [produced.index((id(n), i)) for n, i in saved], read, needs, graph,
+                         guards)
+
+    def _ran(self, graph: Symbol) -> None:
+        """Note the graph a call ran: what export() writes.  Only calls note it, never
+        cached_graph, explain or gradient_graph, which trace other shapes on request."""
+        # not through Block.__setattr__: that bumps _attr_version, and every cached graph
+        # would re-check its guards at the next call
+        self.__dict__["_last_graph"] = graph
 
     def _outputs(self, runner, arrays: list, values) -> list:
         """Run a cached graph; its errors name the block, its inputs and the calling line."""
@@ -403,10 +420,14 @@ class HybridBlock(Block):
             args = ", ".join(f"{n}: {fmt_type(v.shape, v.dtype.name)}"
                              for n, v in zip(self._input_names(len(values)), values)
                              if v is not None)
-            raise type(e)(f"{cls}: {cls}({args}): {e} (called at {user_line()})") from e
+            again = reworded(e, f"{cls}: {cls}({args}): {e} (called at {user_line()})")
+            if again is None:
+                raise
+            raise again from e
 
     def _run_cached(self, entry, arrays: list, values):
         outs = self._outputs(entry[0], arrays, values)
+        self._ran(entry[0].symbol)
         return outs[0] if entry[1] is None else _regroup(entry[1], outs)
 
     def _trace_symbol(self, values: list):
@@ -436,8 +457,7 @@ class HybridBlock(Block):
         finally:
             _READS.reset(token)
         flat, template = _flatten(out)
-        self._last_graph = sym.Group(flat)
-        return self._last_graph, input_names, template, _guards(reads)
+        return sym.Group(flat), input_names, template, _guards(reads)
 
     def _trace(self, values: list):
         graph, input_names, template, guards = self._trace_symbol(values)
@@ -519,6 +539,7 @@ class _Recorded(NamedTuple):
     saved_from: list  # forward output index of each saved value
     read: list  # which of the call's arrays the graph reads: those go on the tape
     needs: list  # for each of those, whether it wants a gradient
+    graph: Any  # the traced forward graph, without the extra values: what export() writes
     guards: Any  # _Guards or None (last, as in every cache entry)
 
 
@@ -708,7 +729,8 @@ def _holds(guards: _Guards | None) -> bool:
 def _guards(reads: list) -> _Guards | None:
     """Guards for the attributes a trace read.  Numbers, strings and tuples are compared by
     value; another object by identity, with a warning (once) that changes inside it are
-    not seen.  Children, parameters and methods need none."""
+    not seen, except children and parameters (a change inside a child is guarded by the
+    child's own reads).  Methods need none."""
     checks, seen = [], set()
     for block, name, value in reads:
         if (id(block), name) in seen:
@@ -717,8 +739,13 @@ def _guards(reads: list) -> _Guards | None:
         state = object.__getattribute__(block, "__dict__")
         if name not in state and not _plain(value):
             continue  # a method, property or other machinery of the class, not state
-        if isinstance(value, (Block, Parameter, ParameterDict)):
-            continue  # replacing one clears the cache already
+        if isinstance(value, ParameterDict):
+            continue  # replaced only with its block
+        if isinstance(value, (Block, Parameter)):
+            # replacing one clears the cache of the block that holds it, but the graph of
+            # a parent inlines that block's trace: the parent must see the change too
+            checks.append((weakref.ref(block), name, value, False))
+            continue
         by_value = _plain(value)
         if not by_value and not callable(value) and not isinstance(value, types.ModuleType):
             _warn_unseen(block, name, value)

@@ -18,7 +18,7 @@ from ..ndarray.ndarray import invoke as nd_invoke
 from ..symbol import Symbol
 from ..symbol.symbol import invoke as sym_invoke
 from ..symbol.symbol import topo_order
-from .block import HybridBlock
+from .block import HybridBlock, reworded
 from .parameter import Parameter
 
 
@@ -75,9 +75,10 @@ class SymbolBlock(HybridBlock):
             try:
                 block.collect_params().load(param_file, ctx, allow_missing, ignore_extra)
             except ValueError as e:
-                if not unread:
+                again = reworded(e, f"{e}{hint}") if unread else None
+                if again is None:
                     raise
-                raise type(e)(f"{e}{hint}") from e
+                raise again from e
         elif block._reg_params and not allow_missing:
             raise ValueError(f"{symbol_file}: variables {sorted(block._reg_params)} are "
                              f"neither inputs (given: {names}) nor loaded: pass them as "
@@ -96,7 +97,10 @@ class SymbolBlock(HybridBlock):
             try:
                 out = invoke(node.op, ins, dict(node.attrs), node.name)
             except (MXNetError, ValueError, TypeError) as e:
-                raise type(e)(f"node {node.name!r} ({node.op.name}): {e}") from e
+                again = reworded(e, f"node {node.name!r} ({node.op.name}): {e}")
+                if again is None:
+                    raise
+                raise again from e
             values[id(node)] = out._split() if isinstance(out, Symbol) else (
                 list(out) if isinstance(out, list) else [out])
         outs = [values[id(n)][i] for n, i in self._graph._outputs]
