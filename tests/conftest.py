@@ -1,5 +1,7 @@
+import atexit
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -7,9 +9,22 @@ import numpy as np
 import pytest
 
 # every graph the tests hybridize must compile: a compiler failure is a test failure,
-# not a silent fallback to the interpreter; and the kernel cache is the session's own
+# not a silent fallback to the interpreter
 os.environ.setdefault("MINIGLUON_JIT_STRICT", "1")
-os.environ.setdefault("MINIGLUON_CACHE_DIR", tempfile.mkdtemp(prefix="minigluon-test-cache-"))
+# the kernel cache is the session's own, even when the user exported one: some tests count
+# what a fresh cache compiles, and would fail on the second run over a shared directory.
+# mkdtemp makes it 0700, the only mode the cache accepts.
+_CACHE_DIR = tempfile.mkdtemp(prefix="minigluon-test-cache-")
+os.environ["MINIGLUON_CACHE_DIR"] = _CACHE_DIR
+_SESSION_PID = os.getpid()
+
+
+@atexit.register
+def _remove_cache_dir():
+    # a forked test child runs atexit too, while the session still uses the directory
+    if os.getpid() == _SESSION_PID:
+        shutil.rmtree(_CACHE_DIR, ignore_errors=True)
+
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mxnet-1.9.1"
 

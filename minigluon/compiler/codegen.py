@@ -27,8 +27,8 @@ import networkx as nx
 from llvmlite import ir
 
 from . import mathlib
+from .errors import CompileError
 from .executable import DATA_OFFSET
-from .infer import CompileError
 from .loopir import (
     FLOAT,
     FLOAT16_AS_IS,

@@ -277,7 +277,7 @@ def _emit(module: ir.Module, name: str, attrs: dict, inputs: list, outputs: list
     gradient, ``grad[:, n, :]`` (all T frames) for each of them, nothing else.
     """
     from .codegen import kernel_function
-    from .infer import CompileError
+    from .errors import CompileError
 
     use_dl, use_ll = bool(attrs.get("use_data_lengths")), bool(attrs.get("use_label_lengths"))
     layout = attrs[LSE_LAYOUT] if with_lse else "TNC"

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..base import ForkSafeLock
 from ..ops import get_op
-from .infer import CompileError
+from .errors import CompileError
 from .schedule import Schedule
 
 PARALLEL_MIN_WORK = 1 << 17  # elements touched; below this a thread costs more than it saves

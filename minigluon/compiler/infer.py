@@ -8,10 +8,10 @@ from __future__ import annotations
 import networkx as nx
 
 from ..base import MXNetError
+from .errors import CompileError
 
-
-class CompileError(MXNetError):
-    """The compiler cannot handle this graph; the caller falls back to the interpreter."""
+# CompileError used to live here; the re-export keeps ``from .infer import CompileError`` working
+__all__ = ["CompileError", "infer"]
 
 
 def infer(G: nx.MultiDiGraph) -> nx.MultiDiGraph:

@@ -32,7 +32,7 @@ import llvmlite
 import llvmlite.binding as llvm
 
 from ..base import ForkSafeLock
-from .infer import CompileError
+from .errors import CompileError
 
 _LOCK = ForkSafeLock()
 

@@ -23,7 +23,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..base import postorder
-from .infer import CompileError
+from .errors import CompileError
 
 FLOAT = ("float16", "float32", "float64")  # narrowest first
 # the integer dtypes kernels compute in, and their ranges; uint8 and bool are unsigned

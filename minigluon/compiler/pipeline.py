@@ -22,10 +22,11 @@ from ..symbol import Symbol
 from . import link
 from .codegen import codegen
 from .ctc_rewrite import ctc_rewrite
+from .errors import CompileError
 from .executable import DATA_OFFSET, Executable
 from .fuse import fuse
 from .graph import format_graph, from_symbol
-from .infer import CompileError, infer
+from .infer import infer
 from .schedule import Schedule, Step, schedule
 from .simplify import simplify
 

@@ -571,7 +571,8 @@ def _runner(graph, input_names: list[str], owner: str):
     and why; MINIGLUON_JIT_STRICT=1 makes that an error instead."""
     if not jit.enabled():
         return _Interpreted(graph, input_names)
-    from ..compiler.pipeline import CompileError, compile_graph
+    from ..compiler.errors import CompileError
+    from ..compiler.pipeline import compile_graph
     strict = os.environ.get("MINIGLUON_JIT_STRICT")
     try:
         exe = compile_graph(graph, input_names, jit.count)
