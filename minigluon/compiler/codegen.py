@@ -29,6 +29,7 @@ from llvmlite import ir
 from . import mathlib
 from .errors import CompileError
 from .executable import DATA_OFFSET
+from .kernel_print import format_kernel
 from .loopir import (
     FLOAT,
     FLOAT16_AS_IS,
@@ -552,8 +553,7 @@ def emit_kernel(module: ir.Module, name: str, lazy: Lazy, out_slot: int, reads: 
         body = kernel_function(module, name, [buffers[s][1] for s in list(reads) + [out_slot]])
         ir.IRBuilder(body.append_basic_block("entry")).ret_void()
         return
-    loop_vars = tuple(var(d, f"o{k}") for k, d in enumerate(shape))
-    value = float16_in_float32(lazy(loop_vars if lazy.shape else ()))
+    loop_vars, value = kernel_value(lazy)
     for e in walk(value):
         if e.op == "load":
             slot, index = e.args
@@ -638,16 +638,42 @@ def kernel_function(module: ir.Module, name: str, dtypes: list[str]) -> ir.Funct
     return body
 
 
+def kernel_value(lazy: Lazy) -> tuple[tuple, Expr]:
+    """(output loop variables, the element's expression at them): what a kernel computes."""
+    shape = lazy.shape or (1,)
+    loop_vars = tuple(var(d, f"o{k}") for k, d in enumerate(shape))
+    return loop_vars, float16_in_float32(lazy(loop_vars if lazy.shape else ()))
+
+
+def _slots(G: nx.MultiDiGraph, sched: Schedule) -> dict[tuple, int]:
+    """(graph node, output index) -> the buffer slot holding it."""
+    slot_of = {(n, 0): s for s, n in zip(sched.inputs, G.graph["inputs"])}
+    for step in sched.steps:
+        for i, w in enumerate(step.writes):
+            slot_of[(step.node, i)] = w
+    return slot_of
+
+
+def loop_ir(G: nx.MultiDiGraph, sched: Schedule) -> str:
+    """Every generated kernel's loop IR, one SSA line per value (``minigluon explain``)."""
+    reset_interning()
+    slot_of, out = _slots(G, sched), []
+    for step in sched.steps:
+        if step.kind != "kernel":
+            continue
+        if G.nodes[step.node]["op"].kernel is not None:
+            out.append(f"kernel {step.name}: hand-written ({G.nodes[step.node]['op'].name})")
+            continue
+        loop_vars, value = kernel_value(lower_kernel(G, step.node, slot_of))
+        out.append(format_kernel(step.name, value, loop_vars, step.writes[0]))
+    return "\n".join(out)
+
+
 def codegen(G: nx.MultiDiGraph, sched: Schedule, module_name: str = "minigluon") -> ir.Module:
     """One LLVM module holding every kernel of the schedule."""
     reset_interning()
     module = ir.Module(module_name)
-    slot_of: dict[tuple, int] = {}
-    for s, n in zip(sched.inputs, G.graph["inputs"]):
-        slot_of[(n, 0)] = s
-    for step in sched.steps:
-        for i, w in enumerate(step.writes):
-            slot_of[(step.node, i)] = w
+    slot_of = _slots(G, sched)
     for step in sched.steps:
         if step.kind != "kernel":
             continue

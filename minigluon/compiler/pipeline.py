@@ -1,6 +1,6 @@
 """The compiler as a list of named passes, and the entry point the blocks call.
 
-    infer -> simplify -> ctc -> fuse -> schedule -> codegen -> link
+    infer -> simplify -> ctc -> fuse -> schedule -> (loop IR) -> codegen -> link
 
 ``explain()`` runs them one by one and prints what each produced; ``compile_graph()``
 runs them all, or, when this graph was compiled before (in this process or, through the
@@ -20,7 +20,7 @@ from ..base import ForkSafeLock
 from ..ops import format_attr
 from ..symbol import Symbol
 from . import link
-from .codegen import codegen
+from .codegen import codegen, loop_ir
 from .ctc_rewrite import ctc_rewrite
 from .errors import CompileError
 from .executable import DATA_OFFSET, Executable
@@ -160,6 +160,7 @@ def explain(symbol: Symbol, input_names: list[str]) -> str:
     sched = schedule(G)
     out.append(f"\n== schedule ==\n{sched.format()}")
     if any(s.kind == "kernel" for s in sched.steps):
+        out.append(f"\n== loop IR ==\n{loop_ir(G, sched)}")
         module = codegen(G, sched)
         out.append(f"\n== LLVM IR (generated) ==\n{module}")
         _, optimized = link.compile_object(str(module))

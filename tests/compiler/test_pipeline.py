@@ -152,7 +152,8 @@ def test_explain_shows_every_stage():
     block.hybridize()
     text = block.explain(nd.ones((4, 3)), nd.zeros((4, 3)))
     for stage in ["traced(", "== after infer ==", "== after simplify ==", "== after fuse ==",
-                  "== schedule ==", "== LLVM IR (generated) ==", "== LLVM IR (optimized"]:
+                  "== schedule ==", "== loop IR ==", "== LLVM IR (generated) ==",
+                  "== LLVM IR (optimized"]:
         assert stage in text
     assert "# kernel 0 (stored)" in text
     assert "call float @expf" not in text and "call float @logf" not in text
