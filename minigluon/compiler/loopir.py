@@ -39,7 +39,8 @@ class Expr:
     _interned: dict = {}
 
     def __new__(cls, op: str, args: tuple, dtype: str):
-        key = (op, args, dtype)
+        # 0.0 == -0.0 as dict keys: a float constant is keyed by its text, which keeps the sign
+        key = (op, args if op != "const" else (repr(args[0]),), dtype)
         found = cls._interned.get(key)
         if found is not None:
             return found

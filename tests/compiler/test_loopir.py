@@ -73,8 +73,6 @@ def test_nodes_differing_only_in_dtype_are_distinct():
     assert const(1, "int32") is const(1, "int32")
 
 
-@pytest.mark.xfail(strict=True, reason="interning keys compare 0.0 == -0.0, so the sign of a "
-                   "zero constant is whichever was built first")
 def test_a_negative_zero_constant_keeps_its_sign():
     const(0.0, F32)
     assert math.copysign(1, const(-0.0, F32).args[0]) == -1
