@@ -1,6 +1,9 @@
 """Elementwise operators: unary math, binary (same-shape and broadcasting), scalar."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 import numpy as np
 
 from ..base import ShapeError
@@ -86,16 +89,6 @@ def _sign(x):
     return np.where(x > 0, 1, np.where(x < 0, -1, 0))
 
 
-UNARY = {
-    "abs": np.abs, "square": np.square, "sqrt": np.sqrt, "rsqrt": lambda x: 1 / np.sqrt(x),
-    "exp": np.exp, "log": np.log, "log1p": np.log1p, "expm1": np.expm1, "log2": np.log2,
-    "log10": np.log10, "negative": np.negative, "reciprocal": np.reciprocal, "relu": _relu,
-    "sigmoid": _sigmoid, "tanh": np.tanh, "sign": _sign, "floor": np.floor, "ceil": np.ceil,
-    "round": lambda x: _round_half_away(x), "trunc": np.trunc, "sin": np.sin, "cos": np.cos,
-    "softsign": lambda x: x / (1 + np.abs(x)), "logical_not": lambda x: x == 0,
-    "zeros_like": np.zeros_like, "ones_like": np.ones_like,
-}
-
 def _lower_relu(attrs, x):
     return x.map("max", Lazy.full((), 0, x.dtype))
 
@@ -116,21 +109,6 @@ def _scaled(op, k):
     return lambda attrs, x: x.map(op).map("mul", Lazy.full((), k, x.dtype))
 
 
-UNARY_LOWER = {
-    "abs": unary("abs"), "square": lambda a, x: x.map("mul", x), "sqrt": unary("sqrt"),
-    "rsqrt": lambda a, x: Lazy.full((), 1, x.dtype).map("div", x.map("sqrt")).broadcast_to(x.shape),
-    "exp": unary("exp"), "log": unary("log"), "log1p": unary("log1p"),
-    "log2": _scaled("log", 1 / np.log(2)), "log10": _scaled("log", 1 / np.log(10)),
-    "negative": unary("neg"), "reciprocal": lambda a, x: Lazy.full(x.shape, 1, x.dtype).map("div", x),
-    "relu": _lower_relu, "sigmoid": unary("sigmoid"), "tanh": unary("tanh"), "sign": _lower_sign,
-    "floor": unary("floor"), "ceil": unary("ceil"), "round": unary("round"), "trunc": unary("trunc"),
-    "sin": unary("sin"), "cos": unary("cos"), "expm1": unary("expm1"),
-    "softsign": lambda a, x: x.map("div", x.map("abs").map("add", Lazy.full((), 1, x.dtype))),
-    "logical_not": lambda a, x: compare("eq")(a, x, Lazy.full(x.shape, 0, x.dtype)),
-    "zeros_like": lambda a, x: Lazy.full(x.shape, 0, x.dtype),
-    "ones_like": lambda a, x: Lazy.full(x.shape, 1, x.dtype),
-}
-
 def _g1(fn):
     """Gradient of a unary op from d out / d x written with F-ops: fn(F, x, out)."""
     return lambda F, a, ins, outs, og: [og[0] * fn(F, ins[0], outs[0])]
@@ -140,40 +118,73 @@ def _zero_grad(F, a, ins, outs, og):
     return [None] * len(ins)
 
 
-UNARY_GRAD = {
-    "abs": _g1(lambda F, x, y: F.sign(x)), "square": _g1(lambda F, x, y: 2 * x),
-    "sqrt": _g1(lambda F, x, y: 0.5 / y), "rsqrt": _g1(lambda F, x, y: -0.5 * y * y * y),
-    "exp": _g1(lambda F, x, y: y), "log": _g1(lambda F, x, y: 1 / x),
-    "log1p": _g1(lambda F, x, y: 1 / (x + 1)), "expm1": _g1(lambda F, x, y: y + 1),
-    "log2": _g1(lambda F, x, y: 1 / (x * float(np.log(2)))),
-    "log10": _g1(lambda F, x, y: 1 / (x * float(np.log(10)))),
-    "negative": _g1(lambda F, x, y: F.ones_like(x) * -1.0),
-    "reciprocal": _g1(lambda F, x, y: -(y * y)), "relu": _g1(lambda F, x, y: x > 0),
-    "sigmoid": _g1(lambda F, x, y: y * (1 - y)), "tanh": _g1(lambda F, x, y: 1 - y * y),
-    "softsign": _g1(lambda F, x, y: 1 / F.square(F.abs(x) + 1)),
-    "sin": _g1(lambda F, x, y: F.cos(x)), "cos": _g1(lambda F, x, y: -F.sin(x)),
+class Unary(NamedTuple):
+    """Everything about one unary op, side by side."""
+
+    numpy: Callable  # the reference kernel, x -> y (cast back to x's dtype by the registry)
+    lower: Callable  # (attrs, x as a Lazy) -> Lazy: its loop IR
+    dydx: Callable | None  # (F, x, y) -> d y / d x in F-ops; None: the gradient is 0
+
+
+UNARY = {
+    "abs": Unary(np.abs, unary("abs"), lambda F, x, y: F.sign(x)),
+    "square": Unary(np.square, lambda a, x: x.map("mul", x), lambda F, x, y: 2 * x),
+    "sqrt": Unary(np.sqrt, unary("sqrt"), lambda F, x, y: 0.5 / y),
+    "rsqrt": Unary(lambda x: 1 / np.sqrt(x),
+                   lambda a, x: Lazy.full((), 1, x.dtype).map("div", x.map("sqrt")).broadcast_to(x.shape),
+                   lambda F, x, y: -0.5 * y * y * y),
+    "exp": Unary(np.exp, unary("exp"), lambda F, x, y: y),
+    "log": Unary(np.log, unary("log"), lambda F, x, y: 1 / x),
+    "log1p": Unary(np.log1p, unary("log1p"), lambda F, x, y: 1 / (x + 1)),
+    "expm1": Unary(np.expm1, unary("expm1"), lambda F, x, y: y + 1),
+    "log2": Unary(np.log2, _scaled("log", 1 / np.log(2)), lambda F, x, y: 1 / (x * float(np.log(2)))),
+    "log10": Unary(np.log10, _scaled("log", 1 / np.log(10)),
+                   lambda F, x, y: 1 / (x * float(np.log(10)))),
+    "negative": Unary(np.negative, unary("neg"), lambda F, x, y: F.ones_like(x) * -1.0),
+    "reciprocal": Unary(np.reciprocal, lambda a, x: Lazy.full(x.shape, 1, x.dtype).map("div", x),
+                        lambda F, x, y: -(y * y)),
+    "relu": Unary(_relu, _lower_relu, lambda F, x, y: x > 0),
+    "sigmoid": Unary(_sigmoid, unary("sigmoid"), lambda F, x, y: y * (1 - y)),
+    "tanh": Unary(np.tanh, unary("tanh"), lambda F, x, y: 1 - y * y),
+    "sign": Unary(_sign, _lower_sign, None),
+    "floor": Unary(np.floor, unary("floor"), None),
+    "ceil": Unary(np.ceil, unary("ceil"), None),
+    "round": Unary(_round_half_away, unary("round"), None),
+    "trunc": Unary(np.trunc, unary("trunc"), None),
+    "sin": Unary(np.sin, unary("sin"), lambda F, x, y: F.cos(x)),
+    "cos": Unary(np.cos, unary("cos"), lambda F, x, y: -F.sin(x)),
+    "softsign": Unary(lambda x: x / (1 + np.abs(x)),
+                      lambda a, x: x.map("div", x.map("abs").map("add", Lazy.full((), 1, x.dtype))),
+                      lambda F, x, y: 1 / F.square(F.abs(x) + 1)),
+    "logical_not": Unary(lambda x: x == 0,
+                         lambda a, x: compare("eq")(a, x, Lazy.full(x.shape, 0, x.dtype)), None),
+    "zeros_like": Unary(np.zeros_like, lambda a, x: Lazy.full(x.shape, 0, x.dtype), None),
+    "ones_like": Unary(np.ones_like, lambda a, x: Lazy.full(x.shape, 1, x.dtype), None),
 }
 
-for _name, _fn in UNARY.items():
-    register(Op(_name, ("data",), same_shape, _unary(_fn), fluent=True,
-                lower=UNARY_LOWER.get(_name), grad=UNARY_GRAD.get(_name, _zero_grad)))
+
+def _unary_grad(op: Unary):
+    return _zero_grad if op.dydx is None else _g1(op.dydx)
+
+
+for _name, _op in UNARY.items():
+    register(Op(_name, ("data",), same_shape, _unary(_op.numpy), fluent=True,
+                lower=_op.lower, grad=_unary_grad(_op)))
 
 register(Op("_copy", ("data",), same_shape, lambda a, x: x.copy(), aliases=("identity",), hint="copy",
             lower=lambda a, x: x, grad=lambda F, a, ins, outs, og: [og[0]]))
 register(Op("BlockGrad", ("data",), same_shape, lambda a, x: x, aliases=("stop_gradient",),
             hint="blockgrad", lower=lambda a, x: x, grad=_zero_grad))
 
-ACTIVATIONS = {"relu": _relu, "sigmoid": _sigmoid, "tanh": np.tanh, "softrelu": _softrelu,
+# the activations that are also unary ops share their facts; softrelu is only an activation
+ACTIVATIONS = {"relu": UNARY["relu"], "sigmoid": UNARY["sigmoid"], "tanh": UNARY["tanh"],
+               "softrelu": Unary(_softrelu, _lower_softrelu, lambda F, x, y: F.sigmoid(x)),
                "softsign": UNARY["softsign"]}
-ACTIVATION_GRAD = {"relu": UNARY_GRAD["relu"], "sigmoid": UNARY_GRAD["sigmoid"],
-                   "tanh": UNARY_GRAD["tanh"], "softsign": UNARY_GRAD["softsign"],
-                   "softrelu": _g1(lambda F, x, y: F.sigmoid(x))}
-ACTIVATION_LOWER = {"relu": _lower_relu, "sigmoid": unary("sigmoid"), "tanh": unary("tanh"),
-                    "softrelu": _lower_softrelu, "softsign": UNARY_LOWER["softsign"]}
+ACTIVATION_GRAD = {name: _unary_grad(op) for name, op in ACTIVATIONS.items()}
 register(Op("Activation", ("data",), same_shape,
-            lambda a, x: ACTIVATIONS[a["act_type"]](x).astype(x.dtype, copy=False),
+            lambda a, x: ACTIVATIONS[a["act_type"]].numpy(x).astype(x.dtype, copy=False),
             attrs={"act_type": Attr("str", choices=tuple(ACTIVATIONS))}, accepts={"data": FLOATS},
-            lower=lambda a, x: ACTIVATION_LOWER[a["act_type"]](a, x),
+            lower=lambda a, x: ACTIVATIONS[a["act_type"]].lower(a, x),
             grad=lambda F, a, *rest: ACTIVATION_GRAD[a["act_type"]](F, a, *rest)))
 
 # name: (same-shape op, broadcast op, numpy function, name hint of the same-shape op)
