@@ -29,6 +29,7 @@ from llvmlite import ir
 from . import mathlib
 from .errors import CompileError
 from .executable import DATA_OFFSET
+from .extern import extern_kernel
 from .kernel_print import format_kernel
 from .loopir import (
     FLOAT,
@@ -661,7 +662,7 @@ def loop_ir(G: nx.MultiDiGraph, sched: Schedule) -> str:
     for step in sched.steps:
         if step.kind != "kernel":
             continue
-        if G.nodes[step.node]["op"].kernel is not None:
+        if G.nodes[step.node]["op"].extern_kernel:
             out.append(f"kernel {step.name}: hand-written ({G.nodes[step.node]['op'].name})")
             continue
         loop_vars, value = kernel_value(lower_kernel(G, step.node, slot_of))
@@ -678,13 +679,13 @@ def codegen(G: nx.MultiDiGraph, sched: Schedule, module_name: str = "minigluon")
         if step.kind != "kernel":
             continue
         d = G.nodes[step.node]
-        if d["op"].kernel is not None:  # a hand-written kernel (CTC's dynamic programme)
+        if d["op"].extern_kernel:  # a hand-written kernel (CTC's dynamic programme)
             if any(sched.buffers[s][1] == "float16" for s in step.reads + step.writes):
                 raise CompileError(f"float16 is not supported by the compiled kernel of "
                                    f"{_described(G, step.node)}")
-            d["op"].kernel(module, step.name, d["op"].full_attrs(d["attrs"]),
-                           [sched.buffers[s] for s in step.reads],
-                           [sched.buffers[s] for s in step.writes])
+            extern_kernel(d["op"]).emit(module, step.name, d["op"].full_attrs(d["attrs"]),
+                                        [sched.buffers[s] for s in step.reads],
+                                        [sched.buffers[s] for s in step.writes])
             continue
         try:
             lazy = lower_kernel(G, step.node, slot_of)

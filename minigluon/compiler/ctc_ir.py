@@ -2,8 +2,9 @@
 used, its gradient (beta recursion), in log space.
 
 The loop IR describes one element per output index, which does not fit CTC's dynamic
-programme over time, so the op registers this emitter as its ``kernel`` (and
-``validate_ctc`` as its ``validate``, run on the input values before the kernel).  For
+programme over time, so the op is marked ``extern_kernel`` and ``compiler/extern.py`` maps
+it to this emitter (the op's ``validate``, ``ops.ctc_kernel.validate_ctc``, checks the
+input values before the kernel runs).  For
 each sample ``n`` of ``[start, end)`` the kernel
 
 * reads the label length (``label_lengths`` or the first padding value) and the data
@@ -50,10 +51,9 @@ import math
 import numpy as np
 from llvmlite import ir
 
-from ..ops.ctc_kernel import validate
 from . import mathlib
 
-__all__ = ["emit_ctc_kernel", "validate_ctc", "LSE_LAYOUT", "MAX_STACK_BYTES",
+__all__ = ["emit_ctc_kernel", "LSE_LAYOUT", "MAX_STACK_BYTES",
            "MAX_HEAP_BYTES"]
 
 I64 = ir.IntType(64)
@@ -84,28 +84,6 @@ NEG_INF = -math.inf
 # reaches a user's graph or the op's interface) set only by the compiler's ``ctc`` pass:
 # the layout of data ('TNC' or 'NTC'), whose log-sum-exp per frame is the second input.
 LSE_LAYOUT = "__lse_layout__"
-
-
-def validate_ctc(attrs: dict, data, label, *lengths) -> None:
-    """Check CTCLoss's input values (the kernel does not report errors): ValueError naming
-    the argument, with ``ctc_loss``'s messages.  ``lengths`` follow the op's active inputs:
-    data_lengths if ``use_data_lengths``, then label_lengths if ``use_label_lengths``."""
-    names = [k for k, on in (("data_lengths", attrs.get("use_data_lengths")),
-                             ("label_lengths", attrs.get("use_label_lengths"))) if on]
-    if len(lengths) == len(names) + 1 and np.ndim(data) == 3 and np.ndim(lengths[0]) == 2:
-        # the compiler's form (ctc_rewrite.py; its layout attribute is internal, not seen
-        # here): data, its log-sum-exp, label, lengths.  The lse needs no check (any value
-        # is safe for the kernel); data may be NTC, i.e. batch first: label tells (when
-        # T = N both readings check the same values)
-        label, lengths = lengths[0], lengths[1:]
-        if np.shape(data)[1] != np.shape(label)[0] == np.shape(data)[0]:
-            data = np.swapaxes(data, 0, 1)  # a view: validation reads shape and dtype only
-    if len(lengths) != len(names):
-        raise ValueError(f"CTCLoss expects {2 + len(names)} inputs with these attributes, "
-                         f"got {2 + len(lengths)}")
-    given = dict(zip(names, lengths))
-    validate(data, label, given.get("data_lengths"), given.get("label_lengths"),
-             attrs.get("blank_label", "first"))
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -744,6 +722,3 @@ def _emit(module: ir.Module, name: str, attrs: dict, inputs: list, outputs: list
     b.ret_void()
     return body
 
-
-# the schedule lets this kernel write both outputs (a kernel step) when the gradient is used
-emit_ctc_kernel.writes_all_outputs = True

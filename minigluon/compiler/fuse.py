@@ -18,7 +18,7 @@ from .graph import inputs_of
 
 def lowerable(d: dict) -> bool:
     """Computed inside the loop IR (a hand-written or external kernel needs stored inputs)."""
-    return d["kind"] == "op" and d["op"].lower is not None and d["op"].kernel is None
+    return d["kind"] == "op" and d["op"].lower is not None and not d["op"].extern_kernel
 
 
 _REDUCTIONS = {"sum", "mean", "max", "min", "prod", "norm"}

@@ -39,7 +39,7 @@ def op_cost(node: Node) -> float:
 
 def _fused_away(node: Node) -> bool:
     """Would the forward compile this value inside another kernel (not store it)?"""
-    return node.op.lower is not None and node.op.kernel is None
+    return node.op.lower is not None and not node.op.extern_kernel
 
 
 def choose_saved(outputs: list[tuple[Node, int]], grads: list[Symbol]) -> list[tuple[Node, int]]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from ..ops import format_attr
+from .extern import extern_kernel
 from .graph import inputs_of
 
 _RESHAPES = {"Reshape", "Flatten", "expand_dims", "squeeze"}
@@ -93,8 +94,9 @@ def schedule(G: nx.MultiDiGraph) -> Schedule:
             any(m == n and i > 0 for m, i in G.graph["outputs"])
         # a hand-written kernel that can write all its outputs (``writes_all_outputs``)
         # stays a kernel when outputs beyond 0 are used; otherwise those need numpy
-        writes_all = extra_outputs and getattr(d["op"].kernel, "writes_all_outputs", False)
-        if d["op"].kernel is not None and (not extra_outputs or writes_all):
+        extern = d["op"].extern_kernel
+        writes_all = extra_outputs and extern and extern_kernel(d["op"]).writes_all_outputs
+        if extern and (not extra_outputs or writes_all):
             # hand-written kernel: reads stored inputs, writes output 0 (when it is the only
             # one used) or all outputs; threads split output 0's first axis
             reads = [slot[(u, _out(G, u, n))] for u in srcs]
@@ -105,10 +107,10 @@ def schedule(G: nx.MultiDiGraph) -> Schedule:
                               op=d["op"].name, attrs={k: format_attr(v) for k, v in d["attrs"].items()},
                               parallel=d["shape"][0] if d["shape"] else 1, work=work))
             continue
-        if d["op"].lower is None or d["op"].kernel is not None:
+        if d["op"].lower is None or extern:
             outs = [new_slot((n, i), s, t) for i, (s, t) in enumerate(zip(d["shapes"], d["dtypes"]))]
             reads = [slot[(u, _out(G, u, n))] for u in srcs]
-            why = "no compiled kernel computes it" if d["op"].kernel is None else \
+            why = "no compiled kernel computes it" if not extern else \
                 "its compiled kernel does not write every output this graph uses"
             steps.append(Step("external", n, reads, outs, op=d["op"].name, why=why,
                               attrs={k: format_attr(v) for k, v in d["attrs"].items()}))

@@ -4,9 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..base import DEFAULT_DTYPE, ShapeError
-from ..compiler.ctc_ir import emit_ctc_kernel, validate_ctc
 from ..compiler.loopir import Expr, Lazy, cast, cmp, const, iconst, where
-from .ctc_kernel import ctc_loss
+from .ctc_kernel import ctc_loss, validate_ctc
 from .reduce import normalize_axis
 from .registry import FLOATS, Attr, AttrError, Op, register
 
@@ -304,5 +303,5 @@ register(Op("CTCLoss", ("data", "label", "data_lengths?", "label_lengths?"), _ct
             # the kernel's second output is d loss / d data per sample: scale by og per sample
             grad=lambda F, a, ins, outs, og: [F.broadcast_mul(outs[1], F.reshape(
                 og[0], shape=(1, -1, 1)))] + [None] * (len(ins) - 1),
-            kernel=emit_ctc_kernel, validate=validate_ctc, cost=_ctc_cost,
+            extern_kernel=True, validate=validate_ctc, cost=_ctc_cost,
             aliases=("ctc_loss", "_contrib_CTCLoss", "_contrib_ctc_loss")))

@@ -216,10 +216,10 @@ class Op:
     active_inputs: Callable[[dict], tuple[str, ...]] | None = None
     # lower(attrs, *inputs as loop-IR lazy tensors) -> lazy tensor; None: not compiled
     lower: Callable[..., Any] | None = None
-    # or a hand-written kernel: kernel(module, name, attrs, in (shape, dtype)s, out ones)
-    # adds `void name(i64 start, i64 end, i64 buf...)` over the first output axis, and
-    # validate(attrs, *arrays) checks input values before it runs
-    kernel: Callable[..., Any] | None = None
+    # or a hand-written kernel: the compiler owns it (compiler/extern.py, keyed by the op's
+    # name), so that the registry never loads the code generator; validate(attrs, *arrays)
+    # checks input values before it runs (it does not report errors)
+    extern_kernel: bool = False
     validate: Callable[..., Any] | None = None
     # grad(F, attrs, inputs, outputs, output grads) -> one gradient (or None) per input,
     # written with F-API ops so it runs eagerly and can be traced

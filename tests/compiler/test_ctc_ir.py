@@ -257,7 +257,7 @@ def test_validation_errors_before_the_kernel(lab, dlens, llens, match):
 
 
 def test_validate_ctc_maps_lengths_by_attributes():
-    from minigluon.compiler.ctc_ir import validate_ctc
+    from minigluon.ops.ctc_kernel import validate_ctc
     x, lab = np.zeros((3, 2, 3)), np.ones((2, 1))
     validate_ctc({"blank_label": "first"}, x, lab)
     with pytest.raises(ValueError, match=r"label_lengths\[0\] = 2 is out of range"):
