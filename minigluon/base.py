@@ -24,6 +24,11 @@ class TracingError(MXNetError, TypeError):
     """A traced value used as a Python value (``if x > 0:``, ``float(x)``, ``x.asnumpy()``)."""
 
 
+# Here rather than in the compiler because the loop IR, a layer below the ops, raises it too.
+class CompileError(MXNetError):
+    """The compiler cannot handle this graph; the caller falls back to the interpreter."""
+
+
 def normalize_dtype(dtype: Any) -> str:
     """Turn ``np.float32``, ``'float32'`` or a numpy dtype into its name."""
     try:

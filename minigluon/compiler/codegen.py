@@ -26,12 +26,7 @@ import math
 import networkx as nx
 from llvmlite import ir
 
-from . import mathlib
-from .errors import CompileError
-from .executable import DATA_OFFSET
-from .extern import extern_kernel
-from .kernel_print import format_kernel
-from .loopir import (
+from ..loopir import (
     FLOAT,
     FLOAT16_AS_IS,
     INT_RANGE,
@@ -46,6 +41,11 @@ from .loopir import (
     var,
     walk,
 )
+from . import mathlib
+from .errors import CompileError
+from .executable import DATA_OFFSET
+from .extern import extern_kernel
+from .kernel_print import format_kernel
 from .schedule import Schedule
 
 SUM_FM = ("reassoc", "nsz")  # the only fast-math flags: see the module docstring

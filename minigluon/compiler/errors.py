@@ -1,15 +1,10 @@
 """The one error every compiler pass raises.
 
-It has a module of its own so that a pass can raise it without importing another pass, and a
-reader meets it before any of the passes that use it.
+It is defined in ``minigluon.base`` (the loop IR, which sits below the ops, raises it too);
+this module keeps ``from .errors import CompileError`` working for the passes.
 """
 from __future__ import annotations
 
-from ..base import MXNetError
-
-
-class CompileError(MXNetError):
-    """The compiler cannot handle this graph; the caller falls back to the interpreter."""
-
+from ..base import CompileError
 
 __all__ = ["CompileError"]

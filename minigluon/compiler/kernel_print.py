@@ -7,7 +7,7 @@ not once per element.  Shared sub-expressions (hash-consed) appear once.
 """
 from __future__ import annotations
 
-from .loopir import Expr, walk
+from ..loopir import Expr, walk
 
 
 def _uses(value: Expr) -> dict:

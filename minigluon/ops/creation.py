@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from ..base import DEFAULT_DTYPE, ShapeError
-from ..compiler.loopir import Expr, Lazy, alu, cast, const, iadd, idiv, where
+from ..loopir import Expr, Lazy, alu, cast, const, iadd, idiv, where
 from .registry import MAX_ELEMENTS, Attr, AttrError, Op, register
 
 # An array this large is a mistake (or a hostile graph), not a loss input.

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..base import ShapeError
-from ..compiler.loopir import Expr, Lazy, binary, compare, const, scalar, unary, where
+from ..loopir import Expr, Lazy, binary, compare, const, scalar, unary, where
 from .registry import FLOATS, Attr, Op, register
 
 

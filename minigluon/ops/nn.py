@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..base import DEFAULT_DTYPE, ShapeError
-from ..compiler.loopir import Expr, Lazy, cast, cmp, const, iconst, where
+from ..loopir import Expr, Lazy, cast, cmp, const, iconst, where
 from .ctc_kernel import ctc_loss, validate_ctc
 from .reduce import normalize_axis
 from .registry import FLOATS, Attr, AttrError, Op, register

@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from ..base import ShapeError
-from ..compiler.loopir import Expr, Lazy, cast, const, where
+from ..loopir import Expr, Lazy, cast, const, where
 from .registry import Attr, Op, register
 
 

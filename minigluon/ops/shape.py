@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from ..base import ShapeError, normalize_dtype
-from ..compiler.loopir import Expr, Lazy, alu, cast, cmp, iadd, iconst, idiv, imod, imul, where
+from ..loopir import Expr, Lazy, alu, cast, cmp, iadd, iconst, idiv, imod, imul, where
 from .elemwise import broadcast_shapes
 from .reduce import normalize_axis
 from .registry import Attr, Op, register

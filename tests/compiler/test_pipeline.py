@@ -12,7 +12,7 @@ import minigluon as mg
 from minigluon import jit
 from minigluon.compiler.codegen import emit_kernel
 from minigluon.compiler.infer import CompileError
-from minigluon.compiler.loopir import Lazy
+from minigluon.loopir import Lazy
 from tests.conftest import fixture_cases
 
 nd = mg.nd

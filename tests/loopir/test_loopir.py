@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from minigluon.compiler.errors import CompileError
-from minigluon.compiler.loopir import (
+from minigluon.loopir import (
     Expr,
     Lazy,
     alu,

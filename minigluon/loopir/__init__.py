@@ -22,8 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..base import postorder
-from .errors import CompileError
+from ..base import CompileError, postorder
 
 FLOAT = ("float16", "float32", "float64")  # narrowest first
 # the integer dtypes kernels compute in, and their ranges; uint8 and bool are unsigned
