@@ -12,6 +12,7 @@ import weakref
 from contextlib import contextmanager
 
 from .base import postorder
+from .ops.gradients import unbroadcast  # public here, as before; defined beside its users
 
 _STATE = threading.local()
 # id -> variable whose .grad backward() wrote since Trainer.step last used it (MXNet's
@@ -221,19 +222,6 @@ def grad(heads, variables, head_grads=None, retain_graph: bool = False,
             taken.add(id(g._data))
             out.append(g)
     return out[0] if single else out
-
-
-def unbroadcast(F, g, shape: tuple):
-    """Sum g down to shape: the gradient of broadcasting an input of that shape."""
-    shape = tuple(shape)
-    if tuple(g.shape) == shape:
-        return g
-    lead = len(g.shape) - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1)
-    if axes:
-        g = F.sum(g, axis=axes, keepdims=True)
-    return F.reshape(g, shape=shape)
 
 
 __all__ = ["record", "pause", "is_recording", "is_training", "backward", "grad", "unbroadcast"]

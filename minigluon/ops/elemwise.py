@@ -8,6 +8,7 @@ import numpy as np
 
 from ..base import ShapeError
 from ..loopir import Expr, Lazy, binary, compare, const, scalar, unary, where
+from .gradients import unbroadcast
 from .registry import FLOATS, Attr, Op, register
 
 
@@ -218,8 +219,6 @@ _BINARY_LOWER = {"power": binary("pow"), "add": binary("add"), "sub": binary("su
 def _g2(fn):
     """Gradient of a binary op: fn(F, a, b, out, og) -> (d lhs, d rhs), summed back to the
     shape of each input where it was broadcast."""
-    from ..autograd import unbroadcast
-
     def grad(F, attrs, ins, outs, og):
         a, b = ins
         ga, gb = fn(F, a, b, outs[0], og[0])

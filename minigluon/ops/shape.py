@@ -8,13 +8,9 @@ import numpy as np
 from ..base import ShapeError, normalize_dtype
 from ..loopir import Expr, Lazy, alu, cast, cmp, iadd, iconst, idiv, imod, imul, where
 from .elemwise import broadcast_shapes
+from .gradients import unbroadcast
 from .reduce import normalize_axis
 from .registry import Attr, Op, register
-
-
-def _unbroadcast(F, g, shape):
-    from ..autograd import unbroadcast
-    return unbroadcast(F, g, shape)
 
 
 def mxnet_reshape(src: tuple, spec: tuple, reverse: bool = False) -> tuple:
@@ -193,7 +189,7 @@ register(Op("broadcast_to", ("data",), _broadcast_to_shape,
             lambda a, x: np.broadcast_to(x, _broadcast_to_shape(a, [x.shape])[0]).copy(),  # 0-d stays 0-d
             attrs={"shape": Attr("shape")}, fluent=True,
             lower=lambda a, x: x.broadcast_to(_broadcast_to_shape(a, [x.shape])[0]),
-            grad=lambda F, a, ins, outs, og: [_unbroadcast(F, og[0], ins[0].shape)]))
+            grad=lambda F, a, ins, outs, og: [unbroadcast(F, og[0], ins[0].shape)]))
 
 
 def _broadcast_like_shape(attrs, shapes):
@@ -206,7 +202,7 @@ def _broadcast_like_shape(attrs, shapes):
 register(Op("broadcast_like", ("lhs", "rhs"), _broadcast_like_shape,
             lambda a, x, y: np.broadcast_to(x, y.shape).copy(), fluent=True,
             lower=lambda a, x, y: x.broadcast_to(y.shape),
-            grad=lambda F, a, ins, outs, og: [_unbroadcast(F, og[0], ins[0].shape), None]))
+            grad=lambda F, a, ins, outs, og: [unbroadcast(F, og[0], ins[0].shape), None]))
 
 
 def _bcast_axis_shape(attrs, shapes):
@@ -227,7 +223,7 @@ register(Op("broadcast_axis", ("data",), _bcast_axis_shape,
             attrs={"axis": Attr("shape", ()), "size": Attr("shape", ())},
             aliases=("broadcast_axes",), fluent=True,
             lower=lambda a, x: x.broadcast_to(_bcast_axis_shape(a, [x.shape])[0]),
-            grad=lambda F, a, ins, outs, og: [_unbroadcast(F, og[0], ins[0].shape)]))
+            grad=lambda F, a, ins, outs, og: [unbroadcast(F, og[0], ins[0].shape)]))
 
 
 def _squeeze_axes(attrs, shape):
