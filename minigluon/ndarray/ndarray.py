@@ -5,7 +5,6 @@ from typing import Any
 
 import numpy as np
 
-from .. import autograd
 from ..base import DEFAULT_DTYPE, MXNetError, normalize_dtype
 from ..ops.frontend import (
     OperatorMixin,
@@ -55,8 +54,8 @@ class NDArray(OperatorMixin):
 
     def backward(self, out_grad=None, retain_graph: bool = False, train_mode: bool = True):
         """d sum(self * out_grad) / d x into x.grad for every variable x (out_grad: ones)."""
-        from .. import autograd
-        autograd.backward([self], [out_grad], retain_graph=retain_graph)
+        from ..autograd import backward  # autograd is a layer above (it builds on NDArray)
+        backward([self], [out_grad], retain_graph=retain_graph)
 
     def detach(self) -> NDArray:
         """The same values, outside autograd: no gradient flows back through it."""
@@ -148,7 +147,8 @@ class NDArray(OperatorMixin):
 
     def _recorded_update(self, other) -> bool:
         """Would an in-place update change arrays autograd is recording?"""
-        if not autograd.is_recording():
+        from ..autograd import is_recording  # autograd is a layer above (it builds on NDArray)
+        if not is_recording():
             return False
         if self._ag == "leaf":
             raise ValueError("cannot update an array with attach_grad() in place inside "
@@ -192,6 +192,19 @@ class NDArray(OperatorMixin):
         return f"\n{self._data}\n<NDArray {dims} @cpu(0)>"
 
 
+_AUTOGRAD = None  # the minigluon.autograd module, once _load_autograd has run
+
+
+def _load_autograd():
+    """minigluon.autograd, imported on first use: it is a layer above this one (backward
+    builds on NDArray), and every eager op asks it whether to record, so the module is
+    kept in a global rather than imported on each call."""
+    global _AUTOGRAD
+    from .. import autograd
+    _AUTOGRAD = autograd
+    return autograd
+
+
 def invoke(op: Op, inputs: list, attrs: dict, name: str | None,
            views: bool = False) -> NDArray | list:
     """Run one registry op eagerly on NDArrays: new arrays, or (``views=True``) views of
@@ -205,6 +218,7 @@ def invoke(op: Op, inputs: list, attrs: dict, name: str | None,
         raise op_error(op, inputs, e) from e
     results = [NDArray(o) for o in outs[: op.visible_outputs]]
     track(inputs, results)
+    autograd = _AUTOGRAD or _load_autograd()
     if autograd.is_recording():
         # the tape keeps every output (CTCLoss's gradient output included) for backward
         autograd.record_op(op, attrs, inputs, results + [NDArray(o) for o in
