@@ -1,7 +1,7 @@
 """Pass ``ctc`` (after simplify): let the general machinery do CTCLoss's log-softmax.
 
 ``CTCLoss(data, label, lengths...)`` becomes ``CTCLoss(data, lse, label, lengths...)``
-with the internal attribute ``__lse_layout__`` (``ctc_ir.LSE_LAYOUT``), where
+with the internal attribute ``__lse_layout__`` (``ctc_kernel.LSE_LAYOUT``), where
 
     lse = log(Cast(sum(exp(data - m), axis=-1), float64)) + Cast(m, float64),
     m = max(data, axis=-1, keepdims=True)
@@ -25,7 +25,7 @@ from __future__ import annotations
 import networkx as nx
 
 from ..ops import get_op
-from .ctc_ir import LSE_LAYOUT
+from .ctc_kernel import LSE_LAYOUT
 
 
 def _swapped_source(G: nx.MultiDiGraph, n: int):

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .ctc_ir import emit_ctc_kernel
+from .ctc_kernel import emit_ctc_kernel
 from .errors import CompileError
 
 

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..base import DEFAULT_DTYPE, ShapeError
 from ..loopir import Expr, Lazy, cast, cmp, const, iconst, where
-from .ctc_kernel import ctc_loss, validate_ctc
+from .ctc_reference import ctc_loss, validate_ctc
 from .reduce import normalize_axis
 from .registry import FLOATS, Attr, AttrError, Op, register
 

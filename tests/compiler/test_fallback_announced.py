@@ -13,7 +13,7 @@ import minigluon as mg
 import minigluon.compiler.pipeline as pipeline
 import minigluon.gluon.block as block_module
 from minigluon import jit
-from minigluon.compiler.infer import CompileError
+from minigluon.base import CompileError
 
 nd = mg.nd
 X86 = platform.machine().lower() in ("x86_64", "amd64")

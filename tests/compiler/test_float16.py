@@ -11,8 +11,7 @@ import pytest
 import minigluon as mg
 import minigluon.gluon.block as block_module
 from minigluon import jit
-from minigluon.base import MXNetError
-from minigluon.compiler.infer import CompileError
+from minigluon.base import CompileError, MXNetError
 from minigluon.compiler.pipeline import compile_graph
 from minigluon.symbol.interpreter import Plan
 

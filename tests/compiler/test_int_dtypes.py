@@ -12,10 +12,10 @@ import pytest
 from llvmlite import ir
 
 import minigluon as mg
+from minigluon.base import CompileError
 from minigluon.compiler import link
 from minigluon.compiler.codegen import emit_kernel
 from minigluon.compiler.executable import buffer_arg
-from minigluon.compiler.infer import CompileError
 from minigluon.compiler.pipeline import compile_graph
 from minigluon.loopir import Expr, Lazy, cast
 from minigluon.ops.registry import MAX_ELEMENTS, DTypeError

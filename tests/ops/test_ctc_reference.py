@@ -5,7 +5,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from minigluon.ops.ctc_kernel import ctc_loss
+from minigluon.ops.ctc_reference import ctc_loss
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""The hand-written CTCLoss kernel (minigluon/compiler/ctc_ir.py): hybridized CTC runs fully
+"""The hand-written CTCLoss kernel (minigluon/compiler/ctc_kernel.py): hybridized CTC runs fully
 compiled, matches the numpy reference, validates before the kernel runs, and the kernel
 stays inside its buffers whatever values it is given."""
 import ctypes
@@ -13,7 +13,7 @@ import minigluon as mg
 from minigluon import jit
 from minigluon.compiler.executable import buffer_arg
 from minigluon.gluon import HybridBlock
-from minigluon.ops.ctc_kernel import ctc_loss
+from minigluon.ops.ctc_reference import ctc_loss
 
 nd = mg.nd
 
@@ -257,7 +257,7 @@ def test_validation_errors_before_the_kernel(lab, dlens, llens, match):
 
 
 def test_validate_ctc_maps_lengths_by_attributes():
-    from minigluon.ops.ctc_kernel import validate_ctc
+    from minigluon.ops.ctc_reference import validate_ctc
     x, lab = np.zeros((3, 2, 3)), np.ones((2, 1))
     validate_ctc({"blank_label": "first"}, x, lab)
     with pytest.raises(ValueError, match=r"label_lengths\[0\] = 2 is out of range"):
@@ -451,7 +451,7 @@ def build_kernel(attrs, ins, with_grad=True, layout="CTCLoss"):
     from llvmlite import ir
 
     from minigluon.compiler import link
-    from minigluon.compiler.ctc_ir import LSE_LAYOUT, emit_ctc_kernel
+    from minigluon.compiler.ctc_kernel import LSE_LAYOUT, emit_ctc_kernel
     T, N, C = ins[0].shape if layout != "NTC" else np.swapaxes(ins[0], 0, 1).shape
     outs = [((N,), ins[0].dtype)] + ([((T, N, C), ins[0].dtype)] if with_grad else [])
     module = ir.Module("ctc_test")
@@ -610,8 +610,8 @@ def test_gradient_needing_too_much_stack_is_a_compile_error():
     """The per-class sums live on the stack: a huge alphabet falls back (CompileError)."""
     from llvmlite import ir
 
-    from minigluon.compiler.ctc_ir import emit_ctc_kernel
-    from minigluon.compiler.infer import CompileError
+    from minigluon.base import CompileError
+    from minigluon.compiler.ctc_kernel import emit_ctc_kernel
     ins = [((2, 3, 1 << 18), "float32"), ((3, 4), "float32")]
     emit_ctc_kernel(ir.Module(), "ok", {}, ins, [((3,), "float32")])  # the loss alone fits
     with pytest.raises(CompileError, match="too much stack"):

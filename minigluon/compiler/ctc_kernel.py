@@ -3,7 +3,7 @@ used, its gradient (beta recursion), in log space.
 
 The loop IR describes one element per output index, which does not fit CTC's dynamic
 programme over time, so the op is marked ``extern_kernel`` and ``compiler/extern.py`` maps
-it to this emitter (the op's ``validate``, ``ops.ctc_kernel.validate_ctc``, checks the
+it to this emitter (the op's ``validate``, ``ops.ctc_reference.validate_ctc``, checks the
 input values before the kernel runs).  For
 each sample ``n`` of ``[start, end)`` the kernel
 
@@ -32,7 +32,7 @@ and ``grad[t, n, c] = y_t(c) - sum_{s: l'_s = c} exp(alpha_t(s) + beta_t(s) - lo
 ``t < T_n``, 0 for later frames; 0 on every frame when no alignment exists (loss +inf),
 NaN on the frames ``t < T_n`` when the loss is NaN.
 
-This is ``ctc_loss`` of ``minigluon.ops.ctc_kernel`` (MXNet 1.9.1 semantics), computed in
+This is ``ctc_loss`` of ``minigluon.ops.ctc_reference`` (MXNet 1.9.1 semantics), computed in
 float64 also for float32 data, as the reference does.  logaddexp is
 ``max + log1p(exp(-|a-b|))``, the three-term one ``max + log1p(exp(mid-max) + exp(lo-max))``,
 both returning the max itself when it is not finite (never inf - inf).
