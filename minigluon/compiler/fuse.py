@@ -21,13 +21,10 @@ def lowerable(d: dict) -> bool:
     return d["kind"] == "op" and d["op"].lower is not None and not d["op"].extern_kernel
 
 
-_REDUCTIONS = {"sum", "mean", "max", "min", "prod", "norm"}
-
-
 def _is_matrix_reduction(d: dict) -> bool:
     """A reduction whose result is itself a matrix (not one value per row): evaluated inside
     a later reduction's loop it would be recomputed for every use, so it is stored."""
-    return (d["kind"] == "op" and d["op"].name in _REDUCTIONS and not d["attrs"].get("keepdims")
+    return (d["kind"] == "op" and "reduction" in d["op"].traits and not d["attrs"].get("keepdims")
             and sum(1 for n in d["shape"] if n > 1) >= 2)
 
 
@@ -39,7 +36,7 @@ def _feeds_reduction(G: nx.MultiDiGraph, n: int) -> bool:
             continue
         seen.add(v)
         d = G.nodes[v]
-        if d["kind"] == "op" and d["op"].name in _REDUCTIONS | {"log_softmax", "softmax"}:
+        if d["kind"] == "op" and d["op"].traits & {"reduction", "row_reduction"}:
             return True
         stack.extend(G.successors(v))
     return False

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from ..ops import format_attr
+from ..ops import format_attr, get_op
 from .extern import extern_kernel
 from .graph import inputs_of
 
-_RESHAPES = {"Reshape", "Flatten", "expand_dims", "squeeze"}
-# ops whose numpy kernel is a real library kernel (BLAS), not an interpreter fallback
-COMPILED_EXTERNAL = {"dot", "batch_dot"}
+
+def _runs_blas(op_name: str) -> bool:
+    """An op whose numpy kernel is a real library kernel (BLAS), not an interpreter fallback."""
+    return "blas" in get_op(op_name).traits
 
 
 @dataclass
@@ -42,7 +43,7 @@ class Step:
         if self.kind == "alias":
             return f"{outs} = reshape(b{self.reads[0]}) : {buffers[self.writes[0]]}"
         attrs = ", ".join(f"{k}={v}" for k, v in self.attrs.items())
-        how = "BLAS" if self.op in COMPILED_EXTERNAL else f"numpy interpreter: {self.why}"
+        how = "BLAS" if _runs_blas(self.op) else f"numpy interpreter: {self.why}"
         return f"{outs} = {self.op}({ins}{', ' if attrs else ''}{attrs})   # {how}"
 
 
@@ -56,7 +57,7 @@ class Schedule:
     @property
     def interpreted_steps(self) -> list[Step]:
         """The steps numpy's reference kernels run (BLAS products are compiled code)."""
-        return [s for s in self.steps if s.kind == "external" and s.op not in COMPILED_EXTERNAL]
+        return [s for s in self.steps if s.kind == "external" and not _runs_blas(s.op)]
 
     @property
     def interpreted(self) -> bool:
@@ -115,7 +116,7 @@ def schedule(G: nx.MultiDiGraph) -> Schedule:
             steps.append(Step("external", n, reads, outs, op=d["op"].name, why=why,
                               attrs={k: format_attr(v) for k, v in d["attrs"].items()}))
             continue
-        if d["op"].name in _RESHAPES and (srcs[0], 0) in slot:
+        if "view" in d["op"].traits and (srcs[0], 0) in slot:
             out = new_slot((n, 0), d["shape"], d["dtype"])
             steps.append(Step("alias", n, [slot[(srcs[0], 0)]], [out]))
             continue

@@ -17,11 +17,6 @@ import networkx as nx
 from ..ops import format_attr, get_op
 from .graph import inputs_of, replace_uses
 
-_VIEW_IDENTITY = {"Reshape", "reshape_like", "Flatten", "squeeze", "expand_dims", "broadcast_to",
-                  "broadcast_like", "broadcast_axis", "transpose", "SwapAxis", "Cast"}
-_ALWAYS_IDENTITY = {"_copy", "BlockGrad"}
-# not x + 0: -0 + 0 is +0
-_NEUTRAL_SCALAR = {"_mul_scalar": 1.0, "_div_scalar": 1.0, "_minus_scalar": 0.0, "_power_scalar": 1.0}
 SPLIT_MIN_ELEMENTS = 1 << 16
 
 
@@ -29,16 +24,17 @@ def _is_identity(G, n) -> bool:
     d = G.nodes[n]
     if d["kind"] != "op":
         return False
-    name = d["op"].name
+    op = d["op"]
+    name = op.name
     src = inputs_of(G, n)[0] if G.in_degree(n) else None
     if src is None:
         return False
     s = G.nodes[src]
-    if name in _ALWAYS_IDENTITY:
+    if "identity" in op.traits:
         return True
-    if name in _NEUTRAL_SCALAR:
+    if op.neutral_scalar is not None:
         k = d["attrs"].get("scalar")  # x - (-0) is x + 0
-        return k == _NEUTRAL_SCALAR[name] and math.copysign(1, k) > 0 and s["dtype"] == d["dtype"]
+        return k == op.neutral_scalar and math.copysign(1, k) > 0 and s["dtype"] == d["dtype"]
     if name == "transpose":
         perm = d["attrs"].get("axes") or ()
         return tuple(perm) == tuple(range(len(s["shape"])))
@@ -46,7 +42,7 @@ def _is_identity(G, n) -> bool:
         nd = len(s["shape"])
         a, b = d["attrs"].get("dim1", 0) % nd, d["attrs"].get("dim2", 0) % nd
         return a == b
-    return name in _VIEW_IDENTITY and s["shape"] == d["shape"] and s["dtype"] == d["dtype"]
+    return "shape_identity" in op.traits and s["shape"] == d["shape"] and s["dtype"] == d["dtype"]
 
 
 def _replace_node(G, n, op_name: str, attrs: dict, keep_inputs: int) -> None:

@@ -173,9 +173,9 @@ for _name, _op in UNARY.items():
                 lower=_op.lower, grad=_unary_grad(_op)))
 
 register(Op("_copy", ("data",), same_shape, lambda a, x: x.copy(), aliases=("identity",), hint="copy",
-            lower=lambda a, x: x, grad=lambda F, a, ins, outs, og: [og[0]]))
+            lower=lambda a, x: x, grad=lambda F, a, ins, outs, og: [og[0]], traits=frozenset({"identity"})))
 register(Op("BlockGrad", ("data",), same_shape, lambda a, x: x, aliases=("stop_gradient",),
-            hint="blockgrad", lower=lambda a, x: x, grad=_zero_grad))
+            hint="blockgrad", lower=lambda a, x: x, grad=_zero_grad, traits=frozenset({"identity"})))
 
 # the activations that are also unary ops share their facts; softrelu is only an activation
 ACTIVATIONS = {"relu": UNARY["relu"], "sigmoid": UNARY["sigmoid"], "tanh": UNARY["tanh"],
@@ -315,10 +315,13 @@ SCALAR_GRAD = {
     "_minimum_scalar": _gs(lambda F, x, s, y: x <= s),
 }
 
+# the scalar that makes x op scalar equal x; not x + 0, since -0 + 0 is +0
+SCALAR_NEUTRAL = {"_minus_scalar": 0.0, "_mul_scalar": 1.0, "_div_scalar": 1.0, "_power_scalar": 1.0}
+
 for _name, (_fn, _hint, _lower) in SCALAR.items():
     register(Op(_name, ("data",), same_shape, _scalar_kernel(_fn), hint=_hint,
                 attrs={"scalar": Attr("float"), "is_int": Attr("bool", True)}, lower=_lower,
-                grad=SCALAR_GRAD.get(_name, _zero_grad)))
+                grad=SCALAR_GRAD.get(_name, _zero_grad), neutral_scalar=SCALAR_NEUTRAL.get(_name)))
 
 
 def _clip(attrs, x):

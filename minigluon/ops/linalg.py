@@ -86,7 +86,7 @@ def _matmul_cost(batched: bool):
 
 
 register(Op("dot", ("lhs", "rhs"), _dot_shape, _dot, attrs=dict(_T), **_MATMUL_DTYPES,
-            grad=_grad_dot, cost=_matmul_cost(False)))
+            grad=_grad_dot, cost=_matmul_cost(False), traits=frozenset({"blas"})))
 
 
 def _batch_dot_shape(attrs, shapes):
@@ -116,4 +116,4 @@ def _grad_batch_dot(F, attrs, ins, outs, og):
 
 
 register(Op("batch_dot", ("lhs", "rhs"), _batch_dot_shape, _batch_dot, attrs=dict(_T),
-            **_MATMUL_DTYPES, grad=_grad_batch_dot, cost=_matmul_cost(True)))
+            **_MATMUL_DTYPES, grad=_grad_batch_dot, cost=_matmul_cost(True), traits=frozenset({"blas"})))

@@ -151,13 +151,13 @@ def _grad_softmax(F, attrs, ins, outs, og):
 register(Op("log_softmax", ("data",), _log_softmax_shape,
             lambda a, x: log_softmax_np(x, a["axis"], a["temperature"]).astype(a["dtype"] or x.dtype),
             attrs=dict(_SOFTMAX_ATTRS), dtype=_out_dtype, accepts={"data": FLOATS}, fluent=True,
-            lower=lower_log_softmax,
+            lower=lower_log_softmax, traits=frozenset({"row_reduction"}),
             grad=lambda F, a, ins, outs, og: [_tempered(F, a, ins[0], (
                 og[0] - F.exp(outs[0]) * F.sum(og[0], axis=a["axis"], keepdims=True)))]))
 register(Op("softmax", ("data", "length?"), _softmax_shape, _softmax,
             attrs=dict(_SOFTMAX_ATTRS), dtype=_softmax_dtype, accepts={"data": FLOATS},
             fluent=True, active_inputs=_softmax_inputs, lower=_lower_softmax,
-            grad=_grad_softmax))
+            grad=_grad_softmax, traits=frozenset({"row_reduction"})))
 
 
 def _pick_shape(attrs, shapes):

@@ -126,7 +126,7 @@ _REDUCE_GRAD = {"sum": "sum", "mean": "mean", "prod": "prod", "max": "extreme", 
 
 for _name, (_fn, _aliases, _lower) in REDUCERS.items():
     register(Op(_name, ("data",), _shape, _reducer(_fn), attrs=dict(_REDUCE_ATTRS),
-                aliases=_aliases, fluent=True, lower=_lower,
+                aliases=_aliases, fluent=True, lower=_lower, traits=frozenset({"reduction"}),
                 grad=_grad_reduce(_REDUCE_GRAD[_name]) if _name in _REDUCE_GRAD else None))
 
 
@@ -189,6 +189,7 @@ def _grad_norm(F, attrs, ins, outs, og):
 
 
 register(Op("norm", ("data",), _shape, _norm_kernel, lower=_lower_norm, grad=_grad_norm,
+            traits=frozenset({"reduction"}),
             attrs={"ord": Attr("int", 2, choices=(1, 2)), "axis": Attr("axes", None),
                    "keepdims": Attr("bool", False), "out_dtype": Attr("dtype", None)},
             dtype=lambda a, d: [a["out_dtype"] or d[0]], fluent=True))

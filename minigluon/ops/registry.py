@@ -34,6 +34,18 @@ class DTypeError(MXNetError, TypeError):
 
 FLOATS = ("float16", "float32", "float64")
 
+# The facts about an op that the compiler passes ask (``"reduction" in op.traits``), so
+# that no pass keeps a list of op names of its own that drifts from the registry.
+TRAITS = {
+    "reduction": "reduces input 0 over the axes its attributes name (sum, max, norm, ...)",
+    "row_reduction": "reduces over an axis internally, keeping the shape (softmax-like)",
+    "view": "input 0's elements in the same order under a new shape: free at run time",
+    "shape_identity": "returns input 0 itself when the output's shape and dtype equal its "
+                      "own (views, broadcasts to the same shape, a cast to the same dtype)",
+    "identity": "always returns input 0's value (_copy, BlockGrad)",
+    "blas": "its numpy kernel is an external BLAS call: compiled code, not interpreted",
+}
+
 
 def _parse_bool(text: str) -> bool:
     low = text.strip().lower()
@@ -232,6 +244,10 @@ class Op:
     # named in accepts must have one of its dtypes.  MXNet never promotes.
     same_dtype: tuple[str, ...] = ()
     accepts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # words from TRAITS: what the compiler passes may assume about this op
+    traits: frozenset[str] = frozenset()
+    # a scalar op (x op scalar) that returns x when its scalar is this value (x * 1)
+    neutral_scalar: float | None = None
 
     @property
     def visible_outputs(self) -> int:
@@ -355,6 +371,10 @@ OPS: dict[str, Op] = {}
 
 
 def register(op: Op) -> Op:
+    unknown = set(op.traits) - set(TRAITS)
+    if unknown:
+        raise RuntimeError(f"operator {op.name}: unknown traits {sorted(unknown)} (known: {list(TRAITS)})")
+    op.traits = frozenset(op.traits)
     for name in (op.name, *op.aliases):
         if name in OPS:
             raise RuntimeError(f"operator {name} registered twice")

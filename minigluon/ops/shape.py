@@ -79,12 +79,18 @@ def _reshape_shape(attrs, shapes):
     return [mxnet_reshape(tuple(shapes[0]), attrs["shape"], attrs["reverse"])]
 
 
+# a reshape or a broadcast to the same shape, a cast to the same dtype: simplify drops them
+_VIEW = frozenset({"view", "shape_identity"})
+_SAME_SHAPE = frozenset({"shape_identity"})
+
+
 register(Op("Reshape", ("data",), _reshape_shape,
             lambda a, x: x.reshape(mxnet_reshape(x.shape, a["shape"], a["reverse"])),
             attrs={"shape": Attr("shape"), "reverse": Attr("bool", False)},
             aliases=("reshape",), hint="reshape",
             lower=lambda a, x: x.reshape(mxnet_reshape(x.shape, a["shape"], a["reverse"])),
-            grad=lambda F, a, ins, outs, og: [F.reshape(og[0], shape=ins[0].shape)]))
+            grad=lambda F, a, ins, outs, og: [F.reshape(og[0], shape=ins[0].shape)],
+            traits=_VIEW))
 
 
 def _reshape_like_shape(attrs, shapes):
@@ -97,7 +103,8 @@ def _reshape_like_shape(attrs, shapes):
 
 register(Op("reshape_like", ("lhs", "rhs"), _reshape_like_shape, lambda a, x, y: x.reshape(y.shape),
             lower=lambda a, x, y: x.reshape(y.shape),
-            grad=lambda F, a, ins, outs, og: [F.reshape(og[0], shape=ins[0].shape), None]))
+            grad=lambda F, a, ins, outs, og: [F.reshape(og[0], shape=ins[0].shape), None],
+            traits=_VIEW))
 
 
 def _flat(shape):
@@ -107,7 +114,8 @@ def _flat(shape):
 register(Op("Flatten", ("data",), lambda a, s: [_flat(tuple(s[0]))],
             lambda a, x: x.reshape(_flat(x.shape)), aliases=("flatten",), hint="flatten",
             fluent=True, lower=lambda a, x: x.reshape(_flat(x.shape)),
-            grad=lambda F, a, ins, outs, og: [F.reshape(og[0], shape=ins[0].shape)]))
+            grad=lambda F, a, ins, outs, og: [F.reshape(og[0], shape=ins[0].shape)],
+            traits=_VIEW))
 
 
 def _expand_axis(attrs, ndim):
@@ -127,7 +135,8 @@ register(Op("expand_dims", ("data",), _expand_shape,
             lambda a, x: np.expand_dims(x, _expand_axis(a, x.ndim)),
             attrs={"axis": Attr("int")}, fluent=True,
             lower=lambda a, x: x.reshape(_expand_shape(a, [x.shape])[0]),
-            grad=lambda F, a, ins, outs, og: [F.reshape(og[0], shape=ins[0].shape)]))
+            grad=lambda F, a, ins, outs, og: [F.reshape(og[0], shape=ins[0].shape)],
+            traits=_VIEW))
 
 
 def _swap(attrs, ndim):
@@ -189,7 +198,8 @@ register(Op("broadcast_to", ("data",), _broadcast_to_shape,
             lambda a, x: np.broadcast_to(x, _broadcast_to_shape(a, [x.shape])[0]).copy(),  # 0-d stays 0-d
             attrs={"shape": Attr("shape")}, fluent=True,
             lower=lambda a, x: x.broadcast_to(_broadcast_to_shape(a, [x.shape])[0]),
-            grad=lambda F, a, ins, outs, og: [unbroadcast(F, og[0], ins[0].shape)]))
+            grad=lambda F, a, ins, outs, og: [unbroadcast(F, og[0], ins[0].shape)],
+            traits=_SAME_SHAPE))
 
 
 def _broadcast_like_shape(attrs, shapes):
@@ -202,7 +212,8 @@ def _broadcast_like_shape(attrs, shapes):
 register(Op("broadcast_like", ("lhs", "rhs"), _broadcast_like_shape,
             lambda a, x, y: np.broadcast_to(x, y.shape).copy(), fluent=True,
             lower=lambda a, x, y: x.broadcast_to(y.shape),
-            grad=lambda F, a, ins, outs, og: [unbroadcast(F, og[0], ins[0].shape), None]))
+            grad=lambda F, a, ins, outs, og: [unbroadcast(F, og[0], ins[0].shape), None],
+            traits=_SAME_SHAPE))
 
 
 def _bcast_axis_shape(attrs, shapes):
@@ -223,7 +234,8 @@ register(Op("broadcast_axis", ("data",), _bcast_axis_shape,
             attrs={"axis": Attr("shape", ()), "size": Attr("shape", ())},
             aliases=("broadcast_axes",), fluent=True,
             lower=lambda a, x: x.broadcast_to(_bcast_axis_shape(a, [x.shape])[0]),
-            grad=lambda F, a, ins, outs, og: [unbroadcast(F, og[0], ins[0].shape)]))
+            grad=lambda F, a, ins, outs, og: [unbroadcast(F, og[0], ins[0].shape)],
+            traits=_SAME_SHAPE))
 
 
 def _squeeze_axes(attrs, shape):
@@ -247,7 +259,8 @@ register(Op("squeeze", ("data",), _squeeze_shape,
             lambda a, x: x.reshape(_squeeze_shape(a, [x.shape])[0]),
             attrs={"axis": Attr("axes", None)}, fluent=True,
             lower=lambda a, x: x.reshape(_squeeze_shape(a, [x.shape])[0]),
-            grad=lambda F, a, ins, outs, og: [F.reshape(og[0], shape=ins[0].shape)]))
+            grad=lambda F, a, ins, outs, og: [F.reshape(og[0], shape=ins[0].shape)],
+            traits=_VIEW))
 
 
 def slice_key(attrs, shape) -> tuple:
@@ -511,4 +524,5 @@ def _lower_cast(attrs, x):
 register(Op("Cast", ("data",), lambda a, s: [s[0]], lambda a, x: x.astype(a["dtype"]),
             attrs={"dtype": Attr("dtype")}, dtype=lambda a, d: [normalize_dtype(a["dtype"])],
             aliases=("cast",), hint="cast", fluent=True, lower=_lower_cast,
-            grad=lambda F, a, ins, outs, og: [F.Cast(og[0], dtype=str(ins[0].dtype))]))
+            grad=lambda F, a, ins, outs, og: [F.Cast(og[0], dtype=str(ins[0].dtype))],
+            traits=_SAME_SHAPE))
