@@ -121,8 +121,7 @@ def _run_backward(heads: list, head_grads: list, retain_graph: bool,
                 continue
             # a compiled gradient reads each buffer as the output's type: an ograd that some
             # op's gradient rule returned in another dtype is converted, never reinterpreted
-            ograds = [nd.zeros(o.shape, dtype=o.dtype) if g is None else
-                      g if g._data.dtype == o._data.dtype else nd.NDArray(g._data.astype(o._data.dtype))
+            ograds = [nd.zeros(o.shape, dtype=o.dtype) if g is None else _as_dtype_of(g, o)
                       for o, g in zip(node.outputs, ograds)]
             if node.op.grad is None:
                 raise RuntimeError(f"operator {node.op.name} has no gradient")
@@ -156,9 +155,12 @@ def _head_grad(head, g):
     if tuple(g.shape) != tuple(head.shape):
         raise ValueError(f"head gradient shape {tuple(g.shape)} differs from the head's "
                          f"{tuple(head.shape)}")
-    if g._data.dtype != head._data.dtype:
-        return nd.NDArray(g._data.astype(head._data.dtype))
-    return g
+    return _as_dtype_of(g, head)
+
+
+def _as_dtype_of(g, like):
+    """g converted to like's dtype (a copy), or g itself when the dtypes already match."""
+    return g if g._data.dtype == like._data.dtype else type(g)(g._data.astype(like._data.dtype))
 
 
 def _accumulate(grads: dict, x, g, fresh: bool = False) -> None:

@@ -74,7 +74,8 @@ def validate(
 
     # a label may be the blank itself (MXNet computes it: see ctc_loss); with 'first' only
     # through label_lengths, since 0 is also the padding
-    blank, lo, hi, pad = (0, 0, C - 1, 0.0) if blank_label == "first" else (C - 1, 0, C - 1, -1.0)
+    blank, pad = (0, 0.0) if blank_label == "first" else (C - 1, -1.0)
+    lo, hi = 0, C - 1
     t_len = _lengths(data_lengths, "data_lengths", N, T)
     t_len = np.full(N, T, np.int64) if t_len is None else t_len
     l_len = _lengths(label_lengths, "label_lengths", N, L)
