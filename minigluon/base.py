@@ -29,6 +29,16 @@ class CompileError(MXNetError):
     """The compiler cannot handle this graph; the caller falls back to the interpreter."""
 
 
+def reworded(e: Exception, msg: str) -> Exception | None:
+    """e's type with a message that says more (where, which node), to raise ``from e`` so
+    that e and its traceback stay attached as the cause; None for a type that takes other
+    arguments than a message: the caller re-raises e as it is."""
+    try:
+        return type(e)(msg)
+    except Exception:
+        return None
+
+
 def normalize_dtype(dtype: Any) -> str:
     """Turn ``np.float32``, ``'float32'`` or a numpy dtype into its name."""
     try:

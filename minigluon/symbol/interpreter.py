@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from ..base import MXNetError, ShapeError, fmt_type
+from ..base import MXNetError, ShapeError, fmt_type, reworded
 from ..ops.registry import _parse_int_tuple, unshared
 from .symbol import _DTYPE_CODES, Node, Symbol
 
@@ -58,7 +58,10 @@ def infer_graph(symbol: Symbol, shapes: dict, dtypes: dict,
                 s, d = node.op.infer(node.attrs, in_shapes, in_dtypes)
         except (MXNetError, ValueError, TypeError) as e:
             args = ", ".join(fmt_type(out_shapes[k], out_dtypes[k]) for k in ins)
-            raise type(e)(f"node {node.name!r} ({node.op.name}({args})): {e}") from None
+            new = reworded(e, f"node {node.name!r} ({node.op.name}({args})): {e}")
+            if new is None:
+                raise
+            raise new from e
         for i in range(node.op.num_outputs):
             out_shapes[(id(node), i)], out_dtypes[(id(node), i)] = s[i], d[i]
     return out_shapes, out_dtypes
@@ -114,7 +117,10 @@ class Plan:
                 try:
                     res = node.op.compute(attrs, *[values[j] for j in ins])
                 except (MXNetError, ValueError, TypeError) as e:
-                    raise type(e)(f"node {node.name!r} ({node.op.name}): {e}") from None
+                    new = reworded(e, f"node {node.name!r} ({node.op.name}): {e}")
+                    if new is None:
+                        raise
+                    raise new from e
                 if not isinstance(res, (tuple, list)):
                     res = (res,)
                 for j, r in zip(outs, res):

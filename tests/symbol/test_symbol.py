@@ -115,6 +115,10 @@ def test_infer_shape_with_several_inputs_and_errors():
     with pytest.raises(ShapeError) as info:
         out.infer_shape(a=(2, 3), b=(3, 2))
     assert "_plus" in str(info.value) and "float32[2,3]" in str(info.value)
+    # the rule's own error stays attached, with its traceback, as the cause
+    cause = info.value.__cause__
+    assert isinstance(cause, ShapeError) and cause.__traceback__ is not None
+    assert str(cause) in str(info.value) and str(cause) != str(info.value)
 
 
 def test_infer_type_with_known_shapes():
