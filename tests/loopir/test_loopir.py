@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 from minigluon.compiler.errors import CompileError
 from minigluon.loopir import (
     Expr,
+    GroupOp,
     Lazy,
+    Ops,
     alu,
     binary,
     bounds,
@@ -34,16 +36,16 @@ F32 = "float32"
 
 def value_of(e: Expr, env: dict) -> int:
     """An integer index expression evaluated with Python's own arithmetic (env: var -> int)."""
-    if e.op == "var":
+    if e.op is Ops.VAR:
         return env[e]
-    if e.op == "const":
+    if e.op is Ops.CONST:
         return e.args[0]
-    if e.op == "affine":
+    if e.op is Ops.AFFINE:
         terms, c = e.args
         return c + sum(k * value_of(atom, env) for atom, k in terms)
-    if e.op == "idiv":
+    if e.op is Ops.IDIV:
         return value_of(e.args[0], env) // e.args[1]
-    if e.op == "imod":
+    if e.op is Ops.IMOD:
         return value_of(e.args[0], env) % e.args[1]
     raise AssertionError(f"unexpected {e.op}")
 
@@ -96,7 +98,7 @@ def test_adding_zero_vanishes_for_integers_but_not_floats():
     assert alu("add", n, const(0, "int32")) is n
     x = load(0, var(3, "i"), F32)
     # -0.0 + 0.0 is +0.0: dropping the add would keep the sign of a negative zero
-    assert alu("add", x, const(0.0, F32)).op == "add"
+    assert alu("add", x, const(0.0, F32)).op is Ops.ADD
     assert alu("sub", x, const(0.0, F32)) is x
 
 
@@ -117,7 +119,7 @@ def test_casts_of_constants_fold_and_casts_to_the_same_dtype_vanish():
     assert cast(const(3, "int32"), F32) is const(3.0, F32)
     x = load(0, var(3, "i"), F32)
     assert cast(x, F32) is x
-    assert cast(x, "float64").op == "cast"
+    assert cast(x, "float64").op is Ops.CAST
 
 
 def test_where_with_a_constant_condition_picks_a_branch():
@@ -148,7 +150,7 @@ def test_division_and_modulo_simplify_when_the_range_allows():
     assert idiv(flat, 4) is i
     assert imod(flat, 4) is j
     assert idiv(j, 4) is iconst(0)
-    assert idiv(flat, 3).op == "idiv"
+    assert idiv(flat, 3).op is Ops.IDIV
 
 
 @st.composite
@@ -171,7 +173,7 @@ def test_bounds_never_under_approximate(case):
     values = [value_of(e, env) for env in assignments(vs)]
     lo, hi = bounds(e)
     assert lo <= min(values) and max(values) <= hi
-    if e.op in ("var", "const") or e.op == "affine" and all(a.op == "var" for a, _ in e.args[0]):
+    if e.op in GroupOp.Leaf or e.op is Ops.AFFINE and all(a.op is Ops.VAR for a, _ in e.args[0]):
         # each variable appears once and ranges independently: the extremes are reached
         assert (lo, hi) == (min(values), max(values))
 
@@ -225,7 +227,7 @@ def test_views_read_the_elements_numpy_views_read(src, view, numpy_view):
     assert lazy.shape == expected.shape
     vs = [var(n, f"o{d}") for d, n in enumerate(lazy.shape)]
     e = lazy(tuple(vs))
-    assert e.op == "load" and e.args[0] == 0
+    assert e.op is Ops.LOAD and e.args[0] == 0
     for env in assignments(vs):
         assert value_of(e.args[1], env) == expected[tuple(env[v] for v in vs)]
 
