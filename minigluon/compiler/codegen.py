@@ -154,7 +154,7 @@ class KernelEmitter:
         header, body, latch, _ = blocks
         i = ir.IRBuilder(header).phi(I64, name=name)
         b = ir.IRBuilder(latch)
-        i.add_incoming(b.add(i, ir.Constant(I64, 1), flags=["nsw"]), latch)
+        i.add_incoming(b.add(i, ir.Constant(I64, 1), flags=["nsw"], name=f"{name}.next"), latch)
         b.branch(header)
         vars_ = var_expr if isinstance(var_expr, tuple) else (var_expr,)
         self.levels.append(_Level(vars_, i, body))
@@ -164,7 +164,7 @@ class KernelEmitter:
     def loop_test(blocks, i, end) -> None:
         header, body, _, exit_ = blocks
         b = ir.IRBuilder(header)
-        b.cbranch(b.icmp_signed("<", i, end), body, exit_)
+        b.cbranch(b.icmp_signed("<", i, end, name=f"{i.name}.more"), body, exit_)
 
     # -- expressions ----------------------------------------------------------------------
     def emit(self, e: Expr):
@@ -620,6 +620,7 @@ def emit_kernel(module: ir.Module, name: str, lazy: Lazy, out_slot: int, reads: 
     body = kernel_function(module, name, [buffers[s][1] for s in slots])
     entry = body.append_basic_block("entry")
     ptrs = dict(zip(slots, body.args[2:]))
+    body.args[0].name, body.args[1].name = "start.arg", "end.arg"
     for slot, arg in ptrs.items():
         arg.name = f"buf{slot}"
     em = KernelEmitter(body, ptrs, entry, loop_names(value))

@@ -1,6 +1,10 @@
-"""The loop IR on its own: interning, folding, index arithmetic, range analysis and views."""
+"""The loop IR on its own: interning, folding, index arithmetic, range analysis, views and
+printing."""
+import gc
 import itertools
 import math
+import re
+import weakref
 
 import numpy as np
 import pytest
@@ -270,3 +274,74 @@ def test_walk_lists_each_node_once_children_first():
     assert order[-1] is root
     for k, e in enumerate(order):
         assert all(order.index(c) < k for c in e.children())
+
+
+# --- weak interning -----------------------------------------------------------------------------
+def _interned_loads(slot: int) -> list:
+    return [e for e in list(Expr._interned.values()) if e.op is Ops.LOAD and e.args[0] == slot]
+
+
+def test_an_expression_nothing_refers_to_leaves_the_table():
+    e = alu("exp", load(9001, var(7, "weak_i"), F32))
+    ref = weakref.ref(e)
+    assert len(_interned_loads(9001)) == 1
+    del e
+    gc.collect()
+    assert ref() is None
+    assert _interned_loads(9001) == []  # nothing to clear by hand
+
+
+def test_a_live_expression_is_found_again_and_a_dead_one_is_rebuilt_equal():
+    i = var(5, "i")
+    e = alu("add", load(0, i, F32), const(1.0, F32))
+    assert alu("add", load(0, i, F32), const(1.0, F32)) is e
+    text = repr(e)
+    del e
+    gc.collect()
+    assert repr(alu("add", load(0, i, F32), const(1.0, F32))) == text
+
+
+def test_equal_sub_expressions_of_different_roots_are_one_object():
+    i = var(4, "i")
+    a = alu("mul", alu("exp", load(0, i, F32)), const(2.0, F32))
+    b = alu("add", alu("exp", load(0, i, F32)), const(2.0, F32))
+    assert a.args[0] is b.args[0]
+
+
+def test_positive_and_negative_zero_live_side_by_side():
+    plus, minus = const(0.0, F32), const(-0.0, F32)
+    assert plus is not minus
+    assert math.copysign(1, plus.args[0]) == 1 and math.copysign(1, minus.args[0]) == -1
+    assert const(-0.0, F32) is minus
+
+
+# --- printing -------------------------------------------------------------------------------------
+def test_a_leaf_prints_as_its_name_or_value():
+    assert repr(var(3, "o0")) == "o0"
+    assert repr(const(2.5, F32)) == "2.5"
+
+
+def test_a_node_prints_in_ssa_form_operands_first():
+    i = var(3, "i")
+    e = alu("add", alu("exp", load(0, i, F32)), const(1.0, F32))
+    assert repr(e).splitlines() == ["%0 = load buf0[i] : float32",
+                                    "%1 = exp(%0) : float32",
+                                    "%2 = add(%1, 1.0) : float32"]
+
+
+def test_a_shared_dag_prints_in_text_linear_in_its_size():
+    x = load(0, var(3, "i"), F32)
+    for _ in range(60):  # a tree of 2^60 leaves, a DAG of 61 nodes
+        x = alu("add", x, x)
+    lines = repr(x).splitlines()
+    assert len(lines) == 61
+    assert len(repr(x)) < 61 * 40
+
+
+def test_a_row_max_used_three_times_prints_once():
+    o0 = var(4, "o0")
+    row = Lazy.buffer(0, (4, 6), F32)
+    top = row.reduce("max", (1,), keepdims=True)((o0, iconst(0)))
+    shifted = alu("sub", alu("sub", load(1, o0, F32), top), alu("mul", top, top))
+    assert sum("reduce_max" in line for line in repr(shifted).splitlines()) == 1
+    assert re.search(r"reduce_max\(%\d+\) over r\d+_1 : float32", repr(shifted))
