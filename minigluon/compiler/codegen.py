@@ -18,6 +18,11 @@ in memory only: ``loopir.float16_in_float32`` turns each float16 operation into 
 arithmetic rounded to float16, so kernels load (``fpext``), select, convert and store
 (``fptrunc``) halves and compute in float32.  Integer arithmetic other than
 comparisons, max/min, casts and reductions is not lowered (the graph then runs on numpy).
+
+Each loop-IR op becomes LLVM IR through one table, ``_RULES`` (op -> rule), at the end of
+this module.  Loops, accumulators and values carry the names the printed loop IR uses
+(``%"o0"``, ``r1_1.head``, ``%"max"``, ``%"exp"``), so the two stages of ``minigluon
+explain`` read side by side.
 """
 from __future__ import annotations
 
