@@ -18,6 +18,11 @@ in memory only: ``loopir.float16_in_float32`` turns each float16 operation into 
 arithmetic rounded to float16, so kernels load (``fpext``), select, convert and store
 (``fptrunc``) halves and compute in float32.  Integer arithmetic other than
 comparisons, max/min, casts and reductions is not lowered (the graph then runs on numpy).
+
+Each loop-IR op becomes LLVM IR through one table, ``_RULES`` (op -> rule), at the end of
+this module.  Loops, accumulators and values carry the names the printed loop IR uses
+(``%"o0"``, ``r1_1.head``, ``%"max"``, ``%"exp"``), so the two stages of ``minigluon
+explain`` read side by side.
 """
 from __future__ import annotations
 
@@ -28,16 +33,18 @@ from llvmlite import ir
 
 from ..loopir import (
     FLOAT,
-    FLOAT16_AS_IS,
     INT_RANGE,
+    REDUCE_NAME,
     UNSIGNED,
     Expr,
+    GroupOp,
     Lazy,
+    Ops,
     bounds,
     cast,
     float16_in_float32,
+    loop_names,
     ravel,
-    reset_interning,
     var,
     walk,
 )
@@ -108,25 +115,26 @@ class _Level:
 class KernelEmitter:
     """Emits one kernel: loops over the output, expressions placed at their loop level."""
 
-    def __init__(self, fn: ir.Function, ptrs: dict, entry: ir.Block):
+    def __init__(self, fn: ir.Function, ptrs: dict, entry: ir.Block, loop_names: dict):
         self.fn = fn
+        self.loop_names = loop_names  # reduction variable -> its name in the printed loop IR
         self.ptrs = ptrs  # buffer slot -> typed pointer
         self.levels = [_Level((), None, entry)]
-        self.free: dict[int, frozenset] = {}
+        self.free: dict[Expr, frozenset] = {}
         self.reductions: list[Expr] = []  # every reduction of the kernel, for merging
 
     # -- placement --------------------------------------------------------------------
     def free_vars(self, e: Expr) -> frozenset:
-        got = self.free.get(id(e))
+        got = self.free.get(e)
         if got is None:
-            if e.op == "var":
+            if e.op is Ops.VAR:
                 got = frozenset([e])
             else:
                 got = frozenset().union(*[self.free_vars(c) for c in e.children()]) \
                     if e.children() else frozenset()
-                if e.op == "reduce":
+                if e.op is Ops.REDUCE:
                     got = got - frozenset(e.args[2])
-            self.free[id(e)] = got
+            self.free[e] = got
         return got
 
     def level_of(self, e: Expr) -> int | None:
@@ -144,13 +152,14 @@ class KernelEmitter:
 
     # -- loops --------------------------------------------------------------------------
     def open_loop(self, var_expr, name: str):
-        """Blocks and induction phi of a counted loop; the caller links its entry."""
+        """Blocks and induction phi of a counted loop; the caller links its entry.  name is
+        the loop IR's name of its index (``o0``, ``r7_1``), so the LLVM IR reads against it."""
         blocks = [self.fn.append_basic_block(f"{name}.{part}")
                   for part in ("head", "body", "latch", "exit")]
         header, body, latch, _ = blocks
         i = ir.IRBuilder(header).phi(I64, name=name)
         b = ir.IRBuilder(latch)
-        i.add_incoming(b.add(i, ir.Constant(I64, 1), flags=["nsw"]), latch)
+        i.add_incoming(b.add(i, ir.Constant(I64, 1), flags=["nsw"], name=f"{name}.next"), latch)
         b.branch(header)
         vars_ = var_expr if isinstance(var_expr, tuple) else (var_expr,)
         self.levels.append(_Level(vars_, i, body))
@@ -160,7 +169,7 @@ class KernelEmitter:
     def loop_test(blocks, i, end) -> None:
         header, body, _, exit_ = blocks
         b = ir.IRBuilder(header)
-        b.cbranch(b.icmp_signed("<", i, end), body, exit_)
+        b.cbranch(b.icmp_signed("<", i, end, name=f"{i.name}.more"), body, exit_)
 
     # -- expressions ----------------------------------------------------------------------
     def emit(self, e: Expr):
@@ -170,21 +179,21 @@ class KernelEmitter:
         cached = self.levels[lv].cache.get(e)
         if cached is not None:
             return cached
-        if e.op == "var":
+        if e.op is Ops.VAR:
             return self.levels[lv].value
-        if e.op == "reduce":
+        if e.op is Ops.REDUCE:
             value = self.emit_reduce(e, lv)
         else:
             for c in e.children():  # operands first: a reduction may move this level's block
                 self.emit(c)
-            value = self.instr(self.builder(lv), e)
+            value = _named(self.instr(self.builder(lv), e), e.op.value)
         self.levels[lv].cache[e] = value
         return value
 
     def hoist(self, body: Expr) -> None:
         """Emit every part of body computable at the current loops, before a deeper loop."""
         for sub in walk(body):
-            if sub.op not in ("var", "const") and self.level_of(sub) is not None:
+            if sub.op not in GroupOp.Leaf and self.level_of(sub) is not None:
                 self.emit(sub)
 
     def siblings(self, e: Expr, lv: int) -> list[Expr]:
@@ -210,7 +219,7 @@ class KernelEmitter:
             self.hoist(r.args[1])
         accs = []
         for op, body, rvars in (r.args for r in group):
-            long_sum = op == "sum" and math.prod(v.args[1] for v in rvars) > F64_ACCUMULATE_ABOVE
+            long_sum = op is Ops.ADD and math.prod(v.args[1] for v in rvars) > F64_ACCUMULATE_ABOVE
             acc_dtype = "float64" if body.dtype == "float32" and long_sum else body.dtype
             accs.append((acc_dtype, _identity(op, acc_dtype)))
         # the loop goes where its result is first computable: at level lv, whose block
@@ -224,12 +233,14 @@ class KernelEmitter:
         for k in range(len(e.args[2])):
             depth = len(self.levels) - 1
             pre = self.levels[depth].block
-            blocks, i = self.open_loop(tuple(r.args[2][k] for r in group), f"red{k}")
+            rvar = e.args[2][k]
+            blocks, i = self.open_loop(tuple(r.args[2][k] for r in group),
+                                       self.loop_names.get(rvar, rvar.args[0]))
             ir.IRBuilder(pre).branch(blocks[0])
             i.add_incoming(ir.Constant(I64, 0), pre)
             phis = []
-            for (acc_dtype, _), start in zip(accs, acc_in):
-                phi = ir.IRBuilder(blocks[0]).phi(_TYPES[acc_dtype])
+            for r, (acc_dtype, _), start in zip(group, accs, acc_in):
+                phi = ir.IRBuilder(blocks[0]).phi(_TYPES[acc_dtype], name=REDUCE_NAME[r.args[0]])
                 phi.add_incoming(start, pre)
                 phis.append(phi)
             self.loop_test(blocks, i, ir.Constant(I64, e.args[2][k].args[1]))
@@ -243,7 +254,7 @@ class KernelEmitter:
         for r, (acc_dtype, _), acc, value in zip(group, accs, acc_in, values):
             if acc_dtype != r.args[1].dtype:
                 value = b.fpext(value, _TYPES[acc_dtype])
-            new.append(_combine(b, r.args[0], acc, value, acc_dtype))
+            new.append(_named(_combine(b, r.args[0], acc, value, acc_dtype), f"{acc.name}.next"))
         for blocks, phis, depth in reversed(loops):
             cursor = self.levels.pop()
             ir.IRBuilder(cursor.block).branch(blocks[2])
@@ -255,90 +266,41 @@ class KernelEmitter:
         for r, (acc_dtype, _), phi in zip(group, accs, loops[0][1]):
             res = phi
             if acc_dtype != r.args[1].dtype:
-                res = self.builder(lv).fptrunc(res, _TYPES[r.args[1].dtype])
+                res = self.builder(lv).fptrunc(res, _TYPES[r.args[1].dtype], name=phi.name)
             self.levels[lv].cache[r] = res
             results.append(res)
         self.levels.extend(deeper)
         return results[0]
 
     def instr(self, b: ir.IRBuilder, e: Expr):
-        op, dt = e.op, e.dtype
+        """The LLVM value of e, its operands already emitted: ``_RULES[e.op]`` builds it."""
         why = refusal(e)
         if why:
             raise CompileError(why)
-        if dt == "float16" and op not in FLOAT16_AS_IS:
-            raise CompileError(f"internal: float16 {op} was not widened to float32")
-        a = [self.emit(c) if isinstance(c, Expr) else c for c in e.args]
-        ty = _TYPES[dt]
-        if op == "const":
-            return ir.Constant(ty, a[0]) if dt in FLOAT else _int_constant(ty, a[0])
-        if op == "load":
-            slot, index = e.args
-            ptr = b.gep(self.ptrs[slot], [a[1]], inbounds=True)
-            raw = b.load(ptr)
-            return b.icmp_unsigned("!=", raw, ir.Constant(raw.type, 0)) if dt == "bool" else raw
-        if op == "affine":
-            terms, c = e.args
-            acc = ir.Constant(I64, c) if c else None
-            for atom, k in terms:
-                v = self.emit(atom)
-                term = v if k == 1 else b.mul(v, ir.Constant(I64, k), flags=["nsw"])
-                acc = term if acc is None else b.add(acc, term, flags=["nsw"])
-            return acc
-        if op in ("idiv", "imod"):
-            x, m = a[0], ir.Constant(I64, e.args[1])
-            if bounds(e.args[0])[0] >= 0:
-                return b.udiv(x, m) if op == "idiv" else b.urem(x, m)
-            q = b.sdiv(x, m)
-            r = b.srem(x, m)
-            neg = b.icmp_signed("<", r, ir.Constant(I64, 0))
-            if op == "idiv":
-                return b.select(neg, b.sub(q, ir.Constant(I64, 1)), q)
-            return b.select(neg, b.add(r, m), r)
-        if op == "pickidx":
-            return self.pick_index(b, e, a[0])
-        if op == "onehotidx":
-            return self.one_hot_index(b, e, a[0])
-        if op == "cast":
-            return self.cast(b, a[0], e.args[0].dtype, dt)
-        if op in _BIN:
-            return getattr(b, _BIN[op])(a[0], a[1])
-        if op in ("max", "min") and dt in FLOAT:
-            return _elementwise_extreme(b, op, a[0], a[1])
-        if op in ("max", "min"):
-            return _extreme(b, op, a[0], a[1], dt)
-        if op == "pow":
-            return call_intrinsic(b, "llvm.pow", *a[:2])
-        if op == "neg":
-            return b.fneg(a[0])
-        if op in _MATH:
-            return getattr(mathlib, _MATH[op])(b, a[0])
-        if op in _INTRINSIC:
-            return call_intrinsic(b, _INTRINSIC[op], a[0])
-        if op == "mod":
-            return _mxnet_mod(b, a[0], a[1])
-        if op in _CMP or op == "ne":
-            x, y = a
-            src = e.args[0].dtype
-            if src not in FLOAT:
-                icmp = b.icmp_unsigned if src in UNSIGNED else b.icmp_signed
-                return icmp("!=" if op == "ne" else _CMP[op], x, y)
-            if op == "ne":
-                return b.fcmp_unordered("!=", x, y)
-            return b.fcmp_ordered(_CMP[op], x, y)
-        if op == "where":
-            return b.select(a[0], a[1], a[2])
-        if op == "isnan":
-            if e.args[0].dtype not in FLOAT:  # nansum of integers
-                return ir.Constant(ty, 0)
-            return b.fcmp_unordered("uno", a[0], a[0])
-        if op == "and":
-            return b.and_(a[0], a[1])
-        if op == "or":
-            return b.or_(a[0], a[1])
-        if op == "not":
-            return b.not_(a[0])
-        raise CompileError(f"no code generation for loop-IR op {op!r} ({dt})")
+        if e.dtype == "float16" and e.op not in GroupOp.Float16AsIs:
+            raise CompileError(f"internal: float16 {e.op.value} was not widened to float32")
+        rule = _RULES.get(e.op)
+        if rule is None:
+            raise CompileError(f"no code generation for loop-IR op {e.op.value!r} ({e.dtype})")
+        operands = [self.emit(c) if isinstance(c, Expr) else c for c in e.args]
+        return rule(self, b, e, operands)
+
+    def load(self, b: ir.IRBuilder, e: Expr, operands: list):
+        slot, index = e.args
+        raw = b.load(b.gep(self.ptrs[slot], [operands[1]], inbounds=True, name=f"buf{slot}.addr"))
+        if e.dtype == "bool":  # stored as a byte
+            raw.name = f"buf{slot}.byte"
+            return b.icmp_unsigned("!=", raw, ir.Constant(raw.type, 0))
+        return raw
+
+    def affine(self, b: ir.IRBuilder, e: Expr, operands: list):
+        terms, c = e.args
+        acc = ir.Constant(I64, c) if c else None
+        for atom, k in terms:
+            v = self.emit(atom)
+            term = v if k == 1 else b.mul(v, ir.Constant(I64, k), flags=["nsw"])
+            acc = term if acc is None else b.add(acc, term, flags=["nsw"])
+        return acc
 
     def cast(self, b: ir.IRBuilder, x, src: str, dst: str):
         if src == "float16":  # exact in float32, and the x86 conversions need no library call
@@ -424,8 +386,9 @@ def refusal(e: Expr) -> str | None:
     """Why compiled kernels cannot compute e, in plain words; None when they can."""
     if e.dtype not in _TYPES:
         return f"{e.dtype} values are not supported by compiled kernels"
-    if e.dtype not in FLOAT and e.op in _FLOAT_ONLY:
-        return f"compiled kernels compare, convert and reduce integers but do not {e.op} them ({e.dtype})"
+    if e.dtype not in FLOAT and e.op in GroupOp.FloatOnly:
+        return (f"compiled kernels compare, convert and reduce integers but do not "
+                f"{e.op.value} them ({e.dtype})")
     return None
 
 
@@ -488,40 +451,50 @@ def _int_constant(ty: ir.IntType, v) -> ir.Constant:
     return ir.Constant(ty, v - (1 << ty.width) if ty.width > 1 and v >> (ty.width - 1) else v)
 
 
-def _extreme(b: ir.IRBuilder, op: str, x, y, dtype: str):
+def _extreme(b: ir.IRBuilder, op: Ops, x, y, dtype: str):
     """max or min; floats propagate NaN (llvm.maximum), integers compare by their sign."""
     if dtype in FLOAT:
-        return call_intrinsic(b, {"max": "llvm.maximum", "min": "llvm.minimum"}[op], x, y)
+        return call_intrinsic(b, "llvm.maximum" if op is Ops.MAX else "llvm.minimum", x, y)
     icmp = b.icmp_unsigned if dtype in UNSIGNED else b.icmp_signed
-    return b.select(icmp(">" if op == "max" else "<", x, y), x, y)
+    return b.select(icmp(">" if op is Ops.MAX else "<", x, y), x, y)
 
 
-def _elementwise_extreme(b: ir.IRBuilder, op: str, x, y):
+def _elementwise_extreme(b: ir.IRBuilder, op: Ops, x, y):
     """Float maximum or minimum as numpy's and MXNet's: NaN wins, and of two equal values
     the second (maximum(0, -0) is -0, relu(-0) is 0), where llvm.maximum takes +0."""
-    first = b.or_(b.fcmp_ordered(">" if op == "max" else "<", x, y), b.fcmp_unordered("uno", x, x))
+    first = b.or_(b.fcmp_ordered(">" if op is Ops.MAX else "<", x, y), b.fcmp_unordered("uno", x, x))
     return b.select(first, x, y)
 
 
-def _identity(op: str, dtype: str) -> ir.Constant:
-    """The reduction's starting value."""
+def _identity(op: Ops, dtype: str) -> ir.Constant:
+    """The starting value of a reduction combining with op (one of ``GroupOp.Reduce``)."""
     ty = _TYPES[dtype]
     if dtype in FLOAT:
-        return ir.Constant(ty, {"sum": 0.0, "prod": 1.0, "max": -math.inf, "min": math.inf}[op])
+        return ir.Constant(ty, {Ops.ADD: 0.0, Ops.MUL: 1.0, Ops.MAX: -math.inf,
+                                Ops.MIN: math.inf}[op])
     lo, hi = INT_RANGE[dtype]
-    return _int_constant(ty, {"sum": 0, "prod": 1, "max": lo, "min": hi}[op])
+    return _int_constant(ty, {Ops.ADD: 0, Ops.MUL: 1, Ops.MAX: lo, Ops.MIN: hi}[op])
 
 
-def _combine(b: ir.IRBuilder, op: str, acc, value, dtype: str):
+def _combine(b: ir.IRBuilder, op: Ops, acc, value, dtype: str):
     """One step of a reduction.  Integer sums and products wrap, as numpy's (which sums
     uint8 in uint64, then casts back); a bool sum is ``any`` and a product ``all``."""
-    if op in ("max", "min"):
+    if op is Ops.MAX or op is Ops.MIN:
         return _extreme(b, op, acc, value, dtype)
+    add = op is Ops.ADD
     if dtype in FLOAT:  # a product in order, as numpy's and MXNet's
-        return b.fadd(acc, value, flags=SUM_FM) if op == "sum" else b.fmul(acc, value)
+        return b.fadd(acc, value, flags=SUM_FM) if add else b.fmul(acc, value)
     if dtype == "bool":
-        return (b.or_ if op == "sum" else b.and_)(acc, value)
-    return (b.add if op == "sum" else b.mul)(acc, value)
+        return (b.or_ if add else b.and_)(acc, value)
+    return (b.add if add else b.mul)(acc, value)
+
+
+def _named(value, name: str):
+    """value, called name in the LLVM IR if the builder left it unnamed (llvmlite appends
+    ``.1``, ``.2`` to repeated names): the IR then reads against the loop IR."""
+    if isinstance(value, ir.Instruction) and value.name[:1] == ".":
+        value.name = name
+    return value
 
 
 def call_intrinsic(b: ir.IRBuilder, name: str, *args):
@@ -531,15 +504,98 @@ def call_intrinsic(b: ir.IRBuilder, name: str, *args):
     return b.call(fn, list(args))
 
 
-_BIN = {"add": "fadd", "sub": "fsub", "mul": "fmul", "div": "fdiv"}
-_CMP = {"lt": "<", "le": "<=", "eq": "==", "gt": ">", "ge": ">="}
-_MATH = {"exp": "emit_exp", "expm1": "emit_expm1", "log": "emit_log", "log1p": "emit_log1p",
-         "tanh": "emit_tanh", "sigmoid": "emit_sigmoid", "log1p_unit": "emit_log1p_unit"}
+# --- the rules: how each loop-IR op becomes LLVM IR -------------------------------------------
+# One table from op to a rule ``rule(emitter, builder, expr, operand values) -> value`` and
+# one loop over a kernel's values (KernelEmitter.emit), as tinygrad's LLVM renderer: ops that
+# are one builder call or one call are entries of the small tables below; the others
+# (casts, index arithmetic, comparisons, max/min) are named functions.
+
+_BUILDER_CALL = {Ops.ADD: "fadd", Ops.SUB: "fsub", Ops.MUL: "fmul", Ops.DIV: "fdiv",
+                 Ops.NEG: "fneg", Ops.WHERE: "select", Ops.AND: "and_", Ops.OR: "or_",
+                 Ops.NOT: "not_"}
+# polynomials written in IR (mathlib.py): no libm call, so their loops vectorize
+_MATHLIB = {Ops.EXP: mathlib.emit_exp, Ops.EXPM1: mathlib.emit_expm1, Ops.LOG: mathlib.emit_log,
+            Ops.LOG1P: mathlib.emit_log1p, Ops.TANH: mathlib.emit_tanh,
+            Ops.SIGMOID: mathlib.emit_sigmoid, Ops.LOG1P_UNIT: mathlib.emit_log1p_unit}
 # sin, cos and pow become calls to libm (resolved in this process when the code is loaded)
-_INTRINSIC = {"sqrt": "llvm.sqrt", "abs": "llvm.fabs", "floor": "llvm.floor", "ceil": "llvm.ceil",
-              "trunc": "llvm.trunc", "round": "llvm.round", "sin": "llvm.sin", "cos": "llvm.cos"}
-# numpy's integer versions of these wrap, divide in float64 or change dtype: not lowered
-_FLOAT_ONLY = {*_BIN, *_MATH, *_INTRINSIC, "pow", "neg", "mod"}
+_INTRINSIC = {Ops.SQRT: "llvm.sqrt", Ops.ABS: "llvm.fabs", Ops.FLOOR: "llvm.floor",
+              Ops.CEIL: "llvm.ceil", Ops.TRUNC: "llvm.trunc", Ops.ROUND: "llvm.round",
+              Ops.SIN: "llvm.sin", Ops.COS: "llvm.cos", Ops.POW: "llvm.pow"}
+_PREDICATE = {Ops.LT: "<", Ops.LE: "<=", Ops.EQ: "==", Ops.NE: "!=", Ops.GT: ">", Ops.GE: ">="}
+
+
+def _builder_call(method: str):
+    return lambda em, b, e, a: getattr(b, method)(*a)
+
+
+def _mathlib_call(emit_fn):
+    return lambda em, b, e, a: emit_fn(b, a[0])
+
+
+def _intrinsic_call(name: str):
+    return lambda em, b, e, a: call_intrinsic(b, name, *a)
+
+
+def _const(em: KernelEmitter, b: ir.IRBuilder, e: Expr, a: list):
+    ty = _TYPES[e.dtype]
+    return ir.Constant(ty, a[0]) if e.dtype in FLOAT else _int_constant(ty, a[0])
+
+
+def _floor_div_mod(em: KernelEmitter, b: ir.IRBuilder, e: Expr, a: list):
+    """Python's ``//`` or ``%`` by a positive constant: unsigned when x cannot be negative."""
+    x, m = a[0], ir.Constant(I64, e.args[1])
+    div = e.op is Ops.IDIV
+    if bounds(e.args[0])[0] >= 0:
+        return b.udiv(x, m) if div else b.urem(x, m)
+    q = b.sdiv(x, m)
+    r = b.srem(x, m)
+    neg = b.icmp_signed("<", r, ir.Constant(I64, 0))
+    if div:
+        return b.select(neg, b.sub(q, ir.Constant(I64, 1)), q)
+    return b.select(neg, b.add(r, m), r)
+
+
+def _compare(em: KernelEmitter, b: ir.IRBuilder, e: Expr, a: list):
+    """Integers compare by their sign; floats are ordered, but ``ne`` holds for NaN."""
+    x, y = a
+    src, pred = e.args[0].dtype, _PREDICATE[e.op]
+    if src not in FLOAT:
+        return (b.icmp_unsigned if src in UNSIGNED else b.icmp_signed)(pred, x, y)
+    if e.op is Ops.NE:
+        return b.fcmp_unordered(pred, x, y)
+    return b.fcmp_ordered(pred, x, y)
+
+
+def _max_min(em: KernelEmitter, b: ir.IRBuilder, e: Expr, a: list):
+    if e.dtype in FLOAT:
+        return _elementwise_extreme(b, e.op, a[0], a[1])
+    return _extreme(b, e.op, a[0], a[1], e.dtype)
+
+
+def _isnan(em: KernelEmitter, b: ir.IRBuilder, e: Expr, a: list):
+    if e.args[0].dtype not in FLOAT:  # nansum of integers
+        return ir.Constant(_TYPES[e.dtype], 0)
+    return b.fcmp_unordered("uno", a[0], a[0])
+
+
+_RULES: dict = {
+    **{op: _builder_call(m) for op, m in _BUILDER_CALL.items()},
+    **{op: _mathlib_call(f) for op, f in _MATHLIB.items()},
+    **{op: _intrinsic_call(name) for op, name in _INTRINSIC.items()},
+    **dict.fromkeys(GroupOp.Compare, _compare),
+    Ops.CONST: _const,
+    Ops.LOAD: KernelEmitter.load,
+    Ops.AFFINE: KernelEmitter.affine,
+    Ops.IDIV: _floor_div_mod,
+    Ops.IMOD: _floor_div_mod,
+    Ops.PICKIDX: lambda em, b, e, a: em.pick_index(b, e, a[0]),
+    Ops.ONEHOTIDX: lambda em, b, e, a: em.one_hot_index(b, e, a[0]),
+    Ops.CAST: lambda em, b, e, a: em.cast(b, a[0], e.args[0].dtype, e.dtype),
+    Ops.MAX: _max_min,
+    Ops.MIN: _max_min,
+    Ops.MOD: lambda em, b, e, a: _mxnet_mod(b, a[0], a[1]),
+    Ops.ISNAN: _isnan,
+}
 
 
 def emit_kernel(module: ir.Module, name: str, lazy: Lazy, out_slot: int, reads: list[int],
@@ -556,9 +612,9 @@ def emit_kernel(module: ir.Module, name: str, lazy: Lazy, out_slot: int, reads: 
         return
     loop_vars, value = kernel_value(lazy)
     for e in walk(value):
-        if e.op == "load":
+        if e.op is Ops.LOAD:
             slot, index = e.args
-            if any(v.op == "var" and v.args[1] == 0 for v in walk(index)):
+            if any(v.op is Ops.VAR and v.args[1] == 0 for v in walk(index)):
                 continue  # inside a loop that runs zero times (a reduction over no element)
             lo, hi = bounds(index)
             size = math.prod(buffers[slot][0])
@@ -569,20 +625,23 @@ def emit_kernel(module: ir.Module, name: str, lazy: Lazy, out_slot: int, reads: 
     body = kernel_function(module, name, [buffers[s][1] for s in slots])
     entry = body.append_basic_block("entry")
     ptrs = dict(zip(slots, body.args[2:]))
-    em = KernelEmitter(body, ptrs, entry)
+    body.args[0].name, body.args[1].name = "start.arg", "end.arg"
+    for slot, arg in ptrs.items():
+        arg.name = f"buf{slot}"
+    em = KernelEmitter(body, ptrs, entry, loop_names(value))
     b = ir.IRBuilder(entry)
     # never trust the caller's range: clamp it to the loop's extent
     zero, ext = ir.Constant(I64, 0), ir.Constant(I64, shape[0])
-    start = b.select(b.icmp_signed("<", body.args[0], zero), zero, body.args[0])
-    end = b.select(b.icmp_signed(">", body.args[1], ext), ext, body.args[1])
+    start = b.select(b.icmp_signed("<", body.args[0], zero), zero, body.args[0], name="start")
+    end = b.select(b.icmp_signed(">", body.args[1], ext), ext, body.args[1], name="end")
     loops = []
     for k, v in enumerate(loop_vars):
         level = em.levels[-1]
-        blocks, i = em.open_loop(v, f"out{k}")
+        blocks, i = em.open_loop(v, v.args[0])
         em.loop_test(blocks, i, end if k == 0 else ir.Constant(I64, shape[k]))
         loops.append((level, blocks, i, start if k == 0 else zero))
     # the element: its sub-expressions land at the outermost loop that can compute them
-    em.reductions = [x for x in walk(value) if x.op == "reduce"]
+    em.reductions = [x for x in walk(value) if x.op is Ops.REDUCE]
     v = em.emit(value)
     idx = em.emit(ravel(loop_vars, shape))
     bld = em.builder(len(em.levels) - 1)
@@ -657,7 +716,6 @@ def _slots(G: nx.MultiDiGraph, sched: Schedule) -> dict[tuple, int]:
 
 def loop_ir(G: nx.MultiDiGraph, sched: Schedule) -> str:
     """Every generated kernel's loop IR, one SSA line per value (``minigluon explain``)."""
-    reset_interning()
     slot_of, out = _slots(G, sched), []
     for step in sched.steps:
         if step.kind != "kernel":
@@ -672,7 +730,6 @@ def loop_ir(G: nx.MultiDiGraph, sched: Schedule) -> str:
 
 def codegen(G: nx.MultiDiGraph, sched: Schedule, module_name: str = "minigluon") -> ir.Module:
     """One LLVM module holding every kernel of the schedule."""
-    reset_interning()
     module = ir.Module(module_name)
     slot_of = _slots(G, sched)
     for step in sched.steps:

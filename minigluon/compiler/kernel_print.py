@@ -1,13 +1,14 @@
 """The loop IR of one kernel as text: one SSA line per value, with the loop it is placed in.
 
-``%3 = exp(%2) : float32  @ o0.r7_1`` reads: value 3 is computed inside loop ``o0`` (an
-output index) and, within it, reduction loop ``r7_1``.  Codegen places every value at the
+``%3 = exp(%2) : float32  @ o0.r1_1`` reads: value 3 is computed inside loop ``o0`` (an
+output index) and, within it, the loop over axis 1 of the kernel's reduction 1 (``r1_1``;
+the generated LLVM IR names its loops and values the same way).  Codegen places every value at the
 outermost loop whose indices it uses, so a value shown ``@ o0`` is computed once per row,
 not once per element.  Shared sub-expressions (hash-consed) appear once.
 """
 from __future__ import annotations
 
-from ..loopir import Expr, walk
+from ..loopir import Expr, GroupOp, Ops, leaf_text, loop_names, ssa_form, walk
 
 
 def _uses(value: Expr) -> dict:
@@ -15,9 +16,9 @@ def _uses(value: Expr) -> dict:
     loops over); children are visited first, so this needs no recursion."""
     uses: dict = {}
     for e in walk(value):
-        if e.op == "var":
+        if e.op is Ops.VAR:
             uses[e] = frozenset([e])
-        elif e.op == "reduce":
+        elif e.op is Ops.REDUCE:
             uses[e] = uses[e.args[1]] - frozenset(e.args[2])
         else:
             uses[e] = frozenset().union(*[uses[c] for c in e.children()])
@@ -28,7 +29,7 @@ def _loop_nest(value: Expr, out_vars: tuple, uses: dict) -> dict:
     """Each loop variable -> the chain of loops that encloses it, outermost first."""
     chain = {v: tuple(out_vars[:k + 1]) for k, v in enumerate(out_vars)}
     for e in reversed(walk(value)):  # a reduction before the ones nested in its body
-        if e.op == "reduce":
+        if e.op is Ops.REDUCE:
             _, body, rvars = e.args
             outer = max((chain[d] for d in uses[body] if d in chain and d not in rvars),
                         key=len, default=())
@@ -41,37 +42,15 @@ def format_kernel(name: str, value: Expr, out_vars: tuple, out_slot: int) -> str
     """The kernel ``name`` writing value at loop indices out_vars into buffer out_slot."""
     uses = _uses(value)
     nest = _loop_nest(value, out_vars, uses)
-    names: dict = {}
     loops = " ".join(f"{v.args[0]} < {v.args[1]}" for v in out_vars)
     lines = [f"kernel {name}: for {loops or '(one element)'}:"]
-
-    def ref(a) -> str:
-        if not isinstance(a, Expr):
-            return repr(a)
-        if a.op == "var":
-            return a.args[0]
-        if a.op == "const":
-            return repr(a.args[0])
-        return names[a]
-
-    for e in walk(value):
-        if e.op in ("var", "const"):
-            continue
-        names[e] = f"%{len(names)}"
-        if e.op == "affine":
-            terms, c = e.args
-            text = " + ".join(sorted(ref(t) if k == 1 else f"{k}*{ref(t)}" for t, k in terms) +
-                              ([str(c)] if c else []))
-        elif e.op == "load":
-            text = f"load buf{e.args[0]}[{ref(e.args[1])}]"
-        elif e.op == "reduce":
-            op, body, rvars = e.args
-            text = f"reduce_{op}({ref(body)}) over {', '.join(v.args[0] for v in rvars)}"
-        else:
-            text = f"{e.op}({', '.join(ref(a) for a in e.args)})"
+    var_names = loop_names(value)
+    ssa = ssa_form(value, var_names)
+    for ref, e, text in ssa:
         deps = [v for v in uses[e] if v in nest]
         place = max((nest[v] for v in deps), key=len, default=())
-        where = ".".join(v.args[0] for v in place) or "entry"
-        lines.append(f"  {names[e]} = {text} : {e.dtype}  @ {where}")
-    lines.append(f"  store buf{out_slot}[{', '.join(v.args[0] for v in out_vars)}] = {ref(value)}")
+        where = ".".join(var_names.get(v) or v.args[0] for v in place) or "entry"
+        lines.append(f"  {ref} = {text} : {e.dtype}  @ {where}")
+    result = leaf_text(value) if value.op in GroupOp.Leaf else ssa[-1][0]
+    lines.append(f"  store buf{out_slot}[{', '.join(v.args[0] for v in out_vars)}] = {result}")
     return "\n".join(lines)

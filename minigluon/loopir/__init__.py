@@ -5,6 +5,8 @@ an index tuple (one integer expression per dimension) to the scalar :class:`Expr
 element there.  Evaluating the fused graph at the output's loop indices yields one
 expression DAG; hash-consing makes equal sub-expressions the same object, so a reduction
 used by every element of a row (log_softmax's max) is built once and hoisted by codegen.
+Each node's op is a member of :class:`Ops` (``opcodes.py``, with its named groups), and
+``repr`` prints a node's DAG in SSA form, each shared node once.
 
 Integer index expressions are kept in affine form and simplified with range analysis, so
 the common cases (broadcast, reshape of contiguous data, transposes) compile to plain
@@ -18,11 +20,13 @@ from __future__ import annotations
 
 import itertools
 import math
+import weakref
 from collections.abc import Callable
 
 import numpy as np
 
 from ..base import CompileError, postorder
+from .opcodes import REDUCE_BY_NAME, REDUCE_NAME, GroupOp, Ops, as_op
 
 FLOAT = ("float16", "float32", "float64")  # narrowest first
 # the integer dtypes kernels compute in, and their ranges; uint8 and bool are unsigned
@@ -32,14 +36,23 @@ UNSIGNED = ("bool", "uint8")
 
 
 class Expr:
-    """An interned scalar expression node: ``op``, ``args`` (Exprs or Python constants), ``dtype``."""
+    """A hash-consed scalar expression node: ``op`` (an :class:`Ops` member; a printed name
+    is converted), ``args`` (Exprs or Python constants), ``dtype``.
+
+    Building the same (op, args, dtype) while the first node lives returns that node, so
+    equal sub-expressions are one object and ``is`` compares them.  The table holds its
+    nodes weakly: a node nothing else refers to disappears from it, and no compile has to
+    clear it.
+    """
 
     __slots__ = ("args", "dtype", "op", "__weakref__")
-    _interned: dict = {}
+    _interned: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
-    def __new__(cls, op: str, args: tuple, dtype: str):
+    def __new__(cls, op: Ops | str, args: tuple, dtype: str):
+        if op.__class__ is not Ops:
+            op = as_op(op)
         # 0.0 == -0.0 as dict keys: a float constant is keyed by its text, which keeps the sign
-        key = (op, args if op != "const" else (repr(args[0]),), dtype)
+        key = (op, args if op is not Ops.CONST else (repr(args[0]),), dtype)
         found = cls._interned.get(key)
         if found is not None:
             return found
@@ -49,11 +62,11 @@ class Expr:
         return self
 
     def __repr__(self) -> str:
-        if self.op == "var":
-            return str(self.args[0])
-        if self.op == "const":
-            return repr(self.args[0])
-        return f"{self.op}({', '.join(map(repr, self.args))})"
+        """A leaf as its name or value; any other node in SSA form, one line per node of its
+        DAG (a shared sub-expression once), the node itself last."""
+        if self.op in GroupOp.Leaf:
+            return leaf_text(self)
+        return "\n".join(f"{name} = {text} : {e.dtype}" for name, e, text in ssa_form(self))
 
     def children(self) -> tuple:
         """Sub-expressions, including those inside tuple arguments (affine terms, reduce vars)."""
@@ -67,9 +80,62 @@ class Expr:
         return tuple(out)
 
 
-def reset_interning() -> None:
-    """Forget interned expressions (each kernel build starts fresh)."""
-    Expr._interned.clear()
+def leaf_text(e: Expr) -> str:
+    """A constant or loop index as the loop IR prints it in place."""
+    return str(e.args[0]) if e.op is Ops.VAR else repr(e.args[0])
+
+
+def node_text(e: Expr, ref: Callable[[object], str]) -> str:
+    """The right-hand side of e's SSA line, its operands named by ``ref``."""
+    op = e.op
+    if op is Ops.AFFINE:
+        terms, c = e.args
+        return " + ".join(sorted(ref(t) if k == 1 else f"{k}*{ref(t)}" for t, k in terms) +
+                          ([str(c)] if c else []))
+    if op is Ops.LOAD:
+        return f"load buf{e.args[0]}[{ref(e.args[1])}]"
+    if op is Ops.REDUCE:
+        by, body, rvars = e.args
+        return f"reduce_{REDUCE_NAME[by]}({ref(body)}) over {', '.join(map(ref, rvars))}"
+    return f"{op.value}({', '.join(ref(a) for a in e.args)})"
+
+
+def ssa_form(root: Expr, var_names: dict | None = None) -> list[tuple[str, Expr, str]]:
+    """(``%k``, node, right-hand side) for every node of root's DAG but leaves, operands
+    first: each shared node once, so the text grows with the DAG, not with its tree.
+    Loop variables print as var_names names them, by default by their own names."""
+    names: dict[Expr, str] = dict(var_names or {})
+
+    def ref(a) -> str:
+        if not isinstance(a, Expr):
+            return repr(a)
+        if a.op in GroupOp.Leaf:
+            return names.get(a) or leaf_text(a)
+        return names[a]
+
+    out = []
+    for e in walk(root):
+        if e.op in GroupOp.Leaf:
+            continue
+        names[e] = f"%{len(out)}"
+        out.append((names[e], e, node_text(e, ref)))
+    return out
+
+
+def loop_names(root: Expr) -> dict[Expr, str]:
+    """Each reduction variable of root -> ``r{k}_{axis}``, k the reduction's position in
+    ``walk(root)``: a kernel lowered twice (``explain`` prints its loop IR, then generates
+    its LLVM IR) gets the same names both times, whatever lowered before it."""
+    names: dict[Expr, str] = {}
+    k = 0
+    for e in walk(root):
+        if e.op is Ops.REDUCE:
+            for i, v in enumerate(e.args[2]):
+                if v not in names:  # "r{lazy uid}_{axis}", as Lazy.reduce names it
+                    head, _, axis = v.args[0].rpartition("_")
+                    names[v] = f"r{k}_{axis}" if head else f"r{k}_{i}"
+            k += 1
+    return names
 
 
 # --- integer index expressions -------------------------------------------------------------
@@ -78,7 +144,7 @@ _var_ids = itertools.count()
 
 def var(extent: int, name: str | None = None) -> Expr:
     """A loop index ranging over [0, extent)."""
-    return Expr("var", (name or f"i{next(_var_ids)}", int(extent)), "int64")
+    return Expr(Ops.VAR, (name or f"i{next(_var_ids)}", int(extent)), "int64")
 
 
 def const(value, dtype: str) -> Expr:
@@ -101,7 +167,7 @@ def const(value, dtype: str) -> Expr:
         value = int(value)
     else:
         raise CompileError(f"{dtype} values are not supported by compiled kernels")
-    return Expr("const", (value,), dtype)
+    return Expr(Ops.CONST, (value,), dtype)
 
 
 def _fits(value, dtype: str) -> bool:
@@ -120,19 +186,19 @@ def affine(terms: dict, c: int) -> Expr:
     """Canonical ``sum(coef * atom) + c``; an affine form of one atom with coef 1 is the atom."""
     terms = {a: k for a, k in terms.items() if k != 0}
     if not terms:
-        return Expr("const", (int(c),), "int64")
+        return Expr(Ops.CONST, (int(c),), "int64")
     if c == 0 and len(terms) == 1:
         (atom, k), = terms.items()
         if k == 1:
             return atom
     items = tuple(sorted(terms.items(), key=lambda t: id(t[0])))
-    return Expr("affine", (items, int(c)), "int64")
+    return Expr(Ops.AFFINE, (items, int(c)), "int64")
 
 
 def as_affine(e: Expr) -> tuple[dict, int]:
-    if e.op == "const" and e.dtype == "int64":
+    if e.op is Ops.CONST and e.dtype == "int64":
         return {}, e.args[0]
-    if e.op == "affine":
+    if e.op is Ops.AFFINE:
         return dict(e.args[0]), e.args[1]
     return {e: 1}, 0
 
@@ -156,29 +222,29 @@ def imul(x: Expr, k: int) -> Expr:
 def bounds(e: Expr) -> tuple[int, int]:
     """Inclusive (lo, hi) of an integer expression."""
     op = e.op
-    if op == "var":
+    if op is Ops.VAR:
         return 0, e.args[1] - 1
-    if op == "const":
+    if op is Ops.CONST:
         return e.args[0], e.args[0]
-    if op == "affine":
+    if op is Ops.AFFINE:
         lo = hi = e.args[1]
         for atom, k in e.args[0]:
             a, b = bounds(atom)
             lo += min(k * a, k * b)
             hi += max(k * a, k * b)
         return lo, hi
-    if op == "idiv":
+    if op is Ops.IDIV:
         a, b = bounds(e.args[0])
         return a // e.args[1], b // e.args[1]
-    if op == "imod":
+    if op is Ops.IMOD:
         a, b = bounds(e.args[0])
         m = e.args[1]
         return (a, b) if 0 <= a and b < m else (0, m - 1)
-    if op == "pickidx":  # clipped or wrapped into [0, n)
+    if op is Ops.PICKIDX:  # clipped or wrapped into [0, n)
         return 0, e.args[1] - 1
-    if op == "onehotidx":  # a column, or -1 for none
+    if op is Ops.ONEHOTIDX:  # a column, or -1 for none
         return -1, e.args[1] - 1
-    raise ValueError(f"no integer bounds for {op}")
+    raise ValueError(f"no integer bounds for {op.value}")
 
 
 # _EMPTY: a stride or extent of 0 belongs to an array with no elements, so an index
@@ -200,7 +266,7 @@ def idiv(x: Expr, m: int) -> Expr:
     rlo, rhi = bounds(rest)
     if rlo >= 0 and rhi < m:
         return iadd(affine(whole, c // m))
-    return Expr("idiv", (x, m), "int64")
+    return Expr(Ops.IDIV, (x, m), "int64")
 
 
 def imod(x: Expr, m: int) -> Expr:
@@ -213,7 +279,7 @@ def imod(x: Expr, m: int) -> Expr:
     lo, hi = bounds(rest)
     if lo >= 0 and hi < m:
         return rest
-    return Expr("imod", (rest, m), "int64")
+    return Expr(Ops.IMOD, (rest, m), "int64")
 
 
 def strides_of(shape: tuple) -> tuple:
@@ -233,27 +299,31 @@ def unravel(flat: Expr, shape: tuple) -> tuple:
 
 
 # --- scalar value expressions ----------------------------------------------------------------
-def _fold(op: str, xs: tuple):
+# the float operations folded when every operand is a constant
+_FOLD = {Ops.ADD: lambda a, b: a + b, Ops.SUB: lambda a, b: a - b, Ops.MUL: lambda a, b: a * b}
+
+
+def _fold(op: Ops, xs: tuple):
     vals = [x.args[0] for x in xs]
-    fns = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b}
-    if op in fns and all(isinstance(v, float) for v in vals):
-        return fns[op](*vals)
+    if op in _FOLD and all(isinstance(v, float) for v in vals):
+        return _FOLD[op](*vals)
     return None
 
 
-def alu(op: str, *xs: Expr, dtype: str | None = None) -> Expr:
+def alu(op: Ops | str, *xs: Expr, dtype: str | None = None) -> Expr:
     """A scalar operation; constants fold and x*1, x+0 vanish."""
+    op = as_op(op)
     dt = dtype or xs[0].dtype
-    if all(x.op == "const" for x in xs):
+    if all(x.op is Ops.CONST for x in xs):
         v = _fold(op, xs)
         if v is not None:
             return const(v, dt)
-    if op in ("add", "sub") and xs[1].op == "const" and xs[1].args[0] == 0 and (
-            dt not in FLOAT or op == "sub" and math.copysign(1, xs[1].args[0]) > 0):
+    if (op is Ops.ADD or op is Ops.SUB) and xs[1].op is Ops.CONST and xs[1].args[0] == 0 and (
+            dt not in FLOAT or op is Ops.SUB and math.copysign(1, xs[1].args[0]) > 0):
         return xs[0]  # but x + 0 is not x for x = -0 in floats
-    if op == "mul":
+    if op is Ops.MUL:
         for a, b in (xs, xs[::-1]):
-            if b.op == "const" and b.args[0] == 1:
+            if b.op is Ops.CONST and b.args[0] == 1:
                 return a
     return Expr(op, tuple(xs), dt)
 
@@ -261,27 +331,34 @@ def alu(op: str, *xs: Expr, dtype: str | None = None) -> Expr:
 def cast(x: Expr, dtype: str) -> Expr:
     if x.dtype == dtype:
         return x
-    if x.op == "const" and dtype in (*FLOAT, *INT_RANGE) and _fits(x.args[0], dtype):
+    if x.op is Ops.CONST and dtype in (*FLOAT, *INT_RANGE) and _fits(x.args[0], dtype):
         return const(x.args[0], dtype)
-    return Expr("cast", (x,), dtype)
+    return Expr(Ops.CAST, (x,), dtype)
 
 
 def where(cond: Expr, a: Expr, b: Expr) -> Expr:
-    if cond.op == "const":
+    if cond.op is Ops.CONST:
         return a if cond.args[0] else b
-    return Expr("where", (cond, a, b), a.dtype)
+    return Expr(Ops.WHERE, (cond, a, b), a.dtype)
 
 
-def cmp(op: str, a: Expr, b: Expr) -> Expr:
+def cmp(op: Ops | str, a: Expr, b: Expr) -> Expr:
+    """A comparison (one of ``GroupOp.Compare``): a bool."""
     return Expr(op, (a, b), "bool")
 
 
-def reduce_expr(op: str, body: Expr, rvars: tuple) -> Expr:
-    return Expr("reduce", (op, body, tuple(rvars)), body.dtype)
+def reduce_expr(op: Ops | str, body: Expr, rvars: tuple) -> Expr:
+    """body combined by op (one of ``GroupOp.Reduce``, or its name: ``"sum"``, ``"prod"``,
+    ``"max"``, ``"min"``) over every value of the loop variables rvars."""
+    by = REDUCE_BY_NAME[op] if op in REDUCE_BY_NAME else as_op(op)
+    if by not in GroupOp.Reduce:
+        raise ValueError(f"a reduction cannot combine with {by.value}")
+    return Expr(Ops.REDUCE, (by, body, tuple(rvars)), body.dtype)
 
 
 def load(buf: int, index: Expr, dtype: str) -> Expr:
-    return Expr("load", (buf, index), dtype)
+    """The element at index (an int64 expression) of buffer slot buf."""
+    return Expr(Ops.LOAD, (buf, index), dtype)
 
 
 # --- lazy tensors ------------------------------------------------------------------------------
@@ -345,8 +422,9 @@ class Lazy:
         return Lazy(shape, self.dtype, fn)
 
     # math
-    def map(self, op: str, *others: Lazy, dtype: str | None = None) -> Lazy:
+    def map(self, op: Ops | str, *others: Lazy, dtype: str | None = None) -> Lazy:
         """Elementwise op with numpy broadcasting over self and others."""
+        op = as_op(op)
         shape = self.shape
         for o in others:
             shape = _broadcast(shape, o.shape)
@@ -357,7 +435,10 @@ class Lazy:
         return Lazy(shape, out_dtype, lambda idx: alu(
             op, *[cast(p(idx), arg_dtype) for p in parts], dtype=out_dtype))
 
-    def reduce(self, op: str, axes: tuple, keepdims: bool) -> Lazy:
+    def reduce(self, op: Ops | str, axes: tuple, keepdims: bool) -> Lazy:
+        """op (``"sum"``, ``"prod"``, ``"max"``, ``"min"`` or one of ``GroupOp.Reduce``)
+        over axes."""
+        by = REDUCE_BY_NAME.get(op) or as_op(op)
         axes = tuple(sorted(axes))
         kept = [d for d in range(len(self.shape)) if d not in axes]
         out_shape = tuple(1 if d in axes else n for d, n in enumerate(self.shape)) if keepdims \
@@ -365,7 +446,7 @@ class Lazy:
         uid = self.uid
 
         # one var per reduced axis of this reduction; each reduce expression binds them anew
-        rvars = tuple(Expr("var", (f"r{uid}_{a}", self.shape[a]), "int64") for a in axes)
+        rvars = tuple(Expr(Ops.VAR, (f"r{uid}_{a}", self.shape[a]), "int64") for a in axes)
 
         looped = tuple(v for v in rvars if v.args[1] != 1)  # an axis of extent 1 needs no loop
 
@@ -374,13 +455,14 @@ class Lazy:
             full, it_o, it_r = [], iter(outer), iter(rvars)
             for d in range(len(self.shape)):
                 full.append(next(it_r) if d in axes else next(it_o))
-            full = [iconst(0) if x.op == "var" and x.args[1] == 1 and x in rvars else x
+            full = [iconst(0) if x.op is Ops.VAR and x.args[1] == 1 and x in rvars else x
                     for x in full]
             body = self(tuple(full))
             if looped:
-                return reduce_expr(op, body, looped)
+                return reduce_expr(by, body, looped)
             # one element is still added to 0: -0 sums to +0, as numpy's and MXNet's
-            return alu("add", body, const(0, body.dtype)) if op == "sum" and body.dtype in FLOAT else body
+            return alu(Ops.ADD, body, const(0, body.dtype)) if by is Ops.ADD and body.dtype in FLOAT \
+                else body
         return Lazy(out_shape, self.dtype, fn)
 
     def gather(self, axis: int, index: Lazy, mode: str, keepdims: bool) -> Lazy:
@@ -394,11 +476,11 @@ class Lazy:
             rest = tuple(idx[:axis]) + tuple(idx[axis + 1:]) if keepdims else tuple(idx)
             rest = rest if kept else ()
             raw = index(rest)
-            k = Expr("pickidx", (raw, n, mode), "int64")
+            k = Expr(Ops.PICKIDX, (raw, n, mode), "int64")
             full = tuple(rest[:axis]) + (k,) + tuple(rest[axis:])
             value = self(full)
             if raw.dtype in FLOAT:  # a NaN label gives NaN, as the reference kernel
-                value = where(Expr("isnan", (raw,), "bool"), const(math.nan, self.dtype), value)
+                value = where(Expr(Ops.ISNAN, (raw,), "bool"), const(math.nan, self.dtype), value)
             return value
         return Lazy(out_shape, self.dtype, fn)
 
@@ -417,11 +499,6 @@ def _broadcast(a: tuple, b: tuple) -> tuple:
 def walk(root: Expr) -> list:
     """Every expression reachable from root, children before parents."""
     return postorder([root], Expr.children)
-
-
-# float16 expressions that need no arithmetic: code generation loads, stores, selects and
-# converts float16 values as they are
-FLOAT16_AS_IS = ("const", "load", "cast", "where")
 
 
 def float16_in_float32(root: Expr) -> Expr:
@@ -445,7 +522,7 @@ def float16_in_float32(root: Expr) -> Expr:
     for e in nodes:
         args = tuple(rebuilt(a) for a in e.args)
         dtypes = (e.dtype, *(a.dtype for a in args if isinstance(a, Expr)))
-        if e.op in FLOAT16_AS_IS or "float16" not in dtypes:
+        if e.op in GroupOp.Float16AsIs or "float16" not in dtypes:
             new[e] = Expr(e.op, args, e.dtype)
             continue
         args = tuple(map(wide, args))  # a reduction's body too: sums accumulate in float32
@@ -457,16 +534,19 @@ def float16_in_float32(root: Expr) -> Expr:
 
 
 # --- building blocks for the registry's lowerings -------------------------------------------
-def unary(op: str) -> Callable:
+def unary(op: Ops | str) -> Callable:
+    op = as_op(op)
     return lambda attrs, x: x.map(op)
 
 
-def binary(op: str) -> Callable:
+def binary(op: Ops | str) -> Callable:
+    op = as_op(op)
     return lambda attrs, a, b: a.map(op, b, dtype=_promoted(a, b))
 
 
-def compare(op: str) -> Callable:
+def compare(op: Ops | str) -> Callable:
     """A comparison gives 0/1 in the operands' dtype, as MXNet's."""
+    op = as_op(op)
     def lower(attrs, a, b):
         dt = _promoted(a, b)
         test = a.map(op, b, dtype="bool")
@@ -475,11 +555,12 @@ def compare(op: str) -> Callable:
     return lower
 
 
-def scalar(op: str, reverse: bool = False) -> Callable:
+def scalar(op: Ops | str, reverse: bool = False) -> Callable:
     """``x op scalar`` (or ``scalar op x``), the scalar in x's dtype."""
+    op = as_op(op)
     def lower(attrs, x):
         s = Lazy.full((), attrs["scalar"], x.dtype)
-        if op in ("lt", "le", "eq", "ne", "gt", "ge"):
+        if op in GroupOp.Compare:
             return compare(op)(attrs, *((s, x) if reverse else (x, s)))
         return (s.map(op, x) if reverse else x.map(op, s)).broadcast_to(x.shape)
     return lower

@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from ..base import DEFAULT_DTYPE, ShapeError
-from ..loopir import Expr, Lazy, alu, cast, const, iadd, idiv, where
+from ..loopir import Expr, Lazy, Ops, alu, cast, const, iadd, idiv, where
 from .registry import MAX_ELEMENTS, Attr, AttrError, Op, register
 
 # An array this large is a mistake (or a hostile graph), not a loss input.
@@ -48,7 +48,7 @@ def _lower_eye(attrs):
     dt = attrs["dtype"] or DEFAULT_DTYPE
     one, zero = const(1, dt), const(0, dt)
     return Lazy(_eye_shape(attrs, [])[0], dt, lambda i: where(
-        Expr("eq", (i[1], iadd(i[0], attrs["k"])), "bool"), one, zero))
+        Expr(Ops.EQ, (i[1], iadd(i[0], attrs["k"])), "bool"), one, zero))
 
 
 register(Op("_eye", (), _eye_shape,

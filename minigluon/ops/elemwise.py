@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..base import ShapeError
-from ..loopir import Expr, Lazy, binary, compare, const, scalar, unary, where
+from ..loopir import Expr, Lazy, Ops, binary, compare, const, scalar, unary, where
 from .gradients import unbroadcast
 from .registry import FLOATS, Attr, Op, register
 
@@ -103,7 +103,7 @@ def _lower_softrelu(attrs, x):
 def _lower_sign(attrs, x):
     one, minus, zero = const(1, x.dtype), const(-1, x.dtype), const(0, x.dtype)
     return Lazy(x.shape, x.dtype, lambda i: where(
-        Expr("gt", (x(i), zero), "bool"), one, where(Expr("lt", (x(i), zero), "bool"), minus, zero)))
+        Expr(Ops.GT, (x(i), zero), "bool"), one, where(Expr(Ops.LT, (x(i), zero), "bool"), minus, zero)))
 
 
 def _scaled(op, k):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..base import DEFAULT_DTYPE, ShapeError
-from ..loopir import Expr, Lazy, cast, cmp, const, iconst, where
+from ..loopir import Expr, Lazy, Ops, cast, cmp, const, iconst, where
 from .ctc_reference import ctc_loss, validate_ctc
 from .reduce import normalize_axis
 from .registry import FLOATS, Attr, AttrError, Op, register
@@ -42,7 +42,7 @@ def lower_log_softmax(attrs, x):
     top = x.reduce("max", (ax,), keepdims=True)
     zero = const(0, x.dtype)
     m = Lazy(top.shape, top.dtype, lambda i: where(  # m - m == 0 only for finite m
-        Expr("eq", (Expr("sub", (top(i), top(i)), x.dtype), zero), "bool"), top(i), zero))
+        Expr(Ops.EQ, (Expr(Ops.SUB, (top(i), top(i)), x.dtype), zero), "bool"), top(i), zero))
     shifted = x.map("sub", m)
     out = shifted.map("sub", shifted.map("exp").reduce("sum", (ax,), keepdims=True).map("log"))
     dt = attrs["dtype"] or x.dtype
@@ -242,8 +242,8 @@ def _lower_one_hot(attrs, indices):
     def fn(idx):
         # the row's column as an integer (truncated like astype(int64); -1 if NaN or out of
         # range), compared with the column index: integer compares vectorize
-        col = Expr("onehotidx", (indices(idx[:-1]), depth), "int64")
-        return where(Expr("eq", (idx[-1], col), "bool"), on, off)
+        col = Expr(Ops.ONEHOTIDX, (indices(idx[:-1]), depth), "int64")
+        return where(Expr(Ops.EQ, (idx[-1], col), "bool"), on, off)
     return Lazy(indices.shape + (depth,), dt, fn)
 
 

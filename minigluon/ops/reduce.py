@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from ..base import ShapeError
-from ..loopir import Expr, Lazy, cast, const, where
+from ..loopir import Expr, Lazy, Ops, cast, const, where
 from .registry import Attr, Op, register
 
 
@@ -80,7 +80,7 @@ def _lower_nan(op: str, neutral: float):
 
     def lower(attrs, x):
         fill = const(neutral, x.dtype)
-        clean = Lazy(x.shape, x.dtype, lambda i: where(Expr("isnan", (x(i),), "bool"), fill, x(i)))
+        clean = Lazy(x.shape, x.dtype, lambda i: where(Expr(Ops.ISNAN, (x(i),), "bool"), fill, x(i)))
         return inner(attrs, clean)
     return lower
 
@@ -169,7 +169,7 @@ def _lower_scaled_norm(x: Lazy, axes: tuple) -> Lazy:
 
     def finite(i):
         s = scale(i)
-        return Expr("and", (Expr("gt", (s, zero), "bool"), Expr("lt", (s, inf), "bool")), "bool")
+        return Expr(Ops.AND, (Expr(Ops.GT, (s, zero), "bool"), Expr(Ops.LT, (s, inf), "bool")), "bool")
     safe = Lazy(scale.shape, x.dtype, lambda i: where(finite(i), scale(i), one))
     ratio = x.map("div", safe)
     out = ratio.map("mul", ratio).reduce("sum", axes, keepdims=True).map("sqrt").map("mul", safe)

@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from ..base import ShapeError, normalize_dtype
-from ..loopir import Expr, Lazy, alu, cast, cmp, iadd, iconst, idiv, imod, imul, where
+from ..loopir import Expr, Lazy, Ops, alu, cast, cmp, iadd, iconst, idiv, imod, imul, where
 from .elemwise import broadcast_shapes
 from .gradients import unbroadcast
 from .reduce import normalize_axis
@@ -360,7 +360,7 @@ def _lower_assign(attrs, lhs, rhs):
                 test = alu("and", test, cmp("eq", imod(d, abs(r.step)), iconst(0)), dtype="bool")
             test = alu("and", test, cmp("lt", k, iconst(len(r))), dtype="bool")
             inside = test if inside is None else alu("and", inside, test, dtype="bool")
-            ridx[ax] = Expr("pickidx", (k, len(r), "clip"), "int64")
+            ridx[ax] = Expr(Ops.PICKIDX, (k, len(r), "clip"), "int64")
         if inside is None:
             return cast(rhs(tuple(ridx)), lhs.dtype)
         return where(inside, cast(rhs(tuple(ridx)), lhs.dtype), lhs(idx))
@@ -460,7 +460,7 @@ def _lower_concat(attrs, xs):
             if x.shape[dim] == 0:
                 continue
             j = list(i)
-            j[dim] = Expr("pickidx", (iadd(i[dim], -at), x.shape[dim], "clip"), "int64")
+            j[dim] = Expr(Ops.PICKIDX, (iadd(i[dim], -at), x.shape[dim], "clip"), "int64")
             v = x(tuple(j))
             value = v if value is None else where(cmp("lt", i[dim], iconst(at + x.shape[dim])),
                                                   v, value)

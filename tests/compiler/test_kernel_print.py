@@ -46,3 +46,37 @@ def test_hand_written_kernels_are_named():
     label = sym.var("data1", shape=(2, 3), dtype="float32")
     text = _loop_ir(mg.gluon.loss.CTCLoss(layout="TNC")(data, label), ["data0", "data1"])
     assert "kernel kernel1: hand-written (CTCLoss)" in text.splitlines()
+
+
+def _llvm_ir(graph, names):
+    return explain(graph, names).split("== LLVM IR (generated) ==\n")[1].split("\n\n== ")[0]
+
+
+def test_the_llvm_ir_names_loops_and_values_as_the_loop_ir_does():
+    x = sym.var("x", shape=(8, 5), dtype="float32")
+    graph = sym.log_softmax(x, axis=-1)
+    loop, llvm = _loop_ir(graph, ["x"]), _llvm_ir(graph, ["x"])
+    reduction_loops = sorted(set(re.findall(r"over (r\d+_\d+)", loop)))
+    assert reduction_loops == ["r0_1", "r1_1"]  # numbered within the kernel
+    for index in ["o0", "o1", *reduction_loops]:  # every loop of the loop IR, by its name
+        assert re.search(rf'%"{index}" = phi\s+i64', llvm), index
+        assert f"\n{index}.head:" in llvm
+    for value in ("max", "sum"):  # the accumulators, named after their reduction
+        assert re.search(rf'%"{value}" = phi\s+float', llvm), value
+    for value in ("exp", "log", "where", "load", "affine"):  # values, named after their op
+        assert re.search(rf'%"{value}" = ', llvm), value
+    assert 'float* noalias %"buf0"' in llvm and 'float* noalias %"buf1"' in llvm
+
+
+def test_names_do_not_depend_on_what_compiled_before():
+    x = sym.var("x", shape=(3, 4), dtype="float32")
+    graph = sym.sum(sym.exp(x - sym.max(x, axis=1, keepdims=True)), axis=1)
+    first = _loop_ir(graph, ["x"])
+    _loop_ir(sym.log_softmax(x, axis=0), ["x"])  # lowers more reductions in between
+    assert _loop_ir(graph, ["x"]) == first
+
+
+def test_every_op_but_loops_and_indices_has_a_code_generation_rule():
+    from minigluon.compiler.codegen import _RULES
+    from minigluon.loopir import Ops
+    assert set(Ops) - set(_RULES) == {Ops.VAR, Ops.REDUCE}  # KernelEmitter.emit's own

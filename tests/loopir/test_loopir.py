@@ -1,6 +1,10 @@
-"""The loop IR on its own: interning, folding, index arithmetic, range analysis and views."""
+"""The loop IR on its own: interning, folding, index arithmetic, range analysis, views and
+printing."""
+import gc
 import itertools
 import math
+import re
+import weakref
 
 import numpy as np
 import pytest
@@ -10,7 +14,9 @@ from hypothesis import strategies as st
 from minigluon.compiler.errors import CompileError
 from minigluon.loopir import (
     Expr,
+    GroupOp,
     Lazy,
+    Ops,
     alu,
     binary,
     bounds,
@@ -34,16 +40,16 @@ F32 = "float32"
 
 def value_of(e: Expr, env: dict) -> int:
     """An integer index expression evaluated with Python's own arithmetic (env: var -> int)."""
-    if e.op == "var":
+    if e.op is Ops.VAR:
         return env[e]
-    if e.op == "const":
+    if e.op is Ops.CONST:
         return e.args[0]
-    if e.op == "affine":
+    if e.op is Ops.AFFINE:
         terms, c = e.args
         return c + sum(k * value_of(atom, env) for atom, k in terms)
-    if e.op == "idiv":
+    if e.op is Ops.IDIV:
         return value_of(e.args[0], env) // e.args[1]
-    if e.op == "imod":
+    if e.op is Ops.IMOD:
         return value_of(e.args[0], env) % e.args[1]
     raise AssertionError(f"unexpected {e.op}")
 
@@ -96,7 +102,7 @@ def test_adding_zero_vanishes_for_integers_but_not_floats():
     assert alu("add", n, const(0, "int32")) is n
     x = load(0, var(3, "i"), F32)
     # -0.0 + 0.0 is +0.0: dropping the add would keep the sign of a negative zero
-    assert alu("add", x, const(0.0, F32)).op == "add"
+    assert alu("add", x, const(0.0, F32)).op is Ops.ADD
     assert alu("sub", x, const(0.0, F32)) is x
 
 
@@ -117,7 +123,7 @@ def test_casts_of_constants_fold_and_casts_to_the_same_dtype_vanish():
     assert cast(const(3, "int32"), F32) is const(3.0, F32)
     x = load(0, var(3, "i"), F32)
     assert cast(x, F32) is x
-    assert cast(x, "float64").op == "cast"
+    assert cast(x, "float64").op is Ops.CAST
 
 
 def test_where_with_a_constant_condition_picks_a_branch():
@@ -148,7 +154,7 @@ def test_division_and_modulo_simplify_when_the_range_allows():
     assert idiv(flat, 4) is i
     assert imod(flat, 4) is j
     assert idiv(j, 4) is iconst(0)
-    assert idiv(flat, 3).op == "idiv"
+    assert idiv(flat, 3).op is Ops.IDIV
 
 
 @st.composite
@@ -171,7 +177,7 @@ def test_bounds_never_under_approximate(case):
     values = [value_of(e, env) for env in assignments(vs)]
     lo, hi = bounds(e)
     assert lo <= min(values) and max(values) <= hi
-    if e.op in ("var", "const") or e.op == "affine" and all(a.op == "var" for a, _ in e.args[0]):
+    if e.op in GroupOp.Leaf or e.op is Ops.AFFINE and all(a.op is Ops.VAR for a, _ in e.args[0]):
         # each variable appears once and ranges independently: the extremes are reached
         assert (lo, hi) == (min(values), max(values))
 
@@ -225,7 +231,7 @@ def test_views_read_the_elements_numpy_views_read(src, view, numpy_view):
     assert lazy.shape == expected.shape
     vs = [var(n, f"o{d}") for d, n in enumerate(lazy.shape)]
     e = lazy(tuple(vs))
-    assert e.op == "load" and e.args[0] == 0
+    assert e.op is Ops.LOAD and e.args[0] == 0
     for env in assignments(vs):
         assert value_of(e.args[1], env) == expected[tuple(env[v] for v in vs)]
 
@@ -268,3 +274,74 @@ def test_walk_lists_each_node_once_children_first():
     assert order[-1] is root
     for k, e in enumerate(order):
         assert all(order.index(c) < k for c in e.children())
+
+
+# --- weak interning -----------------------------------------------------------------------------
+def _interned_loads(slot: int) -> list:
+    return [e for e in list(Expr._interned.values()) if e.op is Ops.LOAD and e.args[0] == slot]
+
+
+def test_an_expression_nothing_refers_to_leaves_the_table():
+    e = alu("exp", load(9001, var(7, "weak_i"), F32))
+    ref = weakref.ref(e)
+    assert len(_interned_loads(9001)) == 1
+    del e
+    gc.collect()
+    assert ref() is None
+    assert _interned_loads(9001) == []  # nothing to clear by hand
+
+
+def test_a_live_expression_is_found_again_and_a_dead_one_is_rebuilt_equal():
+    i = var(5, "i")
+    e = alu("add", load(0, i, F32), const(1.0, F32))
+    assert alu("add", load(0, i, F32), const(1.0, F32)) is e
+    text = repr(e)
+    del e
+    gc.collect()
+    assert repr(alu("add", load(0, i, F32), const(1.0, F32))) == text
+
+
+def test_equal_sub_expressions_of_different_roots_are_one_object():
+    i = var(4, "i")
+    a = alu("mul", alu("exp", load(0, i, F32)), const(2.0, F32))
+    b = alu("add", alu("exp", load(0, i, F32)), const(2.0, F32))
+    assert a.args[0] is b.args[0]
+
+
+def test_positive_and_negative_zero_live_side_by_side():
+    plus, minus = const(0.0, F32), const(-0.0, F32)
+    assert plus is not minus
+    assert math.copysign(1, plus.args[0]) == 1 and math.copysign(1, minus.args[0]) == -1
+    assert const(-0.0, F32) is minus
+
+
+# --- printing -------------------------------------------------------------------------------------
+def test_a_leaf_prints_as_its_name_or_value():
+    assert repr(var(3, "o0")) == "o0"
+    assert repr(const(2.5, F32)) == "2.5"
+
+
+def test_a_node_prints_in_ssa_form_operands_first():
+    i = var(3, "i")
+    e = alu("add", alu("exp", load(0, i, F32)), const(1.0, F32))
+    assert repr(e).splitlines() == ["%0 = load buf0[i] : float32",
+                                    "%1 = exp(%0) : float32",
+                                    "%2 = add(%1, 1.0) : float32"]
+
+
+def test_a_shared_dag_prints_in_text_linear_in_its_size():
+    x = load(0, var(3, "i"), F32)
+    for _ in range(60):  # a tree of 2^60 leaves, a DAG of 61 nodes
+        x = alu("add", x, x)
+    lines = repr(x).splitlines()
+    assert len(lines) == 61
+    assert len(repr(x)) < 61 * 40
+
+
+def test_a_row_max_used_three_times_prints_once():
+    o0 = var(4, "o0")
+    row = Lazy.buffer(0, (4, 6), F32)
+    top = row.reduce("max", (1,), keepdims=True)((o0, iconst(0)))
+    shifted = alu("sub", alu("sub", load(1, o0, F32), top), alu("mul", top, top))
+    assert sum("reduce_max" in line for line in repr(shifted).splitlines()) == 1
+    assert re.search(r"reduce_max\(%\d+\) over r\d+_1 : float32", repr(shifted))
