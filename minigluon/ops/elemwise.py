@@ -188,34 +188,6 @@ register(Op("Activation", ("data",), same_shape,
             lower=lambda a, x: ACTIVATIONS[a["act_type"]].lower(a, x),
             grad=lambda F, a, *rest: ACTIVATION_GRAD[a["act_type"]](F, a, *rest)))
 
-# name: (same-shape op, broadcast op, numpy function, name hint of the same-shape op)
-BINARY = {
-    "add": ("elemwise_add", "broadcast_add", np.add, "_plus"),
-    "sub": ("elemwise_sub", "broadcast_sub", np.subtract, "_minus"),
-    "mul": ("elemwise_mul", "broadcast_mul", np.multiply, "_mul"),
-    "div": ("elemwise_div", "broadcast_div", np.divide, "_div"),
-    "maximum": ("_maximum", "broadcast_maximum", np.maximum, "_maximum"),
-    "minimum": ("_minimum", "broadcast_minimum", np.minimum, "_minimum"),
-    "power": ("_power", "broadcast_power", np.power, "_power"),
-    "mod": ("_mod", "broadcast_mod", mxnet_mod, "_mod"),
-    "equal": ("_equal", "broadcast_equal", np.equal, "_equal"),
-    "not_equal": ("_not_equal", "broadcast_not_equal", np.not_equal, "_not_equal"),
-    "greater": ("_greater", "broadcast_greater", np.greater, "_greater"),
-    "greater_equal": ("_greater_equal", "broadcast_greater_equal", np.greater_equal, "_greater_equal"),
-    "lesser": ("_lesser", "broadcast_lesser", np.less, "_lesser"),
-    "lesser_equal": ("_lesser_equal", "broadcast_lesser_equal", np.less_equal, "_lesser_equal"),
-}
-_SAME_ALIASES = {"elemwise_add": ("_plus", "_add"), "elemwise_sub": ("_minus", "_sub"),
-                 "elemwise_mul": ("_mul",), "elemwise_div": ("_div",)}
-_BCAST_ALIASES = {"broadcast_add": ("broadcast_plus",), "broadcast_sub": ("broadcast_minus",)}
-
-# loop-IR op of each binary (power is libm's pow)
-_BINARY_LOWER = {"power": binary("pow"), "add": binary("add"), "sub": binary("sub"), "mul": binary("mul"),
-                 "div": binary("div"), "maximum": binary("max"), "minimum": binary("min"),
-                 "mod": binary("mod"), "equal": compare("eq"), "not_equal": compare("ne"),
-                 "greater": compare("gt"), "greater_equal": compare("ge"),
-                 "lesser": compare("lt"), "lesser_equal": compare("le")}
-
 def _g2(fn):
     """Gradient of a binary op: fn(F, a, b, out, og) -> (d lhs, d rhs), summed back to the
     shape of each input where it was broadcast."""
@@ -227,25 +199,60 @@ def _g2(fn):
     return grad
 
 
-_BINARY_GRAD = {
-    "add": _g2(lambda F, a, b, y, g: (g, g)), "sub": _g2(lambda F, a, b, y, g: (g, -g)),
-    "mul": _g2(lambda F, a, b, y, g: (g * b, g * a)),
-    "div": _g2(lambda F, a, b, y, g: (g / b, -g * a / (b * b))),
-    "maximum": _g2(lambda F, a, b, y, g: (g * (a >= b), g * (a < b))),
-    "minimum": _g2(lambda F, a, b, y, g: (g * (a <= b), g * (a > b))),
-    "power": _g2(lambda F, a, b, y, g: (g * b * y / a, g * y * F.log(a))),
-    "mod": _g2(lambda F, a, b, y, g: (g, -g * F.floor(a / b))),
+class Binary(NamedTuple):
+    """Everything about one binary op, which MXNet registers twice: for same-shape inputs
+    and broadcasting."""
+
+    same: str  # the same-shape op (hint: its name in MXNet's auto-naming)
+    bcast: str  # the broadcasting op
+    numpy: Callable  # the reference kernel, (a, b) -> y (cast back to a's dtype)
+    hint: str
+    lower: Callable | None  # (attrs, a, b as Lazy) -> Lazy; None: runs on numpy
+    dydx: Callable | None  # (F, a, b, y, og) -> (d lhs, d rhs) before unbroadcast; None: 0
+    same_aliases: tuple = ()
+    bcast_aliases: tuple = ()
+
+
+# by the name of the Python operator that builds them (frontend: a + b is "add")
+BINARY = {
+    "add": Binary("elemwise_add", "broadcast_add", np.add, "_plus", binary("add"),
+                  lambda F, a, b, y, g: (g, g), ("_plus", "_add"), ("broadcast_plus",)),
+    "sub": Binary("elemwise_sub", "broadcast_sub", np.subtract, "_minus", binary("sub"),
+                  lambda F, a, b, y, g: (g, -g), ("_minus", "_sub"), ("broadcast_minus",)),
+    "mul": Binary("elemwise_mul", "broadcast_mul", np.multiply, "_mul", binary("mul"),
+                  lambda F, a, b, y, g: (g * b, g * a), ("_mul",)),
+    "div": Binary("elemwise_div", "broadcast_div", np.divide, "_div", binary("div"),
+                  lambda F, a, b, y, g: (g / b, -g * a / (b * b)), ("_div",)),
+    "maximum": Binary("_maximum", "broadcast_maximum", np.maximum, "_maximum", binary("max"),
+                      lambda F, a, b, y, g: (g * (a >= b), g * (a < b))),
+    "minimum": Binary("_minimum", "broadcast_minimum", np.minimum, "_minimum", binary("min"),
+                      lambda F, a, b, y, g: (g * (a <= b), g * (a > b))),
+    "power": Binary("_power", "broadcast_power", np.power, "_power", binary("pow"),  # libm's pow
+                    lambda F, a, b, y, g: (g * b * y / a, g * y * F.log(a))),
+    "mod": Binary("_mod", "broadcast_mod", mxnet_mod, "_mod", binary("mod"),
+                  lambda F, a, b, y, g: (g, -g * F.floor(a / b))),
+    "equal": Binary("_equal", "broadcast_equal", np.equal, "_equal", compare("eq"), None),
+    "not_equal": Binary("_not_equal", "broadcast_not_equal", np.not_equal, "_not_equal",
+                        compare("ne"), None),
+    "greater": Binary("_greater", "broadcast_greater", np.greater, "_greater", compare("gt"), None),
+    "greater_equal": Binary("_greater_equal", "broadcast_greater_equal", np.greater_equal,
+                            "_greater_equal", compare("ge"), None),
+    "lesser": Binary("_lesser", "broadcast_lesser", np.less, "_lesser", compare("lt"), None),
+    "lesser_equal": Binary("_lesser_equal", "broadcast_lesser_equal", np.less_equal, "_lesser_equal",
+                           compare("le"), None),
 }
 
-for _key, (_same, _bcast, _fn, _hint) in BINARY.items():
+for _b in BINARY.values():
+    _grad = _zero_grad if _b.dydx is None else _g2(_b.dydx)
     # MXNet stores stray attributes (e.g. axis=1 on broadcast_maximum) on these param-less
     # ops and ignores them; so do we, to load its graphs.
-    register(Op(_same, ("lhs", "rhs"), _elemwise_binary_shape, _keep(_fn), same_dtype=("lhs", "rhs"),
-                hint=_hint, aliases=_SAME_ALIASES.get(_same, ()), loose_attrs=True,
-                lower=_BINARY_LOWER.get(_key), grad=_BINARY_GRAD.get(_key, _zero_grad)))
-    register(Op(_bcast, ("lhs", "rhs"), _broadcast_binary_shape, _keep(_fn), same_dtype=("lhs", "rhs"),
-                aliases=_BCAST_ALIASES.get(_bcast, ()), loose_attrs=True,
-                lower=_BINARY_LOWER.get(_key), grad=_BINARY_GRAD.get(_key, _zero_grad)))
+    register(Op(_b.same, ("lhs", "rhs"), _elemwise_binary_shape, _keep(_b.numpy),
+                same_dtype=("lhs", "rhs"), hint=_b.hint, aliases=_b.same_aliases,
+                loose_attrs=True, lower=_b.lower, grad=_grad))
+    register(Op(_b.bcast, ("lhs", "rhs"), _broadcast_binary_shape, _keep(_b.numpy),
+                same_dtype=("lhs", "rhs"), aliases=_b.bcast_aliases, loose_attrs=True,
+                lower=_b.lower, grad=_grad))
+
 
 def _lower_power_scalar(attrs, x):
     """x ** s for the exponents losses use; others run on numpy."""
@@ -257,29 +264,6 @@ def _lower_power_scalar(attrs, x):
     if s == 1:
         return x
     return x.map("pow", Lazy.full((), s, x.dtype))
-
-
-# name: (numpy function of (tensor, scalar), name hint, lowering)
-SCALAR = {
-    "_plus_scalar": (np.add, "_plusscalar", scalar("add")),
-    "_minus_scalar": (np.subtract, "_minusscalar", scalar("sub")),
-    "_rminus_scalar": (lambda x, s: s - x, "_rminusscalar", scalar("sub", True)),
-    "_mul_scalar": (np.multiply, "_mulscalar", scalar("mul")),
-    "_div_scalar": (np.divide, "_divscalar", scalar("div")),
-    "_rdiv_scalar": (lambda x, s: s / x, "_rdivscalar", scalar("div", True)),
-    "_power_scalar": (np.power, "_powerscalar", _lower_power_scalar),
-    "_rpower_scalar": (lambda x, s: np.power(s, x), "_rpowerscalar", scalar("pow", True)),
-    "_mod_scalar": (mxnet_mod, "_modscalar", scalar("mod")),
-    "_rmod_scalar": (lambda x, s: mxnet_mod(s, x), "_rmodscalar", scalar("mod", True)),
-    "_maximum_scalar": (np.maximum, "_maximumscalar", scalar("max")),
-    "_minimum_scalar": (np.minimum, "_minimumscalar", scalar("min")),
-    "_equal_scalar": (np.equal, "_equal_scalar", scalar("eq")),
-    "_not_equal_scalar": (np.not_equal, "_not_equal_scalar", scalar("ne")),
-    "_greater_scalar": (np.greater, "_greater_scalar", scalar("gt")),
-    "_greater_equal_scalar": (np.greater_equal, "_greater_equal_scalar", scalar("ge")),
-    "_lesser_scalar": (np.less, "_lesser_scalar", scalar("lt")),
-    "_lesser_equal_scalar": (np.less_equal, "_lesser_equal_scalar", scalar("le")),
-}
 
 
 def _scalar_kernel(fn):
@@ -301,27 +285,56 @@ def _gs(fn):
     return lambda F, a, ins, outs, og: [og[0] * fn(F, ins[0], a["scalar"], outs[0])]
 
 
-SCALAR_GRAD = {
-    "_plus_scalar": _gs(lambda F, x, s, y: 1.0), "_minus_scalar": _gs(lambda F, x, s, y: 1.0),
-    "_rminus_scalar": _gs(lambda F, x, s, y: -1.0), "_mul_scalar": _gs(lambda F, x, s, y: s),
+class Scalar(NamedTuple):
+    """Everything about one tensor-scalar op."""
+
+    numpy: Callable  # the reference kernel, (x, scalar in x's dtype) -> y
+    hint: str  # its name in MXNet's auto-naming
+    lower: Callable  # (attrs, x as a Lazy) -> Lazy
+    grad: Callable  # the registry's gradient rule
+    # the scalar that makes x op scalar equal x (simplify drops the op); not x + 0, since
+    # -0 + 0 is +0
+    neutral: float | None = None
+
+
+SCALAR = {
+    "_plus_scalar": Scalar(np.add, "_plusscalar", scalar("add"), _gs(lambda F, x, s, y: 1.0)),
+    "_minus_scalar": Scalar(np.subtract, "_minusscalar", scalar("sub"),
+                            _gs(lambda F, x, s, y: 1.0), 0.0),
+    "_rminus_scalar": Scalar(lambda x, s: s - x, "_rminusscalar", scalar("sub", True),
+                             _gs(lambda F, x, s, y: -1.0)),
+    "_mul_scalar": Scalar(np.multiply, "_mulscalar", scalar("mul"),
+                          _gs(lambda F, x, s, y: s), 1.0),
     # og / s, as MXNet (not og * (1 / s): another rounding), and inf or NaN for s = 0
-    "_div_scalar": lambda F, a, ins, outs, og: [og[0] / a["scalar"]],
-    "_rdiv_scalar": _gs(lambda F, x, s, y: -y / x),
-    "_power_scalar": _gs(lambda F, x, s, y: s * x ** (s - 1) if s != 1 else 1.0),
-    "_rpower_scalar": _gs(lambda F, x, s, y: y * _log(s)),
-    "_mod_scalar": _gs(lambda F, x, s, y: 1.0),
-    "_rmod_scalar": _gs(lambda F, x, s, y: -F.floor(s / x)),
-    "_maximum_scalar": _gs(lambda F, x, s, y: x >= s),
-    "_minimum_scalar": _gs(lambda F, x, s, y: x <= s),
+    "_div_scalar": Scalar(np.divide, "_divscalar", scalar("div"),
+                          lambda F, a, ins, outs, og: [og[0] / a["scalar"]], 1.0),
+    "_rdiv_scalar": Scalar(lambda x, s: s / x, "_rdivscalar", scalar("div", True),
+                           _gs(lambda F, x, s, y: -y / x)),
+    "_power_scalar": Scalar(np.power, "_powerscalar", _lower_power_scalar,
+                            _gs(lambda F, x, s, y: s * x ** (s - 1) if s != 1 else 1.0), 1.0),
+    "_rpower_scalar": Scalar(lambda x, s: np.power(s, x), "_rpowerscalar", scalar("pow", True),
+                             _gs(lambda F, x, s, y: y * _log(s))),
+    "_mod_scalar": Scalar(mxnet_mod, "_modscalar", scalar("mod"), _gs(lambda F, x, s, y: 1.0)),
+    "_rmod_scalar": Scalar(lambda x, s: mxnet_mod(s, x), "_rmodscalar", scalar("mod", True),
+                           _gs(lambda F, x, s, y: -F.floor(s / x))),
+    "_maximum_scalar": Scalar(np.maximum, "_maximumscalar", scalar("max"),
+                              _gs(lambda F, x, s, y: x >= s)),
+    "_minimum_scalar": Scalar(np.minimum, "_minimumscalar", scalar("min"),
+                              _gs(lambda F, x, s, y: x <= s)),
+    "_equal_scalar": Scalar(np.equal, "_equal_scalar", scalar("eq"), _zero_grad),
+    "_not_equal_scalar": Scalar(np.not_equal, "_not_equal_scalar", scalar("ne"), _zero_grad),
+    "_greater_scalar": Scalar(np.greater, "_greater_scalar", scalar("gt"), _zero_grad),
+    "_greater_equal_scalar": Scalar(np.greater_equal, "_greater_equal_scalar", scalar("ge"),
+                                    _zero_grad),
+    "_lesser_scalar": Scalar(np.less, "_lesser_scalar", scalar("lt"), _zero_grad),
+    "_lesser_equal_scalar": Scalar(np.less_equal, "_lesser_equal_scalar", scalar("le"),
+                                   _zero_grad),
 }
 
-# the scalar that makes x op scalar equal x; not x + 0, since -0 + 0 is +0
-SCALAR_NEUTRAL = {"_minus_scalar": 0.0, "_mul_scalar": 1.0, "_div_scalar": 1.0, "_power_scalar": 1.0}
-
-for _name, (_fn, _hint, _lower) in SCALAR.items():
-    register(Op(_name, ("data",), same_shape, _scalar_kernel(_fn), hint=_hint,
-                attrs={"scalar": Attr("float"), "is_int": Attr("bool", True)}, lower=_lower,
-                grad=SCALAR_GRAD.get(_name, _zero_grad), neutral_scalar=SCALAR_NEUTRAL.get(_name)))
+for _name, _s in SCALAR.items():
+    register(Op(_name, ("data",), same_shape, _scalar_kernel(_s.numpy), hint=_s.hint,
+                attrs={"scalar": Attr("float"), "is_int": Attr("bool", True)}, lower=_s.lower,
+                grad=_s.grad, neutral_scalar=_s.neutral))
 
 
 def _clip(attrs, x):

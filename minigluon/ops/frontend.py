@@ -339,7 +339,7 @@ class OperatorMixin:
                                 f"in one expression: use F (nd or sym) consistently")
             return NotImplemented
         lhs, rhs = (other, self) if reverse else (self, other)
-        same, bcast = BINARY[key][0], BINARY[key][1]
+        same, bcast = BINARY[key].same, BINARY[key].bcast
         same_shape = lhs.shape is None or rhs.shape is None or tuple(lhs.shape) == tuple(rhs.shape)
         return self._invoke(same if same_shape else bcast, [lhs, rhs], {})
 
