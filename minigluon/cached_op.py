@@ -30,7 +30,9 @@ from .symbol.interpreter import Plan
 
 class _Gradient(NamedTuple):
     """How a recorded call with gradients for some inputs runs."""
-    forward: CachedOp  # the visible outputs, then the forward values the backward keeps
+    # the visible outputs, then the forward values the backward keeps; None: the op's own
+    # forward, when all it keeps are outputs (not the op itself: that would be a cycle)
+    forward: CachedOp | None
     backward: CachedOp  # (read inputs, kept values, a head gradient per output) -> gradients
     kept_from: list[int]  # the forward output each kept value is
 
@@ -106,7 +108,7 @@ class CachedOp:
         split = self.gradient(wrt)
         if split is None:  # the graph reads no input that wants a gradient
             return [NDArray(o) for o in self.run([x._data for x in inputs])]
-        arrays = split.forward.run([x._data for x in inputs])
+        arrays = (split.forward or self).run([x._data for x in inputs])
         outs = [NDArray(o) for o in arrays[:len(self.graph._outputs)]]
         autograd.record_op(self, {"wrt": wrt, "kept": [arrays[k] for k in split.kept_from]},
                            read, outs)
@@ -129,7 +131,7 @@ class CachedOp:
         produced = [(id(n), i) for n, i in graph._outputs]
         extras = [r for r in kept if (id(r[0]), r[1]) not in produced]
         produced += [(id(n), i) for n, i in extras]
-        forward = self if not extras else CachedOp(
+        forward = None if not extras else CachedOp(
             sym.Group(outputs + [sym.Symbol([r]) for r in extras]), self.input_names,
             self.owner)
         backward = CachedOp(sym.Group(grads), [x.name for x in inputs + kept_vars + heads],
