@@ -49,7 +49,15 @@ def pause(train_mode: bool = False):
 
 
 class TapeNode:
-    """One recorded op: what ran, on what, producing what."""
+    """One recorded op: what ran, on what, producing what.
+
+    The op is a registry ``Op`` or any object with a ``name``, ``full_attrs(attrs)`` and
+    ``grad(F, attrs, inputs, outputs, output_grads)`` (a hybridized block's CachedOp).  An
+    op whose gradients are arrays nothing else holds declares ``grad_is_fresh = True``, so
+    ``.grad`` takes them without a copy; one whose gradient cannot be recorded raises from
+    ``grad`` while recording (``create_graph=True``).  What it keeps for its gradient
+    belongs in ``attrs``, which backward drops when it frees the node.
+    """
 
     __slots__ = ("attrs", "inputs", "op", "outputs", "freed")
 
@@ -125,22 +133,16 @@ def _run_backward(heads: list, head_grads: list, retain_graph: bool,
                       for o, g in zip(node.outputs, ograds)]
             if node.op.grad is None:
                 raise RuntimeError(f"operator {node.op.name} has no gradient")
-            if create_graph and isinstance(node.op, GraphOp):
-                raise NotImplementedError(
-                    f"create_graph=True through the hybridized {node.op.name[:-9]}: its "
-                    f"compiled gradient is not recorded; call the block without hybridize() "
-                    f"to differentiate twice")
             in_grads = node.op.grad(nd, node.op.full_attrs(node.attrs), node.inputs,
                                     node.outputs, ograds)
-            # a compiled gradient graph returns arrays nothing else holds: .grad may take them
-            fresh = isinstance(node.op, GraphOp)
+            fresh = getattr(node.op, "grad_is_fresh", False)
             for x, g in zip(node.inputs, in_grads):
                 if g is not None and needs_grad(x):
                     _accumulate(grads, x, g, fresh)
             if not retain_graph:
-                node.freed = True
-                if isinstance(node.op, GraphOp):
-                    node.op.saved = []  # the kept forward values go with the graph
+                # what the op kept for its gradient (a CachedOp's forward values) goes
+                # with the graph
+                node.freed, node.attrs = True, None
     return grads
 
 
@@ -263,21 +265,3 @@ def symbolic_grad(outputs: list, wrt: list, head_grads: list) -> list:
                 add(ref, g)
     return [grads.get(v._outputs[0]) for v in wrt]
 
-
-class GraphOp:
-    """What the tape records for a hybridized call: backward runs a compiled gradient graph
-    on the call's inputs, the forward values it kept, and the head gradients."""
-
-    def __init__(self, name: str, backward_runner, needs: list[bool], saved: list | None = None):
-        self.name = name
-        self.runner = backward_runner
-        self.needs = needs
-        self.saved = saved or []
-
-    def full_attrs(self, attrs):
-        return attrs
-
-    def grad(self, F, attrs, ins, outs, ograds):
-        arrays = [x._data for x in ins] + self.saved + [g._data for g in ograds]
-        results = iter(self.runner.run(arrays))  # fresh arrays: runners never return an input
-        return [F.NDArray(next(results)) if need else None for need in self.needs]

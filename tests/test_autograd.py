@@ -326,3 +326,39 @@ def test_gradient_graphs_differentiate_again_and_compile():
     d2 = np.exp(a) * (a ** 3 + 6 * a ** 2 + 6 * a)
     np.testing.assert_allclose(got_dy, d1, rtol=1e-12)
     np.testing.assert_allclose(got_dz, 2 * d1 * d2, rtol=1e-12)
+
+
+class Scaled:
+    """An op from outside the registry, y = factor * x: the tape takes any object with a
+    name, full_attrs and grad, and reads what else it declares."""
+
+    name = "scaled"
+
+    def __init__(self, fresh: bool):
+        self.grad_is_fresh = fresh
+        self.returned = []
+
+    def full_attrs(self, attrs):
+        return attrs
+
+    def grad(self, F, attrs, ins, outs, ograds):
+        g = F.NDArray(ograds[0]._data * attrs["factor"])
+        self.returned.append(g)
+        return [g]
+
+
+@pytest.mark.parametrize("fresh", [True, False])
+def test_any_op_object_goes_on_the_tape_and_declares_fresh_gradients(fresh):
+    x = nd.array([1.0, 2.0])
+    x.attach_grad()
+    op = Scaled(fresh)
+    with autograd.record():
+        y = nd.NDArray(x._data * 3.0)
+        autograd.record_op(op, {"factor": 3.0}, [x], [y])
+    node = y._ag[0]
+    assert node.op is op
+    y.backward()
+    np.testing.assert_array_equal(x.grad.asnumpy(), [3.0, 3.0])
+    # a gradient declared fresh becomes .grad as it is; another is copied into .grad
+    assert (x.grad._data is op.returned[0]._data) == fresh
+    assert node.attrs is None  # what the op kept for its gradient went with the graph

@@ -9,7 +9,6 @@ import inspect
 import itertools
 import logging
 import numbers
-import os
 import re
 import types
 import warnings
@@ -19,11 +18,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import autograd, jit
+from .. import jit
 from .. import ndarray as nd
 from .. import symbol as sym
-from ..base import ForkSafeLock, MXNetError, TracingError, fmt_type
-from ..compiler import remat
+from ..base import CompileError, ForkSafeLock, MXNetError, TracingError, fmt_type
+from ..cached_op import CachedOp
 from ..ndarray import NDArray
 from ..ops.frontend import (
     argument_names,
@@ -34,7 +33,6 @@ from ..ops.frontend import (
 )
 from ..symbol import Symbol
 from ..symbol.graph_json import to_json
-from ..symbol.interpreter import Plan
 from ..symbol.symbol import name_scope
 from .parameter import Parameter, ParameterDict
 
@@ -94,14 +92,14 @@ class Block:
         global _attr_version
         if isinstance(value, Block) and "_children" in self.__dict__:
             self._children[key] = value
-            self._clear_cached()
+            self._clear_cached_op()
         if isinstance(value, Parameter) and "_reg_params" in self.__dict__:
             self._reg_params[key] = value
-            self._clear_cached()
+            self._clear_cached_op()
         super().__setattr__(key, value)
         _attr_version += 1
 
-    def _clear_cached(self) -> None:
+    def _clear_cached_op(self) -> None:
         """Forget compiled graphs: a replaced child or parameter changes what they read."""
 
     @property
@@ -138,13 +136,24 @@ class Block:
         raise NotImplementedError
 
 
+class _CacheEntry(NamedTuple):
+    """What a hybridized block keeps for one input signature."""
+    op: CachedOp  # the traced graph, its compiled runner and its gradient
+    out_format: Any  # how _regroup rebuilds hybrid_forward's outputs (None: a single one)
+    guards: _Guards | None  # the block attributes the trace read; last, as the hot path reads
+
+
 class HybridBlock(Block):
     """A block whose ``hybrid_forward(F, x, *args)`` works with ``F = nd`` and ``F = sym``.
 
-    After ``hybridize()``, a call looks up the graph cached for its input signature
-    (shapes, dtypes, which optional inputs are None), traces a new one on a miss,
-    and runs it.  Tracing notes the attributes of the block that hybrid_forward reads
-    (``self._gamma``): when one of them changes, the next call traces again.
+    After ``hybridize()``, a call follows MXNet's lifecycle, per input signature (shapes,
+    dtypes, which optional inputs are None): ``_get_graph`` traces hybrid_forward into a
+    graph, ``_build_cache`` makes it a :class:`CachedOp` (kept per signature), and
+    ``_call_cached_op`` runs that on the call's arrays (under ``autograd.record()`` it
+    records itself on the tape).  ``_clear_cached_op`` forgets them all: ``hybridize()``
+    and replacing a child or a parameter call it.  Tracing also notes the attributes of
+    the block that hybrid_forward reads (``self._gamma``): when one of them changes, the
+    next call traces again.
     """
 
     _watch_attributes = True  # note the attributes hybrid_forward reads while traced
@@ -152,8 +161,8 @@ class HybridBlock(Block):
     def __init__(self, prefix: str | None = None, params: Any = None):
         super().__init__(prefix, params)
         self._active = False
-        self._cache: dict[tuple, tuple] = {}  # signature -> (runner, output structure, guards)
-        self._fast: dict[tuple, tuple] = {}  # the same entries keyed by positional NDArrays
+        self._cache: dict[tuple, _CacheEntry] = {}  # by input signature, None where omitted
+        self._fast: dict[tuple, _CacheEntry] = {}  # the same entries keyed by positional NDArrays
         self._cache_lock = ForkSafeLock()
         self._sig: tuple | None = None
 
@@ -172,15 +181,10 @@ class HybridBlock(Block):
         names, _, var = self._signature
         return names + [f"{var}[{k}]" for k in range(count - len(names))] if var else names
 
-    def _clear_cached(self) -> None:
-        if "_cache" in self.__dict__:
-            self._cache.clear()
-            self._fast.clear()
-
     def hybridize(self, active: bool = True, **kwargs) -> None:
         """Trace and cache graphs from the next call on (``active=False`` goes back)."""
         self._active = active
-        self._clear_cached()
+        self._clear_cached_op()
         for child in self._children.values():
             if isinstance(child, HybridBlock):
                 child.hybridize(active, **kwargs)
@@ -230,23 +234,23 @@ class HybridBlock(Block):
                          f"needs at least one")
 
     def forward(self, *args, **kwargs):
-        if self._active and not kwargs and not autograd.is_recording():
-            # the hot path of a hybridized call: positional NDArrays seen before
+        if self._active and not kwargs:
+            # the hot path of a hybridized call: positional NDArrays of a signature seen before
             try:
                 key = tuple([(a._data.shape, a._data.dtype) for a in args])
             except AttributeError:
                 key = None
-            if key is not None and self._reg_params:
-                # the compiled code reads parameters too: their types key it like inputs
-                params = [p.data()._data for p in self._reg_params.values()]
-                key += tuple([(a.shape, a.dtype) for a in params])
-            entry = self._fast.get(key) if key is not None else None
-            if entry is not None and ((g := entry[2]) is None or g.version == _attr_version
-                                      or g.hold()):
-                arrays = [a._data for a in args]
+            if key is not None:
+                inputs = args
                 if self._reg_params:
-                    arrays += params
-                return self._run_cached(entry, arrays, args)
+                    # the compiled code reads parameters too: their types key it like inputs
+                    params = [p.data() for p in self._reg_params.values()]
+                    key += tuple([(p._data.shape, p._data.dtype) for p in params])
+                    inputs = list(args) + params
+                entry = self._fast.get(key)
+                if entry is not None and ((g := entry[2]) is None or
+                                          g.version == _attr_version or g.hold()):
+                    return self._call_cached_op(entry, inputs, args)
         values, names = self._bind(args, kwargs)
         if self._array_kind(values, names) is Symbol:  # traced inside a hybridized parent
             params = [sym.var(p.name, shape=p.shape, dtype=p.dtype)
@@ -262,10 +266,10 @@ class HybridBlock(Block):
                 raise InputError(f"{type(self).__name__}: input {name!r} must be an NDArray "
                                  f"(or None) when hybridized, got {type(value).__name__}; "
                                  f"without hybridize() it takes any Python value, as a Block")
-        if autograd.is_recording() and any(
-                v is not None and v._ag is not None for v in values + params):
-            return self._call_recorded(values, params)
-        return self._call_cached(values, args, params)
+        entry = self._build_cache(values, params)
+        if all(isinstance(a, NDArray) for a in args):  # what the hot path looks up
+            self._fast[tuple((a._data.shape, a._data.dtype) for a in list(args) + params)] = entry
+        return self._call_cached_op(entry, [v for v in values if v is not None] + params, values)
 
     def _run(self, F, values: list, params: list = (), names: list[str] = ()):
         forward = self.hybrid_forward
@@ -304,136 +308,11 @@ class HybridBlock(Block):
             located._located = True
         return located
 
-    def _cached(self, key: tuple, make):
-        """The cache entry for key, made (once, even with concurrent callers) if missing
-        or if an attribute its trace read has changed since."""
-        entry = self._cache.get(key)
-        if entry is None or not _holds(entry[-1]):
-            with self._cache_lock:
-                entry = self._cache.get(key)
-                if entry is None or not _holds(entry[-1]):
-                    if entry is not None:
-                        _LOG.debug("%s: tracing again (%s)", type(self).__name__,
-                                   entry[-1].changed())
-                        self._forget(key)
-                    entry = make()
-                    self._cache[key] = entry
-                    if len(self._cache) > jit.memory_cache_size():
-                        self._forget(next(iter(self._cache)))
-        return entry
-
-    def _forget(self, key: tuple) -> None:
-        """Drop a cached graph (its machine code goes once nothing else uses it)."""
-        old = self._cache.pop(key)
-        for k in [k for k, e in self._fast.items() if e is old]:
-            del self._fast[k]
-
-    def _call_cached(self, values: list, args: tuple, params: list):
-        entry = self._cached(_cache_key(values + params), lambda: self._trace(values))
-        if all(isinstance(a, NDArray) for a in args):  # what the hot path looks up
-            self._fast[tuple((a._data.shape, a._data.dtype) for a in list(args) + params)] = entry
-        return self._run_cached(entry, [v._data for v in values if v is not None] +
-                                [p._data for p in params], values)
-
-    def _call_recorded(self, values: list, params: list):
-        """A hybridized call under autograd.record(): the compiled forward now, and on the
-        tape one node whose gradient is the compiled gradient graph of the same trace."""
-        present = [v for v in values if v is not None] + params
-        needs = [v._ag is not None for v in present]
-        rec = self._cached(("grad", tuple(needs)) + _cache_key(values + params),
-                           lambda: self._trace_with_grad(values, present, needs))
-        arrays = self._outputs(rec.forward, [v._data for v in present], values)
-        self._ran(rec.graph)
-        outs = arrays[:rec.visible]
-        if rec.backward is not None:
-            saved = [arrays[k]._data for k in rec.saved_from]
-            autograd.record_op(autograd.GraphOp(f"{type(self).__name__}_backward", rec.backward,
-                                                rec.needs, saved),
-                               {}, [present[k] for k in rec.read], outs)
-        return outs[0] if rec.template is None else _regroup(rec.template, outs)
-
-    def gradient_graph(self, *args) -> Symbol:
-        """The graph a recorded call's backward runs: gradients with respect to the
-        inputs that have ``attach_grad()``, given a head gradient per output (and the
-        forward values it keeps, ``saved0``, ...)."""
-        values, _ = self._bind(args, {})
-        present = [v for v in values if v is not None] + [
-            p.data() for p in self._reg_params.values()]
-        needs = [v._ag is not None for v in present]
-        backward = self._trace_with_grad(values, present, needs).backward
-        if backward is None:
-            raise ValueError(f"{type(self).__name__}.gradient_graph: the outputs depend on no "
-                             f"input with attach_grad(), so a recorded call has no gradient")
-        return backward.runner.symbol
-
-    def _trace_with_grad(self, values: list, present: list, needs: list) -> _Recorded:
-        graph, input_names, template, guards = self._trace_symbol(values)
-        owner = type(self).__name__
-        by_name = {n.name: n for n in graph.topo_nodes() if n.is_variable}
-        # the tape gets the inputs the graph reads, as eagerly: an ignored input is not on
-        # it, and its .grad is left alone
-        read = [k for k, n in enumerate(input_names) if n in by_name]
-        inputs = [sym.Symbol([(by_name[input_names[k]], 0)]) for k in read]
-        needs = [needs[k] for k in read]
-        outputs = graph._split()
-        if not any(needs):  # the outputs do not depend on an array with a gradient
-            return _Recorded(_reading_runner(graph, input_names, owner), None, template,
-                             len(outputs), [], read, needs, graph, guards)
-        heads = [sym.var(f"head_grad{k}", shape=o.shape, dtype=o.dtype)
-                 for k, o in enumerate(outputs)]
-        wrt = [x for x, need in zip(inputs, needs) if need]
-        grads = autograd.symbolic_grad(outputs, wrt, heads)
-        grads = [sym.zeros_like(x) if g is None else g for x, g in zip(wrt, grads)]
-        # forward values the backward reads rather than recomputes: outputs, or extra ones
-        saved = remat.choose_saved(graph._outputs, grads)
-        grads, saved_vars = remat.substitute(grads, saved)
-        produced = [(id(n), i) for n, i in graph._outputs]
-        extras = [r for r in saved if (id(r[0]), r[1]) not in produced]
-        produced += [(id(n), i) for n, i in extras]
-        forward = _reading_runner(sym.Group(outputs + [sym.Symbol([r]) for r in extras])
-                                  if extras else graph, input_names, owner)
-        group = sym.Group(grads)
-        # the gradient may not read every input (a label, or a head gradient of a sum)
-        used = set(group.list_arguments())
-        names = [x.name for x in inputs + saved_vars + heads]
-        picks = [k for k, n in enumerate(names) if n in used]
-        backward = _Picked(_runner(group, [names[k] for k in picks],
-                                   f"{owner}.backward"), picks)
-        return _Recorded(forward, backward, template, len(outputs),
-                         [produced.index((id(n), i)) for n, i in saved], read, needs, graph,
-                         guards)
-
-    def _ran(self, graph: Symbol) -> None:
-        """Note the graph a call ran: what export() writes.  Only calls note it, never
-        cached_graph, explain or gradient_graph, which trace other shapes on request."""
-        # not through Block.__setattr__: that bumps _attr_version, and every cached graph
-        # would re-check its guards at the next call
-        self.__dict__["_last_graph"] = graph
-
-    def _outputs(self, runner, arrays: list, values) -> list:
-        """Run a cached graph; its errors name the block, its inputs and the calling line."""
-        try:
-            return [nd.NDArray(o) for o in runner.run(arrays)]
-        except (MXNetError, ValueError, TypeError) as e:
-            # value errors (a CTC label out of range) surface only when the graph runs
-            cls = type(self).__name__
-            args = ", ".join(f"{n}: {fmt_type(v.shape, v.dtype.name)}"
-                             for n, v in zip(self._input_names(len(values)), values)
-                             if v is not None)
-            again = reworded(e, f"{cls}: {cls}({args}): {e} (called at {user_line()})")
-            if again is None:
-                raise
-            raise again from e
-
-    def _run_cached(self, entry, arrays: list, values):
-        outs = self._outputs(entry[0], arrays, values)
-        self._ran(entry[0].symbol)
-        return outs[0] if entry[1] is None else _regroup(entry[1], outs)
-
-    def _trace_symbol(self, values: list):
+    def _get_graph(self, values: list) -> tuple[Symbol, list[str], Any, _Guards | None]:
         """Trace hybrid_forward with shape-specialized variables named as MXNet 1.9.1 names
         them: ``data`` for a lone input, else data0, data1, ... in call order, skipping
-        inputs passed as None.  Returns (graph, input names, output template, guards)."""
+        inputs passed as None, then the parameters by name.  Returns (graph, input names,
+        output format, guards)."""
         lone = sum(v is not None for v in values) == 1
         inputs, input_names = [], []
         for v in values:
@@ -456,21 +335,95 @@ class HybridBlock(Block):
                 out = self._run(sym, inputs, params, names)
         finally:
             _READS.reset(token)
-        flat, template = _flatten(out)
-        return sym.Group(flat), input_names, template, _guards(reads)
+        flat, out_format = _flatten(out)
+        return sym.Group(flat), input_names, out_format, _guards(reads)
 
-    def _trace(self, values: list):
-        graph, input_names, template, guards = self._trace_symbol(values)
-        return _reading_runner(graph, input_names, type(self).__name__), template, guards
+    def _build_cache(self, values: list, params: list) -> _CacheEntry:
+        """The cache entry of this call's signature, traced (once, even with concurrent
+        callers) if missing or if an attribute its trace read has changed since."""
+        key = _cache_key(values + params)
+        entry = self._cache.get(key)
+        if entry is None or not _holds(entry.guards):
+            with self._cache_lock:
+                entry = self._cache.get(key)
+                if entry is None or not _holds(entry.guards):
+                    if entry is not None:
+                        _LOG.debug("%s: tracing again (%s)", type(self).__name__,
+                                   entry.guards.changed())
+                        self._forget(key)
+                    entry = self._new_entry(values)
+                    self._cache[key] = entry
+                    if len(self._cache) > jit.memory_cache_size():
+                        self._forget(next(iter(self._cache)))
+        return entry
 
-    def cached_graph(self, *args) -> Symbol:
-        """The graph a hybridized call with these inputs runs (traced if not cached yet)."""
+    def _new_entry(self, values: list) -> _CacheEntry:
+        graph, input_names, out_format, guards = self._get_graph(values)
+        return _CacheEntry(CachedOp(graph, input_names, type(self).__name__), out_format, guards)
+
+    def _forget(self, key: tuple) -> None:
+        """Drop a cached graph (its machine code goes once nothing else uses it)."""
+        old = self._cache.pop(key)
+        for k in [k for k, e in self._fast.items() if e is old]:
+            del self._fast[k]
+
+    def _call_cached_op(self, entry: _CacheEntry, inputs: list, values) -> Any:
+        """Run a signature's CachedOp on the call's arrays (inputs present, then
+        parameters); its errors name the block, its inputs and the calling line."""
+        try:
+            outs = entry.op.call(inputs)  # a method call costs less than calling an instance
+        except CompileError:
+            raise  # MINIGLUON_JIT_STRICT=1 refusing the graph: about no value of this call
+        except (MXNetError, ValueError, TypeError) as e:
+            # value errors (a CTC label out of range) surface only when the graph runs
+            cls = type(self).__name__
+            args = ", ".join(f"{n}: {fmt_type(v.shape, v.dtype.name)}"
+                             for n, v in zip(self._input_names(len(values)), values)
+                             if v is not None)
+            again = reworded(e, f"{cls}: {cls}({args}): {e} (called at {user_line()})")
+            if again is None:
+                raise
+            raise again from e
+        self._ran(entry.op.graph)
+        return outs[0] if entry.out_format is None else _regroup(entry.out_format, outs)
+
+    def _clear_cached_op(self) -> None:
+        """Forget every signature's CachedOp (and with it, once unused, its machine code)."""
+        if "_cache" in self.__dict__:
+            self._cache.clear()
+            self._fast.clear()
+
+    def _ran(self, graph: Symbol) -> None:
+        """Note the graph a call ran: what export() writes.  Only calls note it, never
+        cached_graph, explain or gradient_graph, which trace other shapes on request."""
+        # not through Block.__setattr__: that bumps _attr_version, and every cached graph
+        # would re-check its guards at the next call
+        self.__dict__["_last_graph"] = graph
+
+    def _cached_op_for(self, args: tuple) -> tuple[CachedOp, list]:
+        """The CachedOp a hybridized call with these inputs runs, and the call's arrays;
+        traced on request if not cached, without caching it."""
         values, _ = self._bind(args, {})
         params = [p.data() for p in self._reg_params.values()]
         entry = self._cache.get(_cache_key(values + params))
-        if entry is None or not _holds(entry[2]):
-            entry = self._trace(values)
-        return entry[0].symbol
+        if entry is None or not _holds(entry.guards):
+            entry = self._new_entry(values)
+        return entry.op, [v for v in values if v is not None] + params
+
+    def cached_graph(self, *args) -> Symbol:
+        """The graph a hybridized call with these inputs runs (traced if not cached yet)."""
+        return self._cached_op_for(args)[0].graph
+
+    def gradient_graph(self, *args) -> Symbol:
+        """The graph a recorded call's backward runs: gradients with respect to the
+        inputs that have ``attach_grad()``, given a head gradient per output (and the
+        forward values it keeps, ``saved0``, ...)."""
+        op, inputs = self._cached_op_for(args)
+        split = op.gradient(tuple(inputs[k]._ag is not None for k in op.reads))
+        if split is None:
+            raise ValueError(f"{type(self).__name__}.gradient_graph: the outputs depend on no "
+                             f"input with attach_grad(), so a recorded call has no gradient")
+        return split.backward.graph
 
     def export(self, path: str, epoch: int = 0, remove_amp_cast: bool = True) -> tuple[str, str]:
         """Write the graph of the last hybridized call to ``path-symbol.json`` (MXNet 1.x
@@ -499,113 +452,6 @@ class HybridBlock(Block):
         names = sorted((n for n in graph.list_arguments() if n not in params),
                        key=lambda n: int(n[len("data"):] or 0))
         return explain(graph, names + params)
-
-
-class _Interpreted:
-    """A cached graph run by the numpy interpreter (MINIGLUON_JIT=0, or not compilable)."""
-
-    interpreted = True
-
-    def __init__(self, symbol, input_names: list[str]):
-        self.symbol = symbol
-        self.plan = Plan(symbol)
-        self.input_names = input_names
-
-    def run(self, arrays: list) -> list:
-        jit.count("interpreted_calls")
-        return self.plan.run(dict(zip(self.input_names, arrays)))
-
-
-class _Compiled:
-    """A cached graph compiled to native kernels."""
-
-    def __init__(self, symbol, exe):
-        self.symbol = symbol
-        self.exe = exe
-        self.interpreted = exe.interpreted
-        self._counter = "interpreted_calls" if exe.interpreted else "compiled_calls"
-
-    def run(self, arrays: list) -> list:
-        jit.count(self._counter)
-        return self.exe.run_trusted(arrays)
-
-
-class _Recorded(NamedTuple):
-    """What a recorded (autograd) call of a signature runs."""
-    forward: Any  # runner: the visible outputs, then the extra values the backward keeps
-    backward: Any  # runner of (inputs, saved values, head gradients) -> input gradients
-    template: Any
-    visible: int
-    saved_from: list  # forward output index of each saved value
-    read: list  # which of the call's arrays the graph reads: those go on the tape
-    needs: list  # for each of those, whether it wants a gradient
-    graph: Any  # the traced forward graph, without the extra values: what export() writes
-    guards: Any  # _Guards or None (last, as in every cache entry)
-
-
-class _Picked:
-    """A runner given all of a call's arrays, passing on the ones its graph reads."""
-
-    def __init__(self, runner, picks: list[int]):
-        self.runner, self.picks = runner, picks
-        self.interpreted = runner.interpreted
-        self.symbol = runner.symbol
-
-    def run(self, arrays: list) -> list:
-        return self.runner.run([arrays[k] for k in self.picks])
-
-
-def _reading_runner(graph, input_names: list[str], owner: str):
-    """A runner given an array per input name for a graph that may not read them all (an
-    input hybrid_forward ignores, or one whose shape alone it used while tracing)."""
-    read = set(graph.list_arguments())
-    picks = [k for k, n in enumerate(input_names) if n in read]
-    if len(picks) == len(input_names):
-        return _runner(graph, input_names, owner)
-    return _Picked(_runner(graph, [input_names[k] for k in picks], owner), picks)
-
-
-def _runner(graph, input_names: list[str], owner: str):
-    """The graph compiled, else run by the numpy interpreter.  Wherever the interpreter runs
-    any of it, a RuntimeWarning says so once per block and graph, naming the block, the op
-    and why; MINIGLUON_JIT_STRICT=1 makes that an error instead."""
-    if not jit.enabled():
-        return _Interpreted(graph, input_names)
-    from ..compiler.errors import CompileError
-    from ..compiler.pipeline import compile_graph
-    strict = os.environ.get("MINIGLUON_JIT_STRICT")
-    try:
-        exe = compile_graph(graph, input_names, jit.count)
-    except Exception as e:  # a compiler failure must not fail a computation numpy can do
-        jit.count("compile_failures")
-        if strict:
-            raise
-        why = str(e) if isinstance(e, CompileError) else (
-            f"the compiler failed ({type(e).__name__}), a bug in minigluon: "
-            f"MINIGLUON_JIT_STRICT=1 raises it with its traceback")
-        _announce(owner, graph, input_names, f"runs on the numpy interpreter, not compiled: {why}")
-        return _Interpreted(graph, input_names)
-    if exe.interpreted:
-        ops = "; ".join(dict.fromkeys(f"{s.op} ({s.why})" for s in exe.schedule.interpreted_steps))
-        if strict:
-            raise CompileError(f"{owner} would run partly on the numpy interpreter: {ops}")
-        _announce(owner, graph, input_names, f"runs partly on the numpy interpreter: {ops}")
-    return _Compiled(graph, exe)
-
-
-_ANNOUNCED: set = set()  # (block, hash of the graph's text) pairs already announced
-
-
-def _announce(owner: str, graph, input_names: list[str], what: str) -> None:
-    """One RuntimeWarning per block and graph, at the user's line that called the block."""
-    from ..compiler.pipeline import canonical_text
-    key = (owner, hash(canonical_text(graph, input_names)))
-    if key in _ANNOUNCED:
-        return
-    _ANNOUNCED.add(key)
-    sig = {n.name: fmt_type(n.shapes[0], n.dtypes[0]) for n in graph.topo_nodes() if n.is_variable}
-    warnings.warn(f"minigluon: {owner}({', '.join(sig[n] for n in input_names)}) {what}",
-                  RuntimeWarning, stacklevel=user_stacklevel())
 
 
 def _input_signature(block: HybridBlock, param_names: set) -> tuple[list[str], int, str | None]:

@@ -2,8 +2,8 @@
 
 Its ``hybrid_forward`` walks the graph once per call, applying each node's registry op
 through ``F``: with ``F = nd`` that runs the graph eagerly (and records it for autograd),
-with ``F = sym`` it re-traces the graph with shape-specialized inputs, which is what a
-hybridized SymbolBlock compiles, like any other HybridBlock.  The variables that are not
+with ``F = sym`` it re-traces the graph with shape-specialized inputs, which a hybridized
+SymbolBlock caches as a CachedOp per input signature, like any other HybridBlock.  The variables that are not
 inputs are the block's parameters.
 """
 from __future__ import annotations

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import minigluon as mg
+import minigluon.cached_op as cached_op
 import minigluon.compiler.pipeline as pipeline
-import minigluon.gluon.block as block_module
 from minigluon import jit
 from minigluon.base import CompileError
 
@@ -24,7 +24,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "compiler.md"
 def lenient(monkeypatch):
     """Fallbacks warn (not strict) and no graph was announced before."""
     monkeypatch.delenv("MINIGLUON_JIT_STRICT", raising=False)
-    monkeypatch.setattr(block_module, "_ANNOUNCED", set())
+    monkeypatch.setattr(cached_op, "_ANNOUNCED", set())
 
 
 class Top(mg.gluon.HybridBlock):

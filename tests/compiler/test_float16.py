@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import minigluon as mg
-import minigluon.gluon.block as block_module
+import minigluon.cached_op as cached_op
 from minigluon import jit
 from minigluon.base import CompileError, MXNetError
 from minigluon.compiler.pipeline import compile_graph
@@ -86,7 +86,7 @@ def test_ctc_in_float16_is_refused_by_name_and_runs_on_the_interpreter(monkeypat
                                            r"of CTCLoss\(float16, float16\)$"):
         _loss_call("CTCLoss", monkeypatch, "compiled")
     monkeypatch.delenv("MINIGLUON_JIT_STRICT", raising=False)
-    monkeypatch.setattr(block_module, "_ANNOUNCED", set())  # not said by an earlier test
+    monkeypatch.setattr(cached_op, "_ANNOUNCED", set())  # not said by an earlier test
     with pytest.warns(RuntimeWarning, match="CTCLoss.*float16 is not supported"):
         compiled = _loss_call("CTCLoss", monkeypatch, "compiled")
     same_bits(compiled, _loss_call("CTCLoss", monkeypatch, "eager"))

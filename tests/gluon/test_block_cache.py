@@ -121,3 +121,37 @@ def test_machine_code_no_block_uses_is_released(monkeypatch):
     alive = [r() is not None for r in refs]
     assert sum(alive) == 3 and alive[-3:] == [True] * 3
     assert len(pipeline._MEMORY.live) == 3
+
+
+class CountedScale(Scale):
+    traces = 0
+
+    def hybrid_forward(self, F, x, w):
+        if F is mg.sym:
+            CountedScale.traces += 1  # not type(self): a traced block is a watching subclass
+        return super().hybrid_forward(F, x, w)
+
+
+def test_plain_and_recorded_calls_of_a_signature_share_one_trace():
+    """One cache entry per signature: its CachedOp runs plain calls and records the others,
+    whichever inputs want a gradient."""
+    b = CountedScale()
+    b.collect_params().initialize(mg.init.One())
+    b.hybridize()
+    x = nd.ones((2, 3))
+    b(x)
+    with mg.autograd.record():  # the parameter wants a gradient (Parameter's grad_req)
+        y = b(x)
+    y.backward()
+    np.testing.assert_array_equal(b.w.data().grad.asnumpy(), [2.0, 2.0, 2.0])
+    x.attach_grad()
+    with mg.autograd.record():  # and now the input too
+        y = b(x)
+    y.backward()
+    np.testing.assert_array_equal(x.grad.asnumpy(), np.ones((2, 3)))
+    entry, = b._cache.values()
+    assert CountedScale.traces == 1 and len(entry.op._gradients) == 2
+    b.w = _param("w2", (3,))  # a replaced parameter: _clear_cached_op, then a new trace
+    assert not b._cache
+    b(x)
+    assert CountedScale.traces == 2

@@ -1,0 +1,217 @@
+"""CachedOp: a traced graph run as one op, as MXNet's ``CachedOp``.
+
+A hybridized block's call is one CachedOp call.  The CachedOp owns the traced graph and
+its input names, the runner of its forward (the graph compiled to native kernels, or the
+numpy interpreter where the compiler cannot, announced once), and its gradient: for each
+set of inputs that want one, the forward/backward split (which forward values the
+backward keeps) and the compiled gradient graph.  Runners are built on first use.
+
+Under ``autograd.record()`` a call records one tape node whose op is the CachedOp itself,
+with a ``grad(F, attrs, inputs, outputs, ograds)`` like any registry op, so autograd
+needs no case of its own for it.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+
+from . import autograd, jit
+from . import symbol as sym
+from .base import ForkSafeLock, fmt_type
+from .compiler import remat
+from .ndarray import NDArray
+from .ops.frontend import user_stacklevel
+from .symbol import Symbol
+from .symbol.interpreter import Plan
+
+
+class _Gradient(NamedTuple):
+    """How a recorded call with gradients for some inputs runs."""
+    # the visible outputs, then the forward values the backward keeps; None: the op's own
+    # forward, when all it keeps are outputs (not the op itself: that would be a cycle)
+    forward: CachedOp | None
+    backward: CachedOp  # (read inputs, kept values, a head gradient per output) -> gradients
+    kept_from: list[int]  # the forward output each kept value is
+
+
+class CachedOp:
+    """``CachedOp(graph, input_names, owner)``: graph as one op taking an array per name.
+
+    ``op(inputs)`` takes a list of NDArrays, one per input name, of the shapes and dtypes
+    the graph was traced with (the caller guarantees them: it looked the graph up by
+    them), and returns the graph's outputs as a list of new NDArrays.  Inputs the graph
+    does not read are accepted and ignored (an input used only for its shape).  ``owner``
+    names the block in warnings and errors.
+    """
+
+    # backward returns arrays no one else holds: .grad may take them without a copy
+    grad_is_fresh = True
+
+    def __init__(self, graph: Symbol, input_names: list[str], owner: str):
+        self.graph = graph
+        self.input_names = input_names
+        self.owner = owner
+        self.name = f"hybridized {owner}"
+        read = set(graph.list_arguments())
+        # positions of the inputs the graph reads: those are compiled, and go on the tape
+        self.reads = [k for k, n in enumerate(input_names) if n in read]
+        self._run = None  # numpy arrays -> numpy arrays; built by the first call
+        self.exe = None  # the compiled executable, once built (None: interpreted)
+        self._gradients: dict[tuple[bool, ...], _Gradient | None] = {}
+        self._lock = ForkSafeLock()
+
+    def __repr__(self) -> str:
+        return f"CachedOp({self.owner}, inputs={self.input_names})"
+
+    def call(self, inputs: list[NDArray]) -> list[NDArray]:
+        """The outputs for these inputs; recorded when autograd is recording and an input
+        wants a gradient."""
+        if autograd.is_recording() and any(x._ag is not None for x in inputs):
+            return self._call_recorded(inputs)
+        run = self._run or self._build_runner()  # not self.run: this is the hot path
+        return [NDArray(o) for o in run([x._data for x in inputs])]
+
+    __call__ = call  # op(inputs), as MXNet's; a hot caller saves time with op.call(inputs)
+
+    def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        """The outputs for one numpy array per input name (unrecorded)."""
+        run = self._run or self._build_runner()
+        return run(arrays)
+
+    def full_attrs(self, attrs: dict) -> dict:
+        return attrs
+
+    def grad(self, F, attrs: dict, ins: list, outs: list, ograds: list) -> list:
+        """Gradients of the inputs on the tape (those the graph reads): the compiled
+        gradient graph run on them, the forward values kept in attrs, and ograds.  Refused
+        while recording (``create_graph=True``): native kernels are not recorded ops."""
+        if autograd.is_recording():
+            raise NotImplementedError(
+                f"create_graph=True through the {self.name}: its compiled gradient is not "
+                f"recorded; call the block without hybridize() to differentiate twice")
+        wrt = attrs["wrt"]
+        arrays = [x._data for x in ins] + attrs["kept"] + [g._data for g in ograds]
+        results = iter(self._gradients[wrt].backward.run(arrays))
+        return [F.NDArray(next(results)) if need else None for need in wrt]
+
+    def gradient(self, wrt: tuple[bool, ...]) -> _Gradient | None:
+        """The forward/backward split for gradients of the inputs the graph reads for
+        which wrt is True (one flag per read input); None when wrt has none."""
+        if wrt not in self._gradients:
+            with self._lock:
+                if wrt not in self._gradients:
+                    self._gradients[wrt] = self._split(wrt) if any(wrt) else None
+        return self._gradients[wrt]
+
+    def _call_recorded(self, inputs: list[NDArray]) -> list[NDArray]:
+        read = [inputs[k] for k in self.reads]
+        wrt = tuple(x._ag is not None for x in read)
+        split = self.gradient(wrt)
+        if split is None:  # the graph reads no input that wants a gradient
+            return [NDArray(o) for o in self.run([x._data for x in inputs])]
+        arrays = (split.forward or self).run([x._data for x in inputs])
+        outs = [NDArray(o) for o in arrays[:len(self.graph._outputs)]]
+        autograd.record_op(self, {"wrt": wrt, "kept": [arrays[k] for k in split.kept_from]},
+                           read, outs)
+        return outs
+
+    def _split(self, wrt: tuple[bool, ...]) -> _Gradient:
+        """The gradient graph of wrt's inputs, given a head gradient per output, and the
+        forward values it reads rather than recomputes (remat chooses)."""
+        graph = self.graph
+        by_name = {n.name: n for n in graph.topo_nodes() if n.is_variable}
+        inputs = [sym.Symbol([(by_name[self.input_names[k]], 0)]) for k in self.reads]
+        outputs = graph._split()
+        heads = [sym.var(f"head_grad{k}", shape=o.shape, dtype=o.dtype)
+                 for k, o in enumerate(outputs)]
+        targets = [x for x, need in zip(inputs, wrt) if need]
+        grads = autograd.symbolic_grad(outputs, targets, heads)
+        grads = [sym.zeros_like(x) if g is None else g for x, g in zip(targets, grads)]
+        kept = remat.choose_saved(graph._outputs, grads)
+        grads, kept_vars = remat.substitute(grads, kept)
+        produced = [(id(n), i) for n, i in graph._outputs]
+        extras = [r for r in kept if (id(r[0]), r[1]) not in produced]
+        produced += [(id(n), i) for n, i in extras]
+        forward = None if not extras else CachedOp(
+            sym.Group(outputs + [sym.Symbol([r]) for r in extras]), self.input_names,
+            self.owner)
+        backward = CachedOp(sym.Group(grads), [x.name for x in inputs + kept_vars + heads],
+                            f"{self.owner}.backward")
+        return _Gradient(forward, backward, [produced.index((id(n), i)) for n, i in kept])
+
+    def _build_runner(self):
+        with self._lock:
+            if self._run is None:
+                self._run = self._make_runner()
+        return self._run
+
+    def _make_runner(self):
+        """The graph compiled, else run by the numpy interpreter.  Wherever the
+        interpreter runs any of it, a RuntimeWarning says so once per block and graph,
+        naming the block, the op and why; MINIGLUON_JIT_STRICT=1 makes that an error."""
+        if not jit.enabled():
+            return self._interpreter()
+        # the compiler's code generator loads llvmlite: only when a graph first compiles
+        from .compiler.errors import CompileError
+        from .compiler.pipeline import compile_graph
+        names = [self.input_names[k] for k in self.reads]
+        strict = os.environ.get("MINIGLUON_JIT_STRICT")
+        try:
+            exe = compile_graph(self.graph, names, jit.count)
+        except Exception as e:  # a compiler failure must not fail a computation numpy can do
+            jit.count("compile_failures")
+            if strict:
+                raise
+            why = str(e) if isinstance(e, CompileError) else (
+                f"the compiler failed ({type(e).__name__}), a bug in minigluon: "
+                f"MINIGLUON_JIT_STRICT=1 raises it with its traceback")
+            self._announce(f"runs on the numpy interpreter, not compiled: {why}")
+            return self._interpreter()
+        if exe.interpreted:
+            ops = "; ".join(dict.fromkeys(f"{s.op} ({s.why})"
+                                          for s in exe.schedule.interpreted_steps))
+            if strict:
+                raise CompileError(f"{self.owner} would run partly on the numpy interpreter: "
+                                   f"{ops}")
+            self._announce(f"runs partly on the numpy interpreter: {ops}")
+        self.exe = exe
+        counter = "interpreted_calls" if exe.interpreted else "compiled_calls"
+        count, run = jit.count, exe.run_trusted
+        if len(names) == len(self.input_names):
+            def run_compiled(arrays):
+                count(counter)
+                return run(arrays)
+        else:
+            picks = self.reads
+
+            def run_compiled(arrays):
+                count(counter)
+                return run([arrays[k] for k in picks])
+        return run_compiled
+
+    def _interpreter(self):
+        plan, names = Plan(self.graph), self.input_names
+
+        def interpret(arrays):
+            jit.count("interpreted_calls")
+            return plan.run(dict(zip(names, arrays)))
+        return interpret
+
+    def _announce(self, what: str) -> None:
+        """One RuntimeWarning per block and graph, at the user's line that called it."""
+        from .compiler.pipeline import canonical_text  # loaded by the compile that failed
+        names = [self.input_names[k] for k in self.reads]
+        key = (self.owner, hash(canonical_text(self.graph, names)))
+        if key in _ANNOUNCED:
+            return
+        _ANNOUNCED.add(key)
+        sig = {n.name: fmt_type(n.shapes[0], n.dtypes[0])
+               for n in self.graph.topo_nodes() if n.is_variable}
+        warnings.warn(f"minigluon: {self.owner}({', '.join(sig[n] for n in names)}) {what}",
+                      RuntimeWarning, stacklevel=user_stacklevel())
+
+
+_ANNOUNCED: set = set()  # (block, hash of the graph's text) pairs already announced
