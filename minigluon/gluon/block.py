@@ -21,7 +21,7 @@ import numpy as np
 from .. import jit
 from .. import ndarray as nd
 from .. import symbol as sym
-from ..base import CompileError, ForkSafeLock, MXNetError, TracingError, fmt_type
+from ..base import CompileError, ForkSafeLock, MXNetError, TracingError, fmt_type, reworded
 from ..cached_op import CachedOp
 from ..ndarray import NDArray
 from ..ops.frontend import (
@@ -48,16 +48,6 @@ _attr_version = 0
 class InputError(MXNetError, TypeError, ValueError):
     """Inputs a HybridBlock cannot take: MXNet 1.9.1 raises ValueError, a wrong type is a
     TypeError; either catches it."""
-
-
-def reworded(e: Exception, msg: str) -> Exception | None:
-    """e's type with a message that says more (where, which node), to raise ``from e`` so
-    that e and its traceback stay attached as the cause; None for a type that takes other
-    arguments than a message: the caller re-raises e as it is."""
-    try:
-        return type(e)(msg)
-    except Exception:
-        return None
 
 
 def _default_prefix(cls: type) -> str:

@@ -13,12 +13,12 @@ from typing import Any
 
 from .. import ndarray as nd
 from .. import symbol as sym
-from ..base import MXNetError
+from ..base import MXNetError, reworded
 from ..ndarray.ndarray import invoke as nd_invoke
 from ..symbol import Symbol
 from ..symbol.symbol import invoke as sym_invoke
 from ..symbol.symbol import topo_order
-from .block import HybridBlock, reworded
+from .block import HybridBlock
 from .parameter import Parameter
 
 

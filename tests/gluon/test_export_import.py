@@ -131,7 +131,8 @@ def test_params_file_must_match_the_graph(tmp_path):
         mg.gluon.SymbolBlock.imports(path, ["x"], str(tmp_path / "missing.params"))
     with pytest.raises(ValueError, match="neither inputs"):
         mg.gluon.SymbolBlock.imports(path, ["x"])
-    with pytest.raises(ValueError, match="no input 'data0'"):
+    with pytest.raises(ValueError, match="no input 'data0'"), \
+            pytest.warns(UserWarning, match=r"does not read input\(s\) \['data0'\]"):
         mg.gluon.SymbolBlock.imports(path, ["data0"])
     block = mg.gluon.SymbolBlock.imports(path, ["x"], str(tmp_path / "extra.params"),
                                          ignore_extra=True)
