@@ -682,8 +682,8 @@ def codegen(G: Graph, sched: Schedule, module_name: str = "minigluon") -> ir.Mod
                 raise CompileError(f"float16 is not supported by the compiled kernel of "
                                    f"{_described(G, step.node)}")
             extern_kernel(d.op).emit(module, step.name, d.op.full_attrs(d.attrs),
-                                        [sched.buffers[s] for s in step.reads],
-                                        [sched.buffers[s] for s in step.writes])
+                                     [sched.buffers[s] for s in step.reads],
+                                     [sched.buffers[s] for s in step.writes])
             continue
         try:
             lazy = lower_kernel(G, step.node, slot_of)

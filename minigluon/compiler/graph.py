@@ -61,12 +61,13 @@ class Graph:
     adds gets the next free id, so order nodes with :meth:`topo_order`, never by id.
     """
 
-    __slots__ = ("inputs", "nodes", "outputs")
+    __slots__ = ("_next_id", "inputs", "nodes", "outputs")
 
     def __init__(self) -> None:
         self.nodes: dict[int, Node] = {}
         self.inputs: list[int] = []
         self.outputs: list[Ref] = []
+        self._next_id = 0
 
     def __getitem__(self, n: int) -> Node:
         return self.nodes[n]
@@ -79,7 +80,8 @@ class Graph:
 
     def add(self, node: Node) -> int:
         """Add node under a new id and return the id."""
-        n = max(self.nodes, default=-1) + 1
+        n = self._next_id
+        self._next_id += 1
         self.nodes[n] = node
         return n
 
@@ -148,12 +150,12 @@ def from_symbol(symbol: Symbol, input_names: list[str]) -> Graph:
     G = Graph()
     ids: dict[int, int] = {}
     for node in symbol.topo_nodes():
-        ids[id(node)] = n = len(ids)
         if node.is_variable:
-            G.nodes[n] = Node("input", node.name, [node.shapes[0]], [node.dtypes[0]])
+            ids[id(node)] = G.add(Node("input", node.name, [node.shapes[0]], [node.dtypes[0]]))
         else:
-            G.nodes[n] = Node("op", node.name, list(node.shapes), list(node.dtypes), node.op,
-                              dict(node.attrs), [(ids[id(src)], out) for src, out in node.inputs])
+            ids[id(node)] = G.add(Node("op", node.name, list(node.shapes), list(node.dtypes),
+                                       node.op, dict(node.attrs),
+                                       [(ids[id(src)], out) for src, out in node.inputs]))
     by_name = {G[n].name: n for n in G if G[n].is_input}
     unread = [name for name in input_names if name not in by_name]
     if unread:  # a caller with inputs the graph ignores passes on only the ones it reads
