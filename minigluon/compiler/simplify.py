@@ -1,4 +1,4 @@
-"""Pass 2, simplify: remove what needs no code, fold constants, merge duplicates.
+"""Pass 2, simplify: remove what needs no code, merge duplicates, split full reductions.
 
 - identities: a reshape to the same shape, ``x * 1``, ``x + 0``, a cast to the same dtype,
   ``BlockGrad`` and copies vanish (their consumers read the input directly);

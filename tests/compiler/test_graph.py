@@ -76,3 +76,24 @@ def test_the_fused_graph_adds_only_the_kernel_column():
     lines = format_graph(G, "fuse").splitlines()
     assert lines[1] == "  %0 = exp(%x) : float32[4,3]   # kernel 0"
     assert lines[2] == "  %1 = sum(%0, axis=1) : float32[4]   # kernel 0 (stored)"
+
+
+def test_simplify_keeps_which_output_a_removed_node_passed_on():
+    """BlockGrad of CTCLoss's gradient output (output 1) and a duplicate CTCLoss: both are
+    removed, and their consumers read output 1 of the one CTCLoss left, not output 0."""
+    import numpy as np
+
+    from minigluon.ops.ctc_reference import ctc_loss
+    data, label = sym.var("d", shape=(5, 2, 4)), sym.var("l", shape=(2, 2))
+    first, again = sym.CTCLoss(data, label), sym.CTCLoss(data, label)
+    grad_of = lambda loss: sym.Symbol([(loss._outputs[0][0], 1)])  # noqa: E731
+    out = sym.Group([first, sym.BlockGrad(grad_of(first)) * 2, grad_of(again) * 3])
+    G, _ = pipeline.build_schedule(out, ["d", "l"])
+    assert sum(1 for n in G if not G[n].is_input and "ctc" in G[n].op.name.lower()) == 1
+    x = np.random.default_rng(3).normal(size=(5, 2, 4)).astype(np.float32)
+    lab = np.array([[1, 2], [3, 0]], np.float32)
+    loss, twice, thrice = pipeline.compile_graph(out, ["d", "l"]).run([x, lab])
+    ref_loss, ref_grad = ctc_loss(x, lab)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-5)
+    np.testing.assert_allclose(twice, 2 * ref_grad, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(thrice, 3 * ref_grad, rtol=1e-4, atol=1e-6)
