@@ -11,6 +11,8 @@ import pytest
 # every graph the tests hybridize must compile: a compiler failure is a test failure,
 # not a silent fallback to the interpreter
 os.environ.setdefault("MINIGLUON_JIT_STRICT", "1")
+# every graph the tests compile is verified after each compiler pass (compiler/verify.py)
+os.environ.setdefault("MINIGLUON_CHECK_PASSES", "1")
 # the kernel cache is the session's own, even when the user exported one: some tests count
 # what a fresh cache compiles, and would fail on the second run over a shared directory.
 # mkdtemp makes it 0700, the only mode the cache accepts.

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 
-import networkx as nx
 from llvmlite import ir
 
 from ..loopir import (
@@ -52,6 +51,7 @@ from . import mathlib
 from .errors import CompileError
 from .executable import DATA_OFFSET
 from .extern import extern_kernel
+from .graph import Graph
 from .kernel_print import format_kernel
 from .schedule import Schedule
 
@@ -67,34 +67,32 @@ _STORAGE = {**_TYPES, "bool": ir.IntType(8)}  # numpy stores bool in one byte
 F64_ACCUMULATE_ABOVE = 1 << 16
 
 
-def lower_kernel(G: nx.MultiDiGraph, root: int, slot_of: dict) -> Lazy:
+def lower_kernel(G: Graph, root: int, slot_of: dict) -> Lazy:
     """The root node's value as a lazy tensor over stored buffers."""
     memo: dict[tuple, Lazy] = {}
 
     def lower(n: int, out: int = 0) -> Lazy:
         if (n, out) in memo:
             return memo[(n, out)]
-        d = G.nodes[n]
+        d = G[n]
         if n != root and (n, out) in slot_of:
-            shapes, dtypes = d.get("shapes", [d["shape"]]), d.get("dtypes", [d["dtype"]])
-            lt = Lazy.buffer(slot_of[(n, out)], shapes[out], dtypes[out])
+            lt = Lazy.buffer(slot_of[(n, out)], d.shapes[out], d.dtypes[out])
         elif out != 0:
-            raise CompileError(f"output {out} of {d['op'].name} is not stored")
+            raise CompileError(f"output {out} of {d.op.name} is not stored")
         else:
-            edges = sorted(G.in_edges(n, data=True), key=lambda e: e[2]["pos"])
-            args = [lower(u, data["out"]) for u, _, data in edges]
+            args = [lower(u, k) for u, k in d.inputs]
             try:
-                lt = d["op"].lower(d["op"].full_attrs(d["attrs"]), *args)
+                lt = d.op.lower(d.op.full_attrs(d.attrs), *args)
             except CompileError as e:
                 raise CompileError(f"{_described(G, n)}: {e}") from None
             if lt is None:
                 raise CompileError(f"{_described(G, n)} has no compiled form with these attributes")
-            if lt.shape != tuple(d["shape"]):
-                raise CompileError(f"lowering of {d['op'].name} gave shape {lt.shape}, "
-                                   f"expected {d['shape']}")
-            if lt.dtype != d["dtype"]:
+            if lt.shape != tuple(d.shape):
+                raise CompileError(f"lowering of {d.op.name} gave shape {lt.shape}, "
+                                   f"expected {d.shape}")
+            if lt.dtype != d.dtype:
                 src = lt
-                lt = Lazy(src.shape, d["dtype"], lambda idx, s=src, t=d["dtype"]: cast(s(idx), t))
+                lt = Lazy(src.shape, d.dtype, lambda idx, s=src, t=d.dtype: cast(s(idx), t))
         memo[(n, out)] = lt
         return lt
     return lower(root)
@@ -392,18 +390,18 @@ def refusal(e: Expr) -> str | None:
     return None
 
 
-def _described(G: nx.MultiDiGraph, n: int) -> str:
+def _described(G: Graph, n: int) -> str:
     """A node as a user knows it: its op and its inputs' dtypes."""
-    ins = sorted(G.in_edges(n, data=True), key=lambda e: e[2]["pos"])
-    dtypes = [G.nodes[u].get("dtypes", [G.nodes[u]["dtype"]])[data["out"]] for u, _, data in ins]
-    return f"{G.nodes[n]['op'].name}({', '.join(dtypes)})"
+    dtypes = [G.type_of(ref)[1] for ref in G[n].inputs]
+    return f"{G[n].op.name}({', '.join(dtypes)})"
 
 
-def _blamed(G: nx.MultiDiGraph, root: int, slot_of: dict, err: CompileError) -> CompileError:
+def _blamed(G: Graph, root: int, slot_of: dict, err: CompileError) -> CompileError:
     """err naming the op whose lowering holds the expression code generation refused: each
     op of the kernel is lowered alone, inputs first (only when compiling failed)."""
-    for n in nx.topological_sort(G.subgraph(nx.ancestors(G, root) | {root})):
-        if G.nodes[n]["kind"] == "input" or (n != root and (n, 0) in slot_of):
+    kernel = G.upstream(root)
+    for n in G.topo_order():
+        if n not in kernel or G[n].is_input or (n != root and (n, 0) in slot_of):
             continue
         try:
             lazy = lower_kernel(G, n, slot_of)
@@ -705,44 +703,44 @@ def kernel_value(lazy: Lazy) -> tuple[tuple, Expr]:
     return loop_vars, float16_in_float32(lazy(loop_vars if lazy.shape else ()))
 
 
-def _slots(G: nx.MultiDiGraph, sched: Schedule) -> dict[tuple, int]:
+def _slots(G: Graph, sched: Schedule) -> dict[tuple, int]:
     """(graph node, output index) -> the buffer slot holding it."""
-    slot_of = {(n, 0): s for s, n in zip(sched.inputs, G.graph["inputs"])}
+    slot_of = {(n, 0): s for s, n in zip(sched.inputs, G.inputs)}
     for step in sched.steps:
         for i, w in enumerate(step.writes):
             slot_of[(step.node, i)] = w
     return slot_of
 
 
-def loop_ir(G: nx.MultiDiGraph, sched: Schedule) -> str:
+def loop_ir(G: Graph, sched: Schedule) -> str:
     """Every generated kernel's loop IR, one SSA line per value (``minigluon explain``)."""
     slot_of, out = _slots(G, sched), []
     for step in sched.steps:
         if step.kind != "kernel":
             continue
-        if G.nodes[step.node]["op"].extern_kernel:
-            out.append(f"kernel {step.name}: hand-written ({G.nodes[step.node]['op'].name})")
+        if G[step.node].op.extern_kernel:
+            out.append(f"kernel {step.name}: hand-written ({G[step.node].op.name})")
             continue
         loop_vars, value = kernel_value(lower_kernel(G, step.node, slot_of))
         out.append(format_kernel(step.name, value, loop_vars, step.writes[0]))
     return "\n".join(out)
 
 
-def codegen(G: nx.MultiDiGraph, sched: Schedule, module_name: str = "minigluon") -> ir.Module:
+def codegen(G: Graph, sched: Schedule, module_name: str = "minigluon") -> ir.Module:
     """One LLVM module holding every kernel of the schedule."""
     module = ir.Module(module_name)
     slot_of = _slots(G, sched)
     for step in sched.steps:
         if step.kind != "kernel":
             continue
-        d = G.nodes[step.node]
-        if d["op"].extern_kernel:  # a hand-written kernel (CTC's dynamic programme)
+        d = G[step.node]
+        if d.op.extern_kernel:  # a hand-written kernel (CTC's dynamic programme)
             if any(sched.buffers[s][1] == "float16" for s in step.reads + step.writes):
                 raise CompileError(f"float16 is not supported by the compiled kernel of "
                                    f"{_described(G, step.node)}")
-            extern_kernel(d["op"]).emit(module, step.name, d["op"].full_attrs(d["attrs"]),
-                                        [sched.buffers[s] for s in step.reads],
-                                        [sched.buffers[s] for s in step.writes])
+            extern_kernel(d.op).emit(module, step.name, d.op.full_attrs(d.attrs),
+                                     [sched.buffers[s] for s in step.reads],
+                                     [sched.buffers[s] for s in step.writes])
             continue
         try:
             lazy = lower_kernel(G, step.node, slot_of)

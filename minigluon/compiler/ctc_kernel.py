@@ -13,8 +13,8 @@ each sample ``n`` of ``[start, end)`` the kernel
   ``s-2 -> s`` is allowed onto a real label different from ``l'_{s-2}``;
 * computes, for blocks of ``TB`` frames at once, the stable log-softmax of each
   ``data[t, n, :]`` (max, then log of the sum of exp(x - max)); or, in the compiler's
-  form of CTCLoss (the ``ctc`` pass, ``ctc_rewrite.py``: internal attribute
-  ``LSE_LAYOUT``), is given that log-sum-exp ``lse[t, n]`` by a fused row reduction and
+  form of CTCLoss (the ``ctc`` pass, ``ctc_rewrite.py``: the internal op
+  ``_ctc_loss_lse``), is given that log-sum-exp ``lse[t, n]`` by a fused row reduction and
   takes ``log y_t(c) = data[t, n, c] - lse[t, n]``, reading only the classes it uses,
   with data in TNC or NTC layout (the gradient is (T, N, C) either way);
 * runs ``alpha_t(s) = logsumexp(alpha_{t-1}(s), alpha_{t-1}(s-1), [skip] alpha_{t-1}(s-2))
@@ -53,7 +53,7 @@ from llvmlite import ir
 
 from . import mathlib
 
-__all__ = ["emit_ctc_kernel", "LSE_LAYOUT", "MAX_STACK_BYTES",
+__all__ = ["emit_ctc_kernel", "emit_ctc_lse_kernel", "MAX_STACK_BYTES",
            "MAX_HEAP_BYTES"]
 
 I64 = ir.IntType(64)
@@ -80,10 +80,6 @@ INTERLEAVE = 2
 SMALL_LOOP = {"vectorize": False}  # short set-up loops: vector code there only costs compile time
 TB = 32  # frames whose log-softmax is computed together, vectorized across the frames
 NEG_INF = -math.inf
-# An internal attribute (MXNet's ``__name__`` form: attribute parsing skips it, so it never
-# reaches a user's graph or the op's interface) set only by the compiler's ``ctc`` pass:
-# the layout of data ('TNC' or 'NTC'), whose log-sum-exp per frame is the second input.
-LSE_LAYOUT = "__lse_layout__"
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -229,16 +225,20 @@ def _logaddexp3(b: ir.IRBuilder, x, y, z):
 
 def emit_ctc_kernel(module: ir.Module, name: str, attrs: dict, inputs: list,
                     outputs: list) -> ir.Function:
-    """``CTCLoss``'s kernel (see ``_emit``): the log-softmax computed here, data (T, N, C),
-    or, with the internal attribute ``LSE_LAYOUT`` set (by the compiler's ``ctc`` pass,
-    ``ctc_rewrite.py``), the inputs are data, lse, label, lengths...: ``lse`` holds each
+    """``CTCLoss``'s kernel (see ``_emit``): the log-softmax computed here, data (T, N, C)."""
+    return _emit(module, name, attrs, inputs, outputs, with_lse=False)
+
+
+def emit_ctc_lse_kernel(module: ir.Module, name: str, attrs: dict, inputs: list,
+                        outputs: list) -> ir.Function:
+    """``_ctc_loss_lse``'s kernel, the compiler's form of CTCLoss (its ``ctc`` pass,
+    ``ctc_rewrite.py``): the inputs are data, lse, label, lengths...; ``lse`` holds each
     frame's log-sum-exp over the classes (computed by a fused row reduction), so
     ``log y_t(c) = data[t, n, c] - lse[t, n]`` and the kernel reads only the classes it
-    uses.  ``attrs[LSE_LAYOUT]`` is 'TNC' (data (T, N, C), lse (T, N)) or 'NTC' (data
+    uses.  ``attrs['layout']`` is 'TNC' (data (T, N, C), lse (T, N)) or 'NTC' (data
     (N, T, C), lse (N, T): the SwapAxis of an NTC CTCLoss is absorbed); the gradient
     output is (T, N, C) either way."""
-    layout = attrs.get(LSE_LAYOUT)
-    return _emit(module, name, attrs, inputs, outputs, with_lse=layout is not None)
+    return _emit(module, name, attrs, inputs, outputs, with_lse=True)
 
 
 def _emit(module: ir.Module, name: str, attrs: dict, inputs: list, outputs: list,
@@ -247,7 +247,7 @@ def _emit(module: ir.Module, name: str, attrs: dict, inputs: list, outputs: list
 
     ``inputs``: (shape, dtype) of data (T, N, C), label (N, L), then data_lengths (N,) if
     ``attrs['use_data_lengths']`` and label_lengths (N,) if ``attrs['use_label_lengths']``;
-    ``with_lse``: data in the layout ``attrs[LSE_LAYOUT]``, then its log-sum-exp over the
+    ``with_lse``: data in the layout ``attrs['layout']``, then its log-sum-exp over the
     classes (data's first two axes), then label and lengths as before;
     ``outputs``: [((N,), dtype)], the loss, or [((N,), dtype), ((T, N, C), dtype)], the
     loss and its gradient with respect to data.  Buffers are passed in that order, inputs
@@ -258,7 +258,7 @@ def _emit(module: ir.Module, name: str, attrs: dict, inputs: list, outputs: list
     from .errors import CompileError
 
     use_dl, use_ll = bool(attrs.get("use_data_lengths")), bool(attrs.get("use_label_lengths"))
-    layout = attrs[LSE_LAYOUT] if with_lse else "TNC"
+    layout = attrs["layout"] if with_lse else "TNC"
     if layout not in ("TNC", "NTC"):
         raise CompileError(f"CTCLoss kernel: layout must be 'TNC' or 'NTC', got {layout!r}")
     lse_in = None

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .ctc_kernel import emit_ctc_kernel
+from .ctc_kernel import emit_ctc_kernel, emit_ctc_lse_kernel
 from .errors import CompileError
 
 
@@ -28,6 +28,8 @@ class ExternKernel:
 
 EXTERN_KERNELS: dict[str, ExternKernel] = {
     "CTCLoss": ExternKernel(emit_ctc_kernel, writes_all_outputs=True),
+    # the compiler's form of CTCLoss, given each frame's log-sum-exp (pass ``ctc``)
+    "_ctc_loss_lse": ExternKernel(emit_ctc_lse_kernel, writes_all_outputs=True),
 }
 
 

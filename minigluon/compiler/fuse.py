@@ -11,68 +11,66 @@ that compute it.
 """
 from __future__ import annotations
 
-import networkx as nx
-
-from .graph import inputs_of
+from .graph import Graph, Node
 
 
-def lowerable(d: dict) -> bool:
+def lowerable(node: Node) -> bool:
     """Computed inside the loop IR (a hand-written or external kernel needs stored inputs)."""
-    return d["kind"] == "op" and d["op"].lower is not None and not d["op"].extern_kernel
+    return not node.is_input and node.op.lower is not None and not node.op.extern_kernel
 
 
-def _is_matrix_reduction(d: dict) -> bool:
+def _is_matrix_reduction(node: Node) -> bool:
     """A reduction whose result is itself a matrix (not one value per row): evaluated inside
     a later reduction's loop it would be recomputed for every use, so it is stored."""
-    return (d["kind"] == "op" and "reduction" in d["op"].traits and not d["attrs"].get("keepdims")
-            and sum(1 for n in d["shape"] if n > 1) >= 2)
+    return (not node.is_input and "reduction" in node.op.traits
+            and not node.attrs.get("keepdims") and sum(1 for n in node.shape if n > 1) >= 2)
 
 
-def _feeds_reduction(G: nx.MultiDiGraph, n: int) -> bool:
-    stack, seen = list(G.successors(n)), set()
+def _feeds_reduction(G: Graph, users: dict[int, list[int]], n: int) -> bool:
+    stack, seen = list(users[n]), set()
     while stack:
         v = stack.pop()
         if v in seen:
             continue
         seen.add(v)
-        d = G.nodes[v]
-        if d["kind"] == "op" and d["op"].traits & {"reduction", "row_reduction"}:
+        if G[v].op.traits & {"reduction", "row_reduction"}:
             return True
-        stack.extend(G.successors(v))
+        stack.extend(users[v])
     return False
 
 
-def fuse(G: nx.MultiDiGraph) -> nx.MultiDiGraph:
-    for n, _ in G.graph["outputs"]:
-        G.nodes[n]["materialize"] = True
+def fuse(G: Graph) -> Graph:
+    users = G.users()
+    for n, _ in G.outputs:
+        G[n].materialize = True
     for n in G:
-        if _is_matrix_reduction(G.nodes[n]) and _feeds_reduction(G, n):
-            G.nodes[n]["materialize"] = True
-    for n in G:
-        d = G.nodes[n]
-        if d["kind"] == "op" and not lowerable(d):
-            d["materialize"] = True
-            for u in inputs_of(G, n):
-                G.nodes[u]["materialize"] = True
+        node = G[n]
+        if _is_matrix_reduction(node) and _feeds_reduction(G, users, n):
+            node.materialize = True
+        if not node.is_input and not lowerable(node):
+            node.materialize = True
+            for u, _ in node.inputs:
+                G[u].materialize = True
     # walk consumers-first: a node belongs to the kernels of its consumers
+    order = G.topo_order()
     owners: dict[int, set] = {}
-    for n in reversed(list(nx.topological_sort(G))):
-        d = G.nodes[n]
-        if d["kind"] == "input":
+    for n in reversed(order):
+        node = G[n]
+        if node.is_input:
             continue
-        if d.get("materialize"):
+        if node.materialize:
+            owners[n] = {n}
+            continue
+        roots = set()
+        for v in users[n]:
+            roots |= {v} if G[v].materialize else owners[v]
+        if len(roots) > 1:
+            node.materialize = True
             owners[n] = {n}
         else:
-            roots = set()
-            for v in G.successors(n):
-                roots |= owners[v] if not G.nodes[v].get("materialize") else {v}
-            if len(roots) > 1:
-                d["materialize"] = True
-                owners[n] = {n}
-            else:
-                owners[n] = roots
-    order = {n: i for i, n in enumerate(n for n in nx.topological_sort(G)
-                                        if G.nodes[n].get("materialize") and G.nodes[n]["kind"] == "op")}
+            owners[n] = roots
+    number = {n: i for i, n in enumerate(n for n in order
+                                         if G[n].materialize and not G[n].is_input)}
     for n, roots in owners.items():
-        G.nodes[n]["kernel"] = ",".join(str(order[r]) for r in sorted(roots, key=order.get))
+        G[n].kernel = ",".join(str(number[r]) for r in sorted(roots, key=number.get))
     return G

@@ -13,8 +13,6 @@ import time
 import weakref
 from collections import OrderedDict
 
-import networkx as nx
-
 from .. import jit
 from ..base import ForkSafeLock
 from ..ops import format_attr
@@ -25,10 +23,11 @@ from .ctc_rewrite import ctc_rewrite
 from .errors import CompileError
 from .executable import DATA_OFFSET, Executable
 from .fuse import fuse
-from .graph import format_graph, from_symbol
+from .graph import Graph, format_graph, from_symbol
 from .infer import infer
 from .schedule import Schedule, Step, schedule
 from .simplify import simplify
+from .verify import checks_enabled, verify
 
 GRAPH_PASSES = [("infer", infer), ("simplify", simplify), ("ctc", ctc_rewrite), ("fuse", fuse)]
 
@@ -90,10 +89,15 @@ def canonical_text(symbol: Symbol, input_names: list[str]) -> str:
     return "\n".join(lines)
 
 
-def build_schedule(symbol: Symbol, input_names: list[str]) -> tuple[nx.MultiDiGraph, Schedule]:
+def build_schedule(symbol: Symbol, input_names: list[str]) -> tuple[Graph, Schedule]:
+    """Run the graph passes and the schedule (verifying the graph after each pass when
+    ``MINIGLUON_CHECK_PASSES=1``, see ``verify.py``)."""
+    check = checks_enabled()
     G = from_symbol(symbol, input_names)
-    for _, run in GRAPH_PASSES:
+    for name, run in GRAPH_PASSES:
         G = run(G)
+        if check:
+            verify(G, after=name)
     return G, schedule(G)
 
 
@@ -156,6 +160,8 @@ def explain(symbol: Symbol, input_names: list[str]) -> str:
     G = from_symbol(symbol, input_names)
     for name, run in GRAPH_PASSES:
         G = run(G)
+        if checks_enabled():
+            verify(G, after=name)
         out.append(f"\n== after {name} ==\n{format_graph(G, name)}")
     sched = schedule(G)
     out.append(f"\n== schedule ==\n{sched.format()}")

@@ -10,11 +10,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import networkx as nx
-
 from ..ops import format_attr, get_op
 from .extern import extern_kernel
-from .graph import inputs_of
+from .graph import Graph, Ref
 
 
 def _runs_blas(op_name: str) -> bool:
@@ -74,76 +72,75 @@ class Schedule:
         return "\n".join(lines)
 
 
-def schedule(G: nx.MultiDiGraph) -> Schedule:
-    slot: dict[tuple, int] = {}
+def schedule(G: Graph) -> Schedule:
+    slot: dict[Ref, int] = {}
     buffers: list[tuple] = []
 
-    def new_slot(key, shape, dtype) -> int:
-        slot[key] = len(buffers)
+    def new_slot(ref: Ref, shape, dtype) -> int:
+        slot[ref] = len(buffers)
         buffers.append((tuple(shape), dtype))
-        return slot[key]
+        return slot[ref]
 
-    for n in G.graph["inputs"]:
-        new_slot((n, 0), G.nodes[n]["shape"], G.nodes[n]["dtype"])
+    for n in G.inputs:
+        new_slot((n, 0), G[n].shape, G[n].dtype)
+    # the nodes an output beyond their first is read from (a consumer's or the graph's)
+    extra_outputs = {u for node in G.nodes.values() for u, out in node.inputs if out > 0}
+    extra_outputs |= {n for n, i in G.outputs if i > 0}
     steps: list[Step] = []
-    for n in nx.topological_sort(G):
-        d = G.nodes[n]
-        if d["kind"] == "input" or not d.get("materialize"):
+    for n in G.topo_order():
+        node = G[n]
+        if node.is_input or not node.materialize:
             continue
-        srcs = inputs_of(G, n)
-        extra_outputs = any(data["out"] > 0 for _, _, data in G.out_edges(n, data=True)) or \
-            any(m == n and i > 0 for m, i in G.graph["outputs"])
+        op = node.op
+        attrs = {k: format_attr(v) for k, v in node.attrs.items()}
         # a hand-written kernel that can write all its outputs (``writes_all_outputs``)
         # stays a kernel when outputs beyond 0 are used; otherwise those need numpy
-        extern = d["op"].extern_kernel
-        writes_all = extra_outputs and extern and extern_kernel(d["op"]).writes_all_outputs
-        if extern and (not extra_outputs or writes_all):
+        extern = op.extern_kernel
+        writes_all = n in extra_outputs and extern and extern_kernel(op).writes_all_outputs
+        if extern and (n not in extra_outputs or writes_all):
             # hand-written kernel: reads stored inputs, writes output 0 (when it is the only
             # one used) or all outputs; threads split output 0's first axis
-            reads = [slot[(u, _out(G, u, n))] for u in srcs]
-            outs = [new_slot((n, i), s, t) for i, (s, t) in enumerate(zip(d["shapes"], d["dtypes"]))]
+            reads = [slot[ref] for ref in node.inputs]
+            outs = [new_slot((n, i), s, t) for i, (s, t) in enumerate(zip(node.shapes, node.dtypes))]
             writes = outs if writes_all else outs[:1]
             work = sum(math.prod(buffers[s][0]) for s in reads + writes[1:])
             steps.append(Step("kernel", n, reads, writes, name=f"kernel{len(steps)}",
-                              op=d["op"].name, attrs={k: format_attr(v) for k, v in d["attrs"].items()},
-                              parallel=d["shape"][0] if d["shape"] else 1, work=work))
+                              op=op.name, attrs=attrs,
+                              parallel=node.shape[0] if node.shape else 1, work=work))
             continue
-        if d["op"].lower is None or extern:
-            outs = [new_slot((n, i), s, t) for i, (s, t) in enumerate(zip(d["shapes"], d["dtypes"]))]
-            reads = [slot[(u, _out(G, u, n))] for u in srcs]
+        if op.lower is None or extern:
+            outs = [new_slot((n, i), s, t) for i, (s, t) in enumerate(zip(node.shapes, node.dtypes))]
+            reads = [slot[ref] for ref in node.inputs]
             why = "no compiled kernel computes it" if not extern else \
                 "its compiled kernel does not write every output this graph uses"
-            steps.append(Step("external", n, reads, outs, op=d["op"].name, why=why,
-                              attrs={k: format_attr(v) for k, v in d["attrs"].items()}))
+            steps.append(Step("external", n, reads, outs, op=op.name, why=why, attrs=attrs))
             continue
-        if "view" in d["op"].traits and (srcs[0], 0) in slot:
-            out = new_slot((n, 0), d["shape"], d["dtype"])
-            steps.append(Step("alias", n, [slot[(srcs[0], 0)]], [out]))
+        src = node.inputs[0] if node.inputs else None
+        if "view" in op.traits and src in slot and src[1] == 0:
+            out = new_slot((n, 0), node.shape, node.dtype)
+            steps.append(Step("alias", n, [slot[src]], [out]))
             continue
-        out = new_slot((n, 0), d["shape"], d["dtype"])
-        reads = sorted({slot[k] for k in _stored_inputs(G, n, slot)})
-        work = math.prod(d["shape"]) + sum(math.prod(buffers[s][0]) for s in reads)
+        out = new_slot((n, 0), node.shape, node.dtype)
+        reads = sorted({slot[ref] for ref in _stored_inputs(G, n, slot)})
+        work = math.prod(node.shape) + sum(math.prod(buffers[s][0]) for s in reads)
         steps.append(Step("kernel", n, reads, [out], name=f"kernel{len(steps)}",
-                          parallel=d["shape"][0] if d["shape"] else 1, work=work))
-    outputs = [slot[(n, i)] for n, i in G.graph["outputs"]]
-    return Schedule(buffers, [slot[(n, 0)] for n in G.graph["inputs"]], outputs, steps)
+                          parallel=node.shape[0] if node.shape else 1, work=work))
+    outputs = [slot[ref] for ref in G.outputs]
+    return Schedule(buffers, [slot[(n, 0)] for n in G.inputs], outputs, steps)
 
 
-def _out(G, u, v) -> int:
-    return next(data["out"] for _, w, data in G.out_edges(u, data=True) if w == v)
-
-
-def _stored_inputs(G, n, slot) -> set:
-    """Stored values (node, output) the kernel rooted at n reads (stops at stored nodes)."""
+def _stored_inputs(G: Graph, n: int, slot: dict[Ref, int]) -> set[Ref]:
+    """Stored values the kernel rooted at n reads (the walk stops at stored nodes)."""
     found, seen = set(), set()
-    stack = [(u, data["out"]) for u, _, data in G.in_edges(n, data=True)]
+    stack = list(G[n].inputs)
     while stack:
-        u, out = stack.pop()
-        if (u, out) in seen:
+        ref = stack.pop()
+        if ref in seen:
             continue
-        seen.add((u, out))
-        if (u, out) in slot and (G.nodes[u]["kind"] == "input" or G.nodes[u].get("materialize")):
-            found.add((u, out))
+        seen.add(ref)
+        u = G[ref[0]]
+        if ref in slot and (u.is_input or u.materialize):
+            found.add(ref)
         else:
-            stack.extend((w, data["out"]) for w, _, data in G.in_edges(u, data=True))
+            stack.extend(u.inputs)
     return found

@@ -195,14 +195,6 @@ def validate_ctc(attrs: dict, data, label, *lengths) -> None:
     data_lengths if ``use_data_lengths``, then label_lengths if ``use_label_lengths``."""
     names = [k for k, on in (("data_lengths", attrs.get("use_data_lengths")),
                              ("label_lengths", attrs.get("use_label_lengths"))) if on]
-    if len(lengths) == len(names) + 1 and np.ndim(data) == 3 and np.ndim(lengths[0]) == 2:
-        # the compiler's form (compiler/ctc_rewrite.py; its layout attribute is internal, not seen
-        # here): data, its log-sum-exp, label, lengths.  The lse needs no check (any value
-        # is safe for the kernel); data may be NTC, i.e. batch first: label tells (when
-        # T = N both readings check the same values)
-        label, lengths = lengths[0], lengths[1:]
-        if np.shape(data)[1] != np.shape(label)[0] == np.shape(data)[0]:
-            data = np.swapaxes(data, 0, 1)  # a view: validation reads shape and dtype only
     if len(lengths) != len(names):
         raise ValueError(f"CTCLoss expects {2 + len(names)} inputs with these attributes, "
                          f"got {2 + len(lengths)}")

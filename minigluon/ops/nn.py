@@ -305,3 +305,58 @@ register(Op("CTCLoss", ("data", "label", "data_lengths?", "label_lengths?"), _ct
                 og[0], shape=(1, -1, 1)))] + [None] * (len(ins) - 1),
             extern_kernel=True, validate=validate_ctc, cost=_ctc_cost,
             aliases=("ctc_loss", "_contrib_CTCLoss", "_contrib_ctc_loss")))
+
+
+# --- the compiler's form of CTCLoss ----------------------------------------------------------
+# The compiler's ``ctc`` pass (compiler/ctc_rewrite.py) rewrites CTCLoss(data, label, ...)
+# into _ctc_loss_lse(data, lse, label, ...): lse[frame] is the log-sum-exp of data over
+# the classes, computed by ordinary fused ops, so the kernel takes log y = data - lse and
+# reads only the classes it uses.  layout 'NTC' reads data batch-first (a swap of axes 0
+# and 1 absorbed); the outputs are CTCLoss's either way (the gradient is (T, N, C)).  Only
+# the compiler's graph holds it: traced symbols and their JSON keep CTCLoss.
+def _ctc_lse_inputs(attrs):
+    return ("data", "lse") + _ctc_inputs(attrs)[1:]
+
+
+def _tnc(attrs, data):
+    """data (T, N, C) in CTCLoss's layout, whatever attrs['layout'] is (a view)."""
+    return np.swapaxes(data, 0, 1) if attrs["layout"] == "NTC" else data
+
+
+def _ctc_lse_shape(attrs, shapes):
+    if len(shapes) < 2 or len(shapes[0]) != 3:
+        raise ShapeError(f"_ctc_loss_lse: expected 3-d data and its log-sum-exp, got "
+                         f"{[tuple(s) for s in shapes[:2]]}")
+    data, lse = tuple(shapes[0]), tuple(shapes[1])
+    if lse != data[:2]:
+        raise ShapeError(f"_ctc_loss_lse: log-sum-exp {lse} does not match data {data} "
+                         f"(layout {attrs['layout']})")
+    tnc = data if attrs["layout"] == "TNC" else (data[1], data[0], data[2])
+    return _ctc_shape(attrs, [tnc] + list(shapes[2:]))
+
+
+def _ctc_lse(attrs, data, lse, label, *lengths):
+    """CTCLoss of log y = data - lse: its log-softmax is data's when lse is data's
+    log-sum-exp over the classes, which is what the compiler gives it."""
+    logp = (data - lse[..., None]).astype(data.dtype)
+    return _ctc(attrs, _tnc(attrs, logp), label, *lengths)
+
+
+def _validate_ctc_lse(attrs, data, lse, label, *lengths):
+    validate_ctc(attrs, _tnc(attrs, data), label, *lengths)  # any lse is safe for the kernel
+
+
+def _ctc_lse_grad(F, a, ins, outs, og):
+    g = F.broadcast_mul(outs[1], F.reshape(og[0], shape=(1, -1, 1)))
+    return [F.SwapAxis(g, dim1=0, dim2=1) if a["layout"] == "NTC" else g] + [None] * (len(ins) - 1)
+
+
+register(Op("_ctc_loss_lse", ("data", "lse", "label", "data_lengths?", "label_lengths?"),
+            _ctc_lse_shape, _ctc_lse,
+            attrs={"use_data_lengths": Attr("bool", False), "use_label_lengths": Attr("bool", False),
+                   "blank_label": Attr("str", "first", choices=("first", "last")),
+                   "layout": Attr("str", "TNC", choices=("TNC", "NTC"))},
+            num_outputs=2, num_visible=1, active_inputs=_ctc_lse_inputs,
+            accepts={"data": FLOATS, "lse": FLOATS}, grad=_ctc_lse_grad, extern_kernel=True,
+            validate=_validate_ctc_lse,
+            cost=lambda a, ins, outs: _ctc_cost(a, [outs[1], ins[2]], outs)))

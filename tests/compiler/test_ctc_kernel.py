@@ -451,13 +451,14 @@ def build_kernel(attrs, ins, with_grad=True, layout="CTCLoss"):
     from llvmlite import ir
 
     from minigluon.compiler import link
-    from minigluon.compiler.ctc_kernel import LSE_LAYOUT, emit_ctc_kernel
+    from minigluon.compiler.ctc_kernel import emit_ctc_kernel, emit_ctc_lse_kernel
     T, N, C = ins[0].shape if layout != "NTC" else np.swapaxes(ins[0], 0, 1).shape
     outs = [((N,), ins[0].dtype)] + ([((T, N, C), ins[0].dtype)] if with_grad else [])
     module = ir.Module("ctc_test")
+    emit = emit_ctc_kernel
     if layout != "CTCLoss":
-        attrs = {**attrs, LSE_LAYOUT: layout}
-    emit_ctc_kernel(module, "ctc", attrs, [(a.shape, a.dtype) for a in ins], outs)
+        attrs, emit = {**attrs, "layout": layout}, emit_ctc_lse_kernel
+    emit(module, "ctc", attrs, [(a.shape, a.dtype) for a in ins], outs)
     lib = link.Library(link.compile_object(str(module))[0])
     return lib, lib.function("ctc", 2 + len(ins) + len(outs)), outs
 

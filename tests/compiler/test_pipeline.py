@@ -184,13 +184,14 @@ def test_ctc_log_softmax_is_a_fused_row_reduction(tmp_path):
     lse_step, ctc_step = sched.steps
     assert lse_step.kind == "kernel" and not lse_step.op and lse_step.reads == [data_slot]
     assert sched.buffers[lse_step.writes[0]] == ((N, T), "float64")
-    assert ctc_step.op == "CTCLoss" and ctc_step.attrs["__lse_layout__"] == "NTC"
+    assert ctc_step.op == "_ctc_loss_lse" and ctc_step.attrs["layout"] == "NTC"
     assert ctc_step.reads[:2] == [data_slot, lse_step.writes[0]]
     text = block.explain(nd.array(x), nd.array(lab))
     after_ctc = text[text.index("== after ctc =="):text.index("== after fuse ==")]
     after_fuse = text[text.index("== after fuse =="):text.index("== schedule ==")]
     assert "SwapAxis" in text[:text.index("== after ctc ==")]  # traced, then gone
-    assert "SwapAxis" not in after_ctc and "__lse_layout__=NTC" in after_ctc
+    assert "SwapAxis" not in after_ctc and "CTCLoss" not in after_ctc
+    assert "_ctc_loss_lse(" in after_ctc and "layout=NTC" in after_ctc
     assert "= max(" in after_ctc and "= exp(" in after_ctc
     assert "# kernel 0 (stored)" in after_fuse and "# kernel 1 (stored)" in after_fuse
     assert "# kernel 2" not in after_fuse
@@ -214,8 +215,8 @@ def test_ctc_log_softmax_is_a_fused_row_reduction(tmp_path):
     split = entry.op.gradient((True, False))
     steps = [s for r in (split.forward or entry.op, split.backward)  # stored or recomputed
              for s in r.exe.schedule.steps]
-    ctc_steps = [s for s in steps if s.op == "CTCLoss"]
-    assert all(s.attrs["__lse_layout__"] == "TNC" for s in ctc_steps)
+    ctc_steps = [s for s in steps if s.op == "_ctc_loss_lse"]
+    assert ctc_steps and all(s.attrs["layout"] == "TNC" for s in ctc_steps)
     assert any(len(s.writes) == 2 for s in ctc_steps)
 
 

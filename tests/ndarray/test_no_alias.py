@@ -56,6 +56,7 @@ CASES: dict[str, tuple[list, dict]] = {
     "pick": ([_u(3, 4), np.array([0, 3, 1], np.float32)], {"axis": 1}),
     "one_hot": ([np.array([0, 3, 1], np.float32)], {"depth": 4}),
     "CTCLoss": ([_u(5, 2, 4), np.array([[1, 2], [3, 0]], np.float32)], {}),
+    "_ctc_loss_lse": ([_u(5, 2, 4), _u(5, 2), np.array([[1, 2], [3, 0]], np.float32)], {}),
     "Reshape": ([_u(3, 4)], {"shape": (2, -1)}),
     "Reshape/same": ([_u(3, 4)], {"shape": (3, 4)}),
     "reshape_like": ([_u(3, 4), _u(6, 2)], {}),

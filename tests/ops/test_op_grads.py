@@ -16,6 +16,13 @@ def _u(shape, lo=0.5, hi=1.5):
     return RNG.uniform(lo, hi, shape)
 
 
+def _lse(x):
+    """x's log-sum-exp over the last axis (what the compiler's ctc pass computes)."""
+    m = x.max(axis=-1)
+    return m + np.log(np.exp(x - m[..., None]).sum(axis=-1))
+
+
+_CTC_X = np.random.default_rng(11).uniform(-1, 1, (5, 2, 4))  # RNG's sequence stays as it was
 # op name -> (list of inputs, attrs); generated below for the regular families
 CASES: dict[str, tuple[list, dict]] = {
     "Activation": ([_u((3, 4), -1, 1)], {"act_type": "softrelu"}),
@@ -46,6 +53,10 @@ CASES: dict[str, tuple[list, dict]] = {
     "pick": ([_u((3, 4)), np.array([0.0, 3, 1])], {"axis": 1}),
     "one_hot": ([np.array([0.0, 3, 1])], {"depth": 4}),
     "CTCLoss": ([_u((5, 2, 4), -1, 1), np.array([[1.0, 2], [3, 0]])], {}),
+    # the compiler's form of CTCLoss: data, its log-sum-exp over the classes, label
+    "_ctc_loss_lse": ([_CTC_X, _lse(_CTC_X), np.array([[1.0, 2], [3, 0]])], {}),
+    "_ctc_loss_lse/ntc": ([_CTC_X.swapaxes(0, 1).copy(), _lse(_CTC_X.swapaxes(0, 1)),
+                           np.array([[1.0, 2], [3, 0]])], {"layout": "NTC"}),
     "Reshape": ([_u((3, 4))], {"shape": (2, -1)}),
     "reshape_like": ([_u((3, 4)), _u((6, 2))], {}),
     "Flatten": ([_u((2, 3, 2))], {}),
@@ -69,7 +80,8 @@ CASES: dict[str, tuple[list, dict]] = {
     "expand_dims/neg": ([_u((3, 4))], {"axis": -1}),
 }
 # inputs that are not differentiable (labels, conditions, lengths)
-NO_GRAD_INPUTS = {"where": {0}, "pick": {1}, "CTCLoss": {1}, "reshape_like": {1},
+NO_GRAD_INPUTS = {"where": {0}, "pick": {1}, "CTCLoss": {1}, "_ctc_loss_lse": {1, 2},
+                  "reshape_like": {1},
                   "broadcast_like": {1}}
 # ops with nothing to differentiate: constants, no inputs
 CONSTANTS = {"_zeros", "_ones", "_full", "_eye", "_arange"}

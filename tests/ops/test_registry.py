@@ -415,6 +415,7 @@ TABLE = [
     ("CTCLoss", {"use_data_lengths": True, "use_label_lengths": True, "blank_label": "last"},
      [(5, 2, 4), np.array([[1, 2], [2, 0]], np.float32), np.array([5, 4], np.float32),
       np.array([2, 1], np.float32)]),
+    ("_ctc_loss_lse", {"layout": "NTC"}, [(2, 5, 4), (2, 5), np.array([[1, 2], [2, 0]], np.float32)]),
     ("Reshape", {"shape": (-1, 0)}, [(2, 3, 4)]),
     ("Reshape", {"shape": (-4, 1, -1, -2)}, [(2, 3, 4)]),
     ("reshape_like", {}, [(2, 3), (3, 2)]),
