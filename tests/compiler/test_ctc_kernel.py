@@ -30,11 +30,12 @@ class RawCTC(HybridBlock):
 
     def __init__(self, blank_label="first", use_data_lengths=False, use_label_lengths=False):
         super().__init__()
-        self.kw = dict(blank_label=blank_label, use_data_lengths=use_data_lengths,
-                       use_label_lengths=use_label_lengths)
+        # a tuple: a dict read while tracing is (rightly) warned about as mutable
+        self.kw = (("blank_label", blank_label), ("use_data_lengths", use_data_lengths),
+                   ("use_label_lengths", use_label_lengths))
 
     def hybrid_forward(self, F, data, label, data_lengths=None, label_lengths=None):
-        return F.CTCLoss(data, label, data_lengths, label_lengths, **self.kw)
+        return F.CTCLoss(data, label, data_lengths, label_lengths, **dict(self.kw))
 
 
 def _nd(a):
