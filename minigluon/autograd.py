@@ -11,8 +11,11 @@ import threading
 import weakref
 from contextlib import contextmanager
 
+from . import ndarray as nd
+from . import symbol as sym
 from .base import postorder
 from .ops.gradients import unbroadcast  # public here, as before; defined beside its users
+from .symbol.symbol import Symbol, topo_order
 
 _STATE = threading.local()
 # id -> variable whose .grad backward() wrote since Trainer.step last used it (MXNet's
@@ -107,7 +110,6 @@ def _run_backward(heads: list, head_grads: list, retain_graph: bool,
                   create_graph: bool = False) -> dict:
     """Gradient of sum(head * head_grad) for every array reached: key -> (array, grad).
     With create_graph the gradient ops are themselves recorded, to be differentiated again."""
-    from . import ndarray as nd
     grads: dict[int, list] = {}
     for h, g in zip(heads, head_grads):
         if h._ag is None:
@@ -149,7 +151,6 @@ def _run_backward(heads: list, head_grads: list, retain_graph: bool,
 def _head_grad(head, g):
     """The head gradient as the head's own type: MXNet converts another dtype (float64,
     uint8, int32 for a float32 head) to the head's; another shape is refused."""
-    from . import ndarray as nd
     if g is None:
         return nd.ones(head.shape, dtype=head.dtype)
     if not isinstance(g, nd.NDArray):
@@ -181,7 +182,6 @@ def backward(heads, head_grads=None, retain_graph: bool = False, train_mode: boo
         head_grads = [None] * len(heads)
     elif not isinstance(head_grads, (list, tuple)):
         head_grads = [head_grads]
-    from . import ndarray as nd
     grads = _run_backward(list(heads), list(head_grads), retain_graph)
     taken: set[int] = set()  # a fresh array goes to one .grad only; others get copies
     for x, g, fresh in grads.values():
@@ -209,7 +209,6 @@ def grad(heads, variables, head_grads=None, retain_graph: bool = False,
          create_graph: bool = False, train_mode: bool = True) -> list:
     """The gradients of heads with respect to variables, returned (``.grad`` untouched).
     ``create_graph=True`` records them, so they can be differentiated again."""
-    from . import ndarray as nd
     single = not isinstance(variables, (list, tuple))
     variables = [variables] if single else list(variables)
     heads = heads if isinstance(heads, (list, tuple)) else [heads]
@@ -237,8 +236,6 @@ def symbolic_grad(outputs: list, wrt: list, head_grads: list) -> list:
     The same per-op gradients as eager backward, called with ``F = sym``: the result is a
     graph that the compiler fuses and compiles like any other.
     """
-    from . import symbol as sym
-    from .symbol.symbol import Symbol, topo_order
     grads: dict = {}
 
     def add(key, g):

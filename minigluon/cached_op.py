@@ -20,7 +20,7 @@ import numpy as np
 
 from . import autograd, jit
 from . import symbol as sym
-from .base import ForkSafeLock, fmt_type
+from .base import CompileError, ForkSafeLock, fmt_type
 from .compiler import remat
 from .ndarray import NDArray
 from .ops.frontend import user_stacklevel
@@ -155,7 +155,6 @@ class CachedOp:
         if not jit.enabled():
             return self._interpreter()
         # the compiler's code generator loads llvmlite: only when a graph first compiles
-        from .compiler.errors import CompileError
         from .compiler.pipeline import compile_graph
         names = [self.input_names[k] for k in self.reads]
         strict = os.environ.get("MINIGLUON_JIT_STRICT")
