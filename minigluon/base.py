@@ -29,6 +29,11 @@ class CompileError(MXNetError):
     """The compiler cannot handle this graph; the caller falls back to the interpreter."""
 
 
+def py_str(x: bytes | str) -> str:
+    """Text from bytes (UTF-8) or text, as MXNet's ``base.py_str``."""
+    return x.decode("utf-8") if isinstance(x, bytes) else x
+
+
 def reworded(e: Exception, msg: str) -> Exception | None:
     """e's type with a message that says more (where, which node), to raise ``from e`` so
     that e and its traceback stay attached as the cause; None for a type that takes other
