@@ -64,6 +64,11 @@ class _Stack:
     def __len__(self) -> int:
         return len(self._children)
 
+    def _layers(self) -> tuple:
+        # not read through the traced block's attribute guards: add() clears the cached
+        # graphs itself, and a dict would be guarded by identity with a warning
+        return tuple(object.__getattribute__(self, "_children").values())
+
     def __repr__(self) -> str:
         return _children_repr(self)
 
@@ -101,7 +106,7 @@ class HybridSequential(_Stack, HybridBlock):
         super().__init__(prefix=prefix, params=params)
 
     def hybrid_forward(self, F, x):
-        for block in self._children.values():
+        for block in self._layers():
             x = block(x)
         return x
 

@@ -279,3 +279,13 @@ def test_sequential_hybridize_reaches_its_children_and_suggests_hybrid_sequentia
         warnings.simplefilter("error")  # not every child hybridizes: no suggestion
         mixed.hybridize()
     assert mixed[1]._active
+
+
+def test_hybridized_stack_sees_a_layer_added_after_its_first_call():
+    net = nn.HybridSequential()
+    net.add(nn.Activation("relu"))
+    net.hybridize()
+    x = _x(3, 4)
+    np.testing.assert_allclose(net(x).asnumpy(), np.maximum(x.asnumpy(), 0), rtol=1e-6)
+    net.add(nn.HybridLambda(lambda F, v: v * 3))
+    np.testing.assert_allclose(net(x).asnumpy(), 3 * np.maximum(x.asnumpy(), 0), rtol=1e-6)
