@@ -289,3 +289,17 @@ def test_hybridized_stack_sees_a_layer_added_after_its_first_call():
     np.testing.assert_allclose(net(x).asnumpy(), np.maximum(x.asnumpy(), 0), rtol=1e-6)
     net.add(nn.HybridLambda(lambda F, v: v * 3))
     np.testing.assert_allclose(net(x).asnumpy(), 3 * np.maximum(x.asnumpy(), 0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["eager", "compiled", "interpreted"])
+def test_dense_and_flatten_agree_in_every_mode(mode, monkeypatch):
+    """Hybridized on the numpy interpreter (MINIGLUON_JIT=0) too, as every layer is."""
+    monkeypatch.setenv("MINIGLUON_JIT", "0" if mode == "interpreted" else "1")
+    layers = [nn.Flatten(), nn.Dense(3, activation="tanh", in_units=6, prefix="m_")]
+    layers[1].collect_params().initialize(mg.init.One())
+    x = nd.array(np.linspace(-1, 1, 12).reshape(2, 3, 2))
+    for layer in layers:
+        layer.hybridize(mode != "eager")
+    y = layers[1](layers[0](x)).asnumpy()
+    want = np.tanh(np.linspace(-1, 1, 12).reshape(2, 6).sum(axis=1, keepdims=True)) * np.ones(3)
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-6)
