@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from ..base import ShapeError
-from .registry import Attr, Op, register
+from .registry import Attr, DTypeError, Op, register
 
 _T = {"transpose_a": Attr("bool", False), "transpose_b": Attr("bool", False),
       "forward_stype": Attr("str", "None")}
@@ -189,6 +189,9 @@ def _grad_fully_connected(F, attrs, ins, outs, og):
     """With data as the matrix x (m, in_units) and og as g (m, num_hidden):
     d x = g w, d w = g^T x, d bias = the column sums of g."""
     data, weight = ins[0], ins[1]
+    if str(data.dtype) not in ("float32", "float64"):
+        raise DTypeError(f"FullyConnected: no gradient for {data.dtype} inputs (MXNet 1.9.1's "
+                         f"CPU backward takes float32 and float64 only); cast with .astype()")
     lead, in_units = _fc_rows(attrs, tuple(data.shape))
     m, nh = math.prod(lead), attrs["num_hidden"]
     x = F.reshape(data, shape=(m, in_units))

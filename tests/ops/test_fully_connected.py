@@ -180,3 +180,14 @@ def test_hybridized_dense_relu_runs_without_the_interpreter():
     np.testing.assert_allclose(y.asnumpy(), eager.asnumpy(), rtol=1e-5, atol=1e-6)
     for x, g in zip(xs, want):
         np.testing.assert_allclose(x.grad.asnumpy(), g, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["int32", "float16"])
+def test_no_gradient_for_other_dtypes_as_mxnet_cpu(dtype):
+    xs = [nd.ones(s, dtype=dtype) for s in [(2, 3), (4, 3), (4,)]]
+    for x in xs:
+        x.attach_grad()
+    with autograd.record():
+        y = nd.FullyConnected(*xs, num_hidden=4)
+    with pytest.raises(MXNetError, match=f"no gradient for {dtype} inputs"):
+        y.backward()
