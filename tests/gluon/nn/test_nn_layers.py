@@ -260,7 +260,7 @@ def test_nested_stack_repr_indents_children():
 
 
 def test_hybrid_sequential_takes_only_hybrid_blocks():
-    with pytest.raises(ValueError, match="Children of HybridBlock must also be HybridBlock"):
+    with pytest.raises(ValueError, match="HybridBlock"):
         nn.HybridSequential().add(nn.Lambda("tanh"))
     net = nn.Sequential()
     net.add(nn.Lambda("tanh"), nn.Dense(2, in_units=3))  # a Sequential takes any Block
@@ -303,3 +303,15 @@ def test_dense_and_flatten_agree_in_every_mode(mode, monkeypatch):
     y = layers[1](layers[0](x)).asnumpy()
     want = np.tanh(np.linspace(-1, 1, 12).reshape(2, 6).sum(axis=1, keepdims=True)) * np.ones(3)
     np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("flatten,data,out", [(False, (2, 3, 10), (2, 3, 128)),
+                                              (True, (17, 2, 5, 1), (17, 128))])
+def test_dense_called_on_a_symbol_builds_its_graph(flatten, data, out):
+    d = nn.Dense(128, activation="tanh", in_units=data[-1] if not flatten else 10,
+                 flatten=flatten, prefix="sym_")
+    y = d(mg.sym.var("data"))
+    assert y.list_arguments() == ["data", "sym_weight", "sym_bias"]
+    args, outs, _ = y.infer_shape(data=data)
+    assert outs == [out]
+    assert args[1:] == [(128, data[-1] if not flatten else 10), (128,)]
