@@ -315,3 +315,16 @@ def test_dense_called_on_a_symbol_builds_its_graph(flatten, data, out):
     args, outs, _ = y.infer_shape(data=data)
     assert outs == [out]
     assert args[1:] == [(128, data[-1] if not flatten else 10), (128,)]
+
+
+@pytest.mark.parametrize("kwargs", [{"activation": "relu"}, {"use_bias": False, "flatten": False}])
+def test_exported_dense_imports_as_a_symbol_block(kwargs, tmp_path):
+    d = nn.Dense(3, in_units=4, prefix="e_", **kwargs)
+    d.collect_params().initialize(mg.init.Xavier())
+    d.hybridize()
+    x = _x(2, 4)
+    want = d(x).asnumpy()
+    sym_file, params_file = d.export(str(tmp_path / "dense"))
+    back = mg.gluon.SymbolBlock.imports(sym_file, ["data"], params_file)
+    assert sorted(back.collect_params()) == sorted(d.collect_params())
+    np.testing.assert_allclose(back(x).asnumpy(), want, rtol=1e-6)
