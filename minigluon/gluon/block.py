@@ -456,6 +456,8 @@ def _input_signature(block: HybridBlock, param_names: set) -> tuple[list[str], i
             continue
         if p.default is not p.empty and p.default is not None:
             continue  # a constant keyword such as PoissonNLLLoss's epsilon, not an input
+        if p.default is None and any(q.name in param_names for q in params[:params.index(p)]):
+            continue  # after a parameter, a parameter left out (Dense's bias=None), as MXNet
         names.append(p.name)
         if p.default is p.empty:
             required = len(names)

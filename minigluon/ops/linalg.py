@@ -1,4 +1,4 @@
-"""Matrix products: dot and batch_dot (numpy/BLAS kernels)."""
+"""Matrix products: dot, batch_dot and FullyConnected (numpy/BLAS kernels)."""
 from __future__ import annotations
 
 import math
@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from ..base import ShapeError
-from .registry import Attr, Op, register
+from .registry import Attr, DTypeError, Op, register
 
 _T = {"transpose_a": Attr("bool", False), "transpose_b": Attr("bool", False),
       "forward_stype": Attr("str", "None")}
@@ -117,3 +117,102 @@ def _grad_batch_dot(F, attrs, ins, outs, og):
 
 register(Op("batch_dot", ("lhs", "rhs"), _batch_dot_shape, _batch_dot, attrs=dict(_T),
             **_MATMUL_DTYPES, grad=_grad_batch_dot, cost=_matmul_cost(True), traits=frozenset({"blas"})))
+
+
+# --- FullyConnected: data x weight^T + bias, MXNet's dense layer ---------------------------
+_FC_ATTRS = {"num_hidden": Attr("int"), "no_bias": Attr("bool", False),
+             "flatten": Attr("bool", True)}
+
+
+def _fc_inputs(attrs):
+    return ("data", "weight") if attrs.get("no_bias") else ("data", "weight", "bias")
+
+
+def _fc_rows(attrs, data: tuple) -> tuple[tuple, int]:
+    """data as a matrix: (the output's leading axes, in_units).  flatten=True keeps axis 0
+    and folds the rest into in_units (a 1-d data is (n, 1)); flatten=False keeps every
+    axis but the last."""
+    if attrs["flatten"]:
+        return data[:1], math.prod(data[1:])
+    return data[:-1], data[-1]
+
+
+def _fc_shape(attrs, shapes):
+    nh, names = attrs["num_hidden"], _fc_inputs(attrs)
+    if nh < 1:
+        raise ShapeError(f"FullyConnected: num_hidden must be at least 1, got {nh}")
+    if len(shapes) != len(names):
+        raise ShapeError(f"FullyConnected expects {len(names)} inputs ({', '.join(names)}) "
+                         f"with no_bias={attrs['no_bias']}, but got {len(shapes)}; "
+                         + ("pass no_bias=True to leave out the bias" if len(shapes) < len(names)
+                            else "pass no_bias=False to use the bias"))
+    data = tuple(shapes[0])
+    if not data:
+        raise ShapeError("FullyConnected: data must have at least one axis, got shape ()")
+    lead, in_units = _fc_rows(attrs, data)
+    want = {"weight": (nh, in_units), "bias": (nh,)}
+    for name, got in zip(names[1:], shapes[1:]):
+        if tuple(got) != want[name]:
+            how = "flattened to (batch, in_units)" if attrs["flatten"] else "last axis"
+            raise ShapeError(f"FullyConnected: {name} must have shape {want[name]} (num_hidden="
+                             f"{nh}, in_units={in_units} from data {data}, {how}), got "
+                             f"{tuple(got)}")
+    return [lead + (nh,)]
+
+
+def _fully_connected(attrs, data, weight, bias=None):
+    lead, in_units = _fc_rows(attrs, data.shape)
+    out = data.reshape(math.prod(lead), in_units) @ weight.T  # one BLAS GEMM
+    if bias is not None:
+        out += bias
+    return out.reshape(lead + (attrs["num_hidden"],))
+
+
+def _fc_fill_shapes(attrs, in_shapes: list) -> list:
+    """weight (num_hidden, in_units) and bias (num_hidden,) from data's shape (known when
+    it is not None and has no 0), as MXNet's shape inference fills a Dense layer's deferred
+    parameters; unknowns that cannot be deduced stay None."""
+    out = list(in_shapes)
+    nh = attrs["num_hidden"]
+    data = out[0]
+    if len(out) > 2 and (out[2] is None or 0 in tuple(out[2])):
+        out[2] = (nh,)
+    if data is not None and len(data) and len(out) > 1 and (out[1] is None or 0 in tuple(out[1])):
+        _, in_units = _fc_rows(attrs, tuple(data))
+        feeding = data[1:] if attrs["flatten"] else data[-1:]
+        if 0 not in feeding:
+            out[1] = (nh, in_units)
+    return out
+
+
+def _grad_fully_connected(F, attrs, ins, outs, og):
+    """With data as the matrix x (m, in_units) and og as g (m, num_hidden):
+    d x = g w, d w = g^T x, d bias = the column sums of g."""
+    data, weight = ins[0], ins[1]
+    if str(data.dtype) not in ("float32", "float64"):
+        raise DTypeError(f"FullyConnected: no gradient for {data.dtype} inputs (MXNet 1.9.1's "
+                         f"CPU backward takes float32 and float64 only); cast with .astype()")
+    lead, in_units = _fc_rows(attrs, tuple(data.shape))
+    m, nh = math.prod(lead), attrs["num_hidden"]
+    x = F.reshape(data, shape=(m, in_units))
+    g = F.reshape(og[0], shape=(m, nh))
+    dx = F.reshape(F.dot(g, weight), shape=tuple(data.shape))
+    dw = F.dot(g, x, transpose_a=True)
+    grads = [_as(F, dx, data), _as(F, dw, weight)]
+    if len(ins) > 2:
+        grads.append(_as(F, F.sum(g, axis=0), ins[2]))
+    return grads
+
+
+def _fc_cost(attrs, in_shapes, out_shapes):
+    """Two operations per output element and input unit."""
+    return 2.0 * math.prod(out_shapes[0]) * _fc_rows(attrs, tuple(in_shapes[0]))[1]
+
+
+# No loop-IR lowering: the product is one numpy/BLAS call from the compiled schedule (as
+# dot's), and the activation that follows fuses into the next kernel.  MXNet's CPU
+# FullyConnected takes any one dtype for all inputs (int32 and float16 included).
+register(Op("FullyConnected", ("data", "weight", "bias?"), _fc_shape, _fully_connected,
+            attrs=_FC_ATTRS, active_inputs=_fc_inputs, same_dtype=("*",),
+            grad=_grad_fully_connected, cost=_fc_cost, fill_shapes=_fc_fill_shapes,
+            hint="fullyconnected", traits=frozenset({"blas"})))

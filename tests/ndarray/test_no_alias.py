@@ -96,6 +96,14 @@ CASES: dict[str, tuple[list, dict]] = {
     "_plus_scalar/zero": ([_u(3, 4)], {"scalar": 0.0}),
     "_mul_scalar/one": ([_u(3, 4)], {"scalar": 1.0}),
 }
+_FC = np.random.default_rng(6)  # a generator of its own: RNG's sequence stays as it was
+CASES.update({  # a (n, 1) data with one hidden unit and no bias has the shape of its output
+    "FullyConnected": ([_FC.uniform(size=s).astype(np.float32) for s in ((2, 3), (4, 3), (4,))],
+                       {"num_hidden": 4}),
+    "FullyConnected/identity_shape": ([_FC.uniform(size=s).astype(np.float32)
+                                       for s in ((3, 1), (1, 1))],
+                                      {"num_hidden": 1, "no_bias": True}),
+})
 for _op in canonical_ops():  # the regular families: one case each
     if any(c.split("/")[0] == _op.name for c in CASES):
         continue

@@ -79,6 +79,17 @@ CASES: dict[str, tuple[list, dict]] = {
     "Cast": ([_u((3, 4))], {"dtype": "float64"}),
     "expand_dims/neg": ([_u((3, 4))], {"axis": -1}),
 }
+_FC = np.random.default_rng(13)  # a generator of its own: RNG's sequence stays as it was
+CASES.update({
+    "FullyConnected": ([_FC.uniform(-1, 1, s) for s in ((2, 3, 2), (4, 6), (4,))],
+                       {"num_hidden": 4}),
+    "FullyConnected/last_axis": ([_FC.uniform(-1, 1, s) for s in ((2, 3, 2), (4, 2), (4,))],
+                                 {"num_hidden": 4, "flatten": False}),
+    "FullyConnected/no_bias": ([_FC.uniform(-1, 1, s) for s in ((3, 5), (2, 5))],
+                               {"num_hidden": 2, "no_bias": True}),
+    "FullyConnected/1d": ([_FC.uniform(-1, 1, s) for s in ((3,), (2, 1), (2,))],
+                          {"num_hidden": 2}),
+})
 # inputs that are not differentiable (labels, conditions, lengths)
 NO_GRAD_INPUTS = {"where": {0}, "pick": {1}, "CTCLoss": {1}, "_ctc_loss_lse": {1, 2},
                   "reshape_like": {1},
