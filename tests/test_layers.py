@@ -12,7 +12,8 @@ PACKAGE = Path(minigluon.__file__).parent
 
 # lowest first; a module belongs to the layer named by its first component under minigluon/
 LAYERS = [("base",), ("loopir",), ("ops",), ("ndarray", "symbol"), ("autograd",),
-          ("compiler", "jit"), ("cached_op",), ("gluon", "initializer"), ("cli", "examples")]
+          ("compiler", "jit"), ("cached_op",), ("gluon", "initializer", "optimizer", "lr_scheduler"),
+          ("cli", "examples")]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 
 
