@@ -18,7 +18,7 @@ from typing import Any
 from .. import autograd
 from .. import optimizer as opt
 from ..base import MXNetError
-from .parameter import Parameter
+from .parameter import Parameter, ParameterDict
 
 
 class StaleGradientError(MXNetError, UserWarning):
@@ -39,8 +39,8 @@ class Trainer:
     def __init__(self, params: Any, optimizer: Any, optimizer_params: dict | None = None,
                  kvstore: Any = "device", compression_params: dict | None = None,
                  update_on_kvstore: bool | None = None):
-        if isinstance(params, dict):
-            params = [params[k] for k in sorted(params)]
+        if isinstance(params, (dict, ParameterDict)) or hasattr(params, "keys"):
+            params = [params[k] for k in sorted(params.keys())]
         if not isinstance(params, (list, tuple)):
             raise ValueError(f"First argument must be a list or dict of Parameters, got "
                              f"{type(params)}.")
