@@ -229,3 +229,22 @@ def test_set_states_never_unpickles():
     other(0, nd.ones((2,)), nd.zeros((2,)))
     with pytest.raises(mg.MXNetError, match="saved by a Adam optimizer, loading into a SGD"):
         updater.set_states(other.get_states(dump_optimizer=True))
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam"])
+def test_lists_of_weights_update_like_one_at_a_time(name):
+    # MXNet's multi-tensor form: update_multi_precision([0, 1], weights, grads, states)
+    rng = np.random.default_rng(2)
+    w0, g = rng.normal(size=(2, 4)).astype(np.float32), rng.normal(size=(2, 4)).astype(np.float32)
+    together = mg.optimizer.create(name, momentum=0.9) if name == "sgd" else mg.optimizer.create(name)
+    apart = mg.optimizer.create(name, momentum=0.9) if name == "sgd" else mg.optimizer.create(name)
+    ws, single = [nd.array(w) for w in w0], [nd.array(w) for w in w0]
+    states = [together.create_state_multi_precision(i, w) for i, w in enumerate(ws)]
+    together.update_multi_precision([0, 1], ws, [nd.array(x) for x in g], states)
+    for i, w in enumerate(single):
+        apart.update_multi_precision(i, w, nd.array(g[i]), apart.create_state_multi_precision(i, w))
+    for a, b in zip(ws, single):
+        np.testing.assert_array_equal(a.asnumpy(), b.asnumpy())
+    assert not np.array_equal(ws[0].asnumpy(), w0[0])
+    with pytest.raises(ValueError, match="2 indices, 1 weights"):
+        together.update_multi_precision([0, 1], ws[:1], g, states)

@@ -236,7 +236,10 @@ class Optimizer:
     def update_multi_precision(self, index: Any, weight: NDArray, grad: NDArray,
                                state: Any) -> None:
         """``update``, through the float32 master copy for a float16 weight with
-        ``multi_precision``; the weight then receives the master copy rounded to float16."""
+        ``multi_precision``; the weight then receives the master copy rounded to float16.
+        Lists of indices, weights, gradients and states update each in turn."""
+        if self._each(self.update_multi_precision, index, weight, grad, state):
+            return
         if self.multi_precision and weight.dtype == np.float16:
             check_pair(weight, grad)
             master, inner = state
@@ -244,6 +247,19 @@ class Optimizer:
             memory(weight)[...] = master._data.astype(np.float16)
         else:
             self.update(index, weight, grad, state)
+
+    @staticmethod
+    def _each(method: Any, index: Any, weight: Any, grad: Any, state: Any) -> bool:
+        """MXNet's multi-tensor form, ``update([i, j], [wi, wj], [gi, gj], [si, sj])``:
+        call ``method`` per weight and return True; False for one weight."""
+        if not isinstance(index, (list, tuple)):
+            return False
+        if not len(index) == len(weight) == len(grad) == len(state):
+            raise ValueError(f"optimizer update: {len(index)} indices, {len(weight)} weights, "
+                             f"{len(grad)} gradients and {len(state)} states")
+        for args in zip(index, weight, grad, state):
+            method(*args)
+        return True
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(learning_rate={self.lr}, wd={self.wd})"

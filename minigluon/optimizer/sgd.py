@@ -36,6 +36,8 @@ class _MomentumOptimizer(Optimizer):
         return self.create_state(index, weight)
 
     def update(self, index: Any, weight: NDArray, grad: NDArray, state: Any) -> None:
+        if self._each(self.update, index, weight, grad, state):
+            return
         check_pair(weight, grad)
         self._update_count(index)
         lr, wd = self._get_lr(index), self._get_wd(index)
@@ -43,6 +45,8 @@ class _MomentumOptimizer(Optimizer):
 
     def update_multi_precision(self, index: Any, weight: NDArray, grad: NDArray,
                                state: Any) -> None:
+        if self._each(self.update_multi_precision, index, weight, grad, state):
+            return
         if not (self.multi_precision and weight.dtype == np.float16
                 and isinstance(state, (tuple, list))):
             self.update(index, weight, grad, state)
