@@ -1,7 +1,9 @@
 """gluon.Trainer: MXNet 1.9.1's signature and behaviour on one device: parameter order,
 multi-step numbers (against the optimizer applied by hand), lr_mult, schedulers,
 set_learning_rate, allreduce_grads + update, grad_req 'add' and 'null', save/load states."""
+import json
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ from minigluon import autograd
 from minigluon.gluon.trainer import StaleGradientError
 
 nd = mg.nd
+TRAINER = np.load(Path(__file__).parents[1] / "fixtures" / "optimizer" / "trainer.npz")
 
 
 def _param(name="x", shape=(3,), value=0.0, dtype="float32", **kwargs):
@@ -47,6 +50,23 @@ def test_params_from_dict_are_taken_in_sorted_order_and_bad_params_refused():
     trainer = mg.gluon.Trainer([a], sgd)
     assert trainer.optimizer is sgd and sgd.param_dict == {0: a} and trainer.learning_rate == 0.3
     assert trainer._kvstore is None and trainer._update_on_kvstore is None
+
+
+@pytest.mark.parametrize("case", sorted({k.split("/")[0] for k in TRAINER.files}))
+def test_steps_match_mxnet_trainer(case):
+    # MXNet 1.9.1's Trainer on a dict of two Parameters (weight: lr_mult 0.5; bias: wd_mult 0),
+    # step(4): the order, the multipliers and rescale_grad = rescale_grad / batch_size
+    spec = json.loads(str(TRAINER[f"{case}/spec"]))
+    a, b = _param("net_weight", shape=(2, 3)), _param("net_bias")
+    a.set_data(nd.array(TRAINER[f"{case}/a0"]))
+    b.set_data(nd.array(TRAINER[f"{case}/b0"]))
+    a.lr_mult, b.wd_mult = 0.5, 0.0
+    trainer = mg.gluon.Trainer({"net_weight": a, "net_bias": b}, spec["optimizer"], spec["params"])
+    for k in range(TRAINER[f"{case}/x"].shape[0]):
+        _backward((a, TRAINER[f"{case}/x"][k]), (b, TRAINER[f"{case}/y"][k]))
+        trainer.step(spec["batch_size"])
+        np.testing.assert_allclose(a.data().asnumpy(), TRAINER[f"{case}/a"][k], rtol=1e-6)
+        np.testing.assert_allclose(b.data().asnumpy(), TRAINER[f"{case}/b"][k], rtol=1e-6)
 
 
 def test_momentum_and_lr_mult_over_two_steps():
