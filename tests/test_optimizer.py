@@ -248,3 +248,31 @@ def test_lists_of_weights_update_like_one_at_a_time(name):
     assert not np.array_equal(ws[0].asnumpy(), w0[0])
     with pytest.raises(ValueError, match="2 indices, 1 weights"):
         together.update_multi_precision([0, 1], ws[:1], g, states)
+
+
+def test_damaged_states_are_refused_and_change_nothing():
+    import io
+    import json as _json
+    updater = mg.optimizer.get_updater(mg.optimizer.create("sgd", momentum=0.9))
+    updater(0, nd.ones((2,)), nd.zeros((2,)))
+    good = updater.get_states(dump_optimizer=True)
+    with np.load(io.BytesIO(good)) as z:
+        doc, arrays = _json.loads(str(z["__doc__"])), {k: z[k] for k in z.files if k != "__doc__"}
+
+    def damaged(change):
+        d = _json.loads(_json.dumps(doc))
+        change(d)
+        buf = io.BytesIO()
+        np.savez(buf, __doc__=np.array(_json.dumps(d)), **arrays)
+        return buf.getvalue()
+
+    fresh = mg.optimizer.get_updater(mg.optimizer.create("sgd", momentum=0.9))
+    for change in (lambda d: d["states"][0][1].update(array="missing"),
+                   lambda d: d["optimizer"].pop("counts"),
+                   lambda d: d.update(format="pickle")):
+        with pytest.raises(mg.MXNetError, match="damaged|unknown format"):
+            fresh.set_states(damaged(change))
+        assert fresh.states == {} and fresh.optimizer.num_update == 0
+    # a saved attribute the optimizer does not have is not set
+    fresh.set_states(damaged(lambda d: d["optimizer"]["scalars"].update(update="boom")))
+    assert callable(fresh.optimizer.update) and fresh.optimizer.num_update == 1

@@ -71,13 +71,20 @@ class Updater:
                 arrays = {k: z[k] for k in z.files if k != "__doc__"}
         except (OSError, ValueError, KeyError) as e:
             raise MXNetError(f"optimizer states: not a minigluon states file ({e})") from None
-        if doc.get("format") != _FORMAT:
-            raise MXNetError(f"optimizer states: unknown format {doc.get('format')!r}, "
-                             f"expected {_FORMAT!r}")
-        self.states = {_unkey(k): _decode(s, arrays) for k, s in doc["states"]}
+        if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
+            found = doc.get("format") if isinstance(doc, dict) else None
+            raise MXNetError(f"optimizer states: unknown format {found!r}, expected {_FORMAT!r}")
+        try:  # everything is read before anything changes
+            states = {_unkey(k): _decode(s, arrays) for k, s in doc["states"]}
+            apply = _read_settings(self.optimizer, doc["optimizer"]) if "optimizer" in doc \
+                else None
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+            raise MXNetError(f"optimizer states: the file is damaged ({type(e).__name__}: "
+                             f"{e})") from None
+        if apply is not None:
+            apply()
+        self.states = states
         self.states_synced = dict.fromkeys(self.states, False)
-        if "optimizer" in doc:
-            _restore_settings(self.optimizer, doc["optimizer"])
 
 
 def get_updater(optimizer: Optimizer) -> Updater:
@@ -145,29 +152,44 @@ def _int_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, int) for v in value)
 
 
-def _restore_settings(opt: Optimizer, doc: dict) -> None:
+def _read_settings(opt: Optimizer, doc: dict) -> Any:
+    """Check saved settings against ``opt`` and return a function that applies them.  Only
+    attributes the optimizer (or scheduler) already has are set, and only to JSON scalars."""
     if doc["class"] != type(opt).__name__:
         raise MXNetError(f"optimizer states: saved by a {doc['class']} optimizer, loading "
                          f"into a {type(opt).__name__}")
-    for k, v in doc["scalars"].items():
-        setattr(opt, k, v)
-    opt._all_index_update_counts = {int(d): {_unkey(i): c for i, c in counts}
-                                    for d, counts in doc["counts"]}
-    opt._index_update_count = opt._all_index_update_counts.setdefault(0, {})
-    opt.lr_mult = {_unkey(i): v for i, v in doc["lr_mult"]}
-    opt.wd_mult = {_unkey(i): v for i, v in doc["wd_mult"]}
-    opt.idx2name = {_unkey(i): v for i, v in doc["idx2name"]}
-    sched = doc.get("lr_scheduler")
-    if sched is not None and opt.lr_scheduler is None:
-        # only mg.lr_scheduler's own classes: a name in a file never selects other code
-        cls = getattr(lr_scheduler, sched["class"], None)
-        if not (isinstance(cls, type) and issubclass(cls, lr_scheduler.LRScheduler)):
-            raise MXNetError(f"optimizer states: saved with a {sched['class']} scheduler; give "
-                             f"the optimizer one of that class before loading")
-        opt.lr_scheduler = cls.__new__(cls)
-    if sched is not None:
-        if sched["class"] != type(opt.lr_scheduler).__name__:
-            raise MXNetError(f"optimizer states: saved with a {sched['class']}, loading into "
-                             f"an optimizer with a {type(opt.lr_scheduler).__name__}")
-        for k, v in sched["scalars"].items():
-            setattr(opt.lr_scheduler, k, v)
+    scalars = {k: v for k, v in doc["scalars"].items() if k in vars(opt) and _scalar(v)}
+    counts = {int(d): {_unkey(i): int(c) for i, c in pairs} for d, pairs in doc["counts"]}
+    tables = {name: {_unkey(i): v for i, v in doc[name]}
+              for name in ("lr_mult", "wd_mult", "idx2name")}
+    sched_doc, sched = doc.get("lr_scheduler"), opt.lr_scheduler
+    if sched_doc is not None:
+        if sched is None:
+            # only mg.lr_scheduler's own classes: a name in a file never selects other code
+            cls = getattr(lr_scheduler, sched_doc["class"], None)
+            if not (isinstance(cls, type) and issubclass(cls, lr_scheduler.LRScheduler)):
+                raise MXNetError(f"optimizer states: saved with a {sched_doc['class']} "
+                                 f"scheduler; give the optimizer one of that class first")
+            sched = cls.__new__(cls)
+            allowed = set(sched_doc["scalars"])
+        else:
+            if sched_doc["class"] != type(sched).__name__:
+                raise MXNetError(f"optimizer states: saved with a {sched_doc['class']}, loading "
+                                 f"into an optimizer with a {type(sched).__name__}")
+            allowed = set(vars(sched))
+        sched_scalars = {k: v for k, v in sched_doc["scalars"].items()
+                         if k in allowed and not k.startswith("__") and (_scalar(v) or _int_list(v))}
+
+    def apply() -> None:
+        for k, v in scalars.items():
+            setattr(opt, k, v)
+        opt._all_index_update_counts = counts
+        opt._index_update_count = counts.setdefault(0, {})
+        opt.lr_mult, opt.wd_mult, opt.idx2name = (tables["lr_mult"], tables["wd_mult"],
+                                                  tables["idx2name"])
+        if sched_doc is not None:
+            for k, v in sched_scalars.items():
+                setattr(sched, k, v)
+            opt.lr_scheduler = sched
+
+    return apply
