@@ -230,3 +230,16 @@ def test_load_states_of_another_optimizer_is_refused(tmp_path):
     adam.save_states(str(tmp_path / "a.states"))
     with pytest.raises(mg.MXNetError, match="saved by a Adam optimizer, loading into a SGD"):
         mg.gluon.Trainer([x], "sgd").load_states(str(tmp_path / "a.states"))
+
+
+def test_float16_parameters_train_through_a_float32_master_copy():
+    w = _param(value=1.0, dtype="float16")
+    trainer = mg.gluon.Trainer([w], "sgd", {"learning_rate": 1e-4, "multi_precision": True})
+    for _ in range(20):
+        _backward((w, np.ones(3)))
+        trainer.step(1)
+    # each step is below half a float16 ulp at 1.0: only the master copy accumulates them
+    assert w.data().dtype == np.float16
+    np.testing.assert_array_equal(w.data().asnumpy(), np.float16(1 - 20e-4))
+    master = trainer._updaters[0].states[0][1]
+    assert master.dtype == np.float32 and master.asnumpy()[0] == pytest.approx(1 - 20e-4, rel=1e-6)
