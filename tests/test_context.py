@@ -1,0 +1,83 @@
+"""Contexts: MXNet's Context API on a CPU-only library (a GPU is refused when used)."""
+import numpy as np
+import pytest
+
+import minigluon as mg
+
+nd = mg.nd
+
+
+def test_context_repr_equality_and_fields():
+    c = mg.cpu(1)
+    assert repr(c) == str(c) == "cpu(1)"
+    assert (c.device_type, c.device_id) == ("cpu", 1)
+    assert mg.cpu() == mg.Context("cpu", 0) == mg.Context(mg.cpu(0))
+    assert mg.cpu(0) != mg.cpu(1) and mg.cpu(0) != mg.gpu(0) and mg.cpu(0) != "cpu(0)"
+    assert len({mg.cpu(0), mg.cpu(), mg.cpu(1)}) == 2
+    assert repr(mg.gpu(2)) == "gpu(2)" and mg.num_gpus() == 0
+    assert mg.context.Context is mg.Context
+
+
+def test_bad_context_arguments():
+    with pytest.raises(ValueError, match="device_type"):
+        mg.Context("tpu")
+    with pytest.raises(ValueError, match="device_id"):
+        mg.cpu(-1)
+    with pytest.raises(ValueError, match="ctx"):
+        nd.zeros((2,), ctx=3)
+
+
+def test_with_scope_sets_current_context_and_restores_it():
+    assert mg.current_context() == mg.cpu(0)
+    with mg.cpu(3) as c:
+        assert c == mg.cpu(3) and mg.current_context() == mg.cpu(3)
+        with mg.cpu(4):
+            assert mg.current_context() == mg.cpu(4)
+        assert nd.zeros((2,)).context == mg.cpu(3)
+    assert mg.current_context() == mg.cpu(0)
+
+
+@pytest.mark.parametrize("make", [
+    lambda ctx: nd.array([1, 2], ctx=ctx), lambda ctx: nd.zeros((2,), ctx=ctx),
+    lambda ctx: nd.ones(2, ctx=ctx), lambda ctx: nd.full((2,), 3.0, ctx=ctx),
+    lambda ctx: nd.empty((2,), ctx=ctx), lambda ctx: nd.arange(2, ctx=ctx),
+    lambda ctx: nd.eye(2, ctx=ctx)])
+def test_creation_functions_take_ctx(make):
+    assert make(mg.cpu(1)).context == mg.cpu(1)
+    assert make(None).ctx == mg.cpu(0)
+    with pytest.raises(mg.MXNetError, match="CPU only"):
+        make(mg.gpu(0))
+
+
+def test_gpu_refused_inside_with_scope_and_for_ops():
+    with mg.gpu(0):
+        with pytest.raises(mg.MXNetError, match="CPU only"):
+            nd.array([1.0])
+    x = nd.ones((2,))
+    with pytest.raises(mg.MXNetError, match="CPU only"):
+        nd.zeros_like(x, ctx=mg.gpu(0))
+    with pytest.raises(mg.MXNetError, match="CPU only"):
+        x.as_in_context(mg.gpu(0))
+
+
+def test_as_in_context_same_is_self_other_is_a_copy():
+    x = nd.array([1.0, 2.0])
+    assert x.as_in_context(mg.cpu(0)) is x
+    y = x.as_in_context(mg.cpu(1))
+    assert y is not x and y.context == mg.cpu(1)
+    y[0] = 5.0
+    assert x.asnumpy()[0] == 1.0
+    assert "@cpu(1)" in repr(y)
+
+
+def test_copyto_context_and_array():
+    x = nd.array([[1.0, 2.0]])
+    y = x.copyto(mg.cpu(0))
+    assert y is not x and np.array_equal(y.asnumpy(), x.asnumpy())
+    y[0, 0] = 7.0
+    assert x.asnumpy()[0, 0] == 1.0
+    z = nd.zeros((1, 2), dtype="float64")
+    assert x.copyto(z) is z and z.dtype == np.float64
+    assert np.array_equal(z.asnumpy(), [[1.0, 2.0]])
+    with pytest.raises(ValueError, match="shape"):
+        x.copyto(nd.zeros((2, 1)))
