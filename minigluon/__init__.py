@@ -3,7 +3,7 @@
 ``import minigluon as mg`` gives ``mg.nd`` (eager arrays), ``mg.sym`` (traced graphs) and
 ``mg.gluon`` (blocks and losses).
 """
-from . import autograd, context, gluon, jit, ndarray, symbol
+from . import autograd, context, gluon, jit, ndarray, random, symbol
 from . import initializer as init
 from . import ndarray as nd
 from . import symbol as sym
@@ -12,5 +12,5 @@ from .context import Context, cpu, cpu_pinned, current_context, gpu, num_gpus
 
 __version__ = "0.1.0"
 __all__ = ["Context", "MXNetError", "__version__", "autograd", "context", "cpu", "cpu_pinned",
-           "current_context", "gluon", "gpu", "init", "jit", "nd", "ndarray", "num_gpus", "sym",
+           "current_context", "gluon", "gpu", "init", "jit", "nd", "ndarray", "num_gpus", "random", "sym",
            "symbol"]

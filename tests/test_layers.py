@@ -11,7 +11,7 @@ import minigluon
 PACKAGE = Path(minigluon.__file__).parent
 
 # lowest first; a module belongs to the layer named by its first component under minigluon/
-LAYERS = [("base", "context"), ("loopir",), ("ops",), ("ndarray", "symbol"), ("autograd",),
+LAYERS = [("base", "context"), ("loopir",), ("ops",), ("ndarray", "symbol", "random"), ("autograd",),
           ("compiler", "jit"), ("cached_op",), ("gluon", "initializer"), ("cli", "examples")]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 

@@ -449,6 +449,22 @@ TABLE = [
     ("Cast", {"dtype": "int32"}, [(2, 3)]),
     ("broadcast_add", {}, [(2, 1, 4), (3, 1)]),
     ("where", {}, [_index((2, 3), 2), _rand((2, 3), "float64"), _rand((2, 3), "float64")]),
+    ("_random_uniform", {"shape": (2, 3), "low": -1.0, "high": 2.0}, []),
+    ("_random_uniform", {}, []),
+    ("_random_normal", {"shape": (4,), "dtype": "float64"}, []),
+    ("_random_exponential", {"shape": (2, 2), "lam": 3.0}, []),
+    ("_random_gamma", {"shape": (3,), "alpha": 2.0, "dtype": "float16"}, []),
+    ("_random_poisson", {"shape": (2, 1), "lam": 4.0}, []),
+    ("_random_randint", {"shape": (5,), "low": -3, "high": 3}, []),
+    ("_random_randint", {"shape": (2,), "low": 0, "high": 9, "dtype": "int64"}, []),
+    ("_sample_uniform", {"shape": (2,)}, [(3,), (3,)]),
+    ("_sample_normal", {}, [(2, 3), (2, 3)]),
+    ("_sample_exponential", {"shape": (2, 2)}, [(3,)]),
+    ("_sample_gamma", {"dtype": "float64"}, [(3,), (3,)]),
+    ("_sample_poisson", {"shape": 4}, [(2,)]),
+    ("_sample_multinomial", {"shape": (3,)}, [(2, 4)]),
+    ("_sample_multinomial", {}, [(4,)]),
+    ("_shuffle", {}, [(4, 2)]),
 ]
 
 
