@@ -34,6 +34,19 @@ def generator() -> np.random.Generator:
     return _GEN
 
 
+_TRAINING_PROBE = [lambda: False]  # autograd installs its is_training (a layer above)
+
+
+def set_training_probe(probe) -> None:
+    """Called by autograd at import: how Dropout asks, when it runs, whether autograd is
+    in training mode (the ops layer cannot import autograd, which is built on it)."""
+    _TRAINING_PROBE[0] = probe
+
+
+def is_training() -> bool:
+    return _TRAINING_PROBE[0]()
+
+
 def _out_shape(attrs) -> tuple:
     # MXNet 1.x: an empty shape means one element, not a 0-d array
     return checked_shape(tuple(attrs["shape"]) or (1,))

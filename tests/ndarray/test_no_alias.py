@@ -108,6 +108,8 @@ CASES: dict[str, tuple[list, dict]] = {
     "_sample_gamma": ([_u(3, 4), _u(3, 4)], {}),
     "_sample_poisson": ([_u(3, 4)], {}),
     "_shuffle/one_row": ([_u(1, 4)], {}),
+    "Dropout/identity": ([_u(3, 4)], {"p": 0.0}),
+    "Dropout/always": ([_u(3, 4)], {"p": 0.5, "mode": "always", "axes": (1,)}),
 }
 for _op in canonical_ops():  # the regular families: one case each
     if any(c.split("/")[0] == _op.name for c in CASES):

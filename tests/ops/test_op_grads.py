@@ -103,6 +103,8 @@ CASES.update({
     "_sample_gamma": ([_u((2, 3)), _u((2, 3))], {}),
     "_sample_poisson": ([_u((2, 3))], {}),
     "_sample_multinomial": ([_u((2, 3))], {"shape": (2,)}),
+    # p = 0: deterministic, so central differences apply (drawn masks: tests/test_random.py)
+    "Dropout": ([_u((3, 4))], {"p": 0.0}),
 })
 
 for op in canonical_ops():

@@ -465,6 +465,9 @@ TABLE = [
     ("_sample_multinomial", {"shape": (3,)}, [(2, 4)]),
     ("_sample_multinomial", {}, [(4,)]),
     ("_shuffle", {}, [(4, 2)]),
+    ("Dropout", {"p": 0.3, "mode": "always"}, [(4, 2)]),
+    ("Dropout", {"p": 0.3, "mode": "always", "axes": (0,)}, [(4, 2)]),
+    ("Dropout", {}, [(3,)]),
 ]
 
 
