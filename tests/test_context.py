@@ -81,3 +81,16 @@ def test_copyto_context_and_array():
     assert np.array_equal(z.asnumpy(), [[1.0, 2.0]])
     with pytest.raises(ValueError, match="shape"):
         x.copyto(nd.zeros((2, 1)))
+
+
+def test_positional_ctx_follows_mxnet_signatures():
+    assert nd.zeros((2,), mg.cpu(1)).context == mg.cpu(1)
+    ones = nd.ones(2, mg.cpu(), "float64")
+    assert ones.dtype == np.float64 and ones.context == mg.cpu(0)
+    full = nd.full((2,), 3, mg.cpu(2))
+    assert full.context == mg.cpu(2) and full.asnumpy().tolist() == [3, 3]
+    assert nd.full((1,), val=4, dtype="int32").asnumpy().tolist() == [4]
+    assert nd.array([1], mg.cpu(1), "float16").dtype == np.float16
+    assert nd.array([1], "float64").dtype == np.float64  # a dtype second is still read
+    with pytest.raises(TypeError, match="positionally"):
+        nd.zeros((2,), mg.cpu(), "float32", 5)

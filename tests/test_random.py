@@ -235,3 +235,19 @@ def test_hybridized_draws_equal_eager_draws_compiled_not_interpreted(record, mon
     for e, c, i in zip(eager, compiled, interpreted):
         np.testing.assert_allclose(c, e, rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(i, e, rtol=1e-6, atol=1e-6)
+
+
+def test_like_forms_take_the_shape_and_dtype_of_data():
+    x = nd.zeros((300, 40), dtype="float64")
+    mg.random.seed(6)
+    u = nd.random.uniform_like(x, low=2, high=3)
+    assert u.shape == (300, 40) and u.dtype == np.float64
+    assert 2 <= u.asnumpy().min() and u.asnumpy().max() < 3
+    assert abs(nd.random.exponential_like(x, lam=4).asnumpy().mean() - 0.25) < 0.01
+    assert abs(nd.random.gamma_like(x, alpha=2, beta=3).asnumpy().mean() - 6) < 0.2
+    assert abs(nd.random.poisson_like(x, lam=2).asnumpy().mean() - 2) < 0.05
+    assert abs(nd.random.normal_like(x, loc=1, scale=2).asnumpy().std() - 2) < 0.05
+    mg.random.seed(6)
+    assert np.array_equal(nd.random.uniform_like(x, low=2, high=3).asnumpy(), u.asnumpy())
+    node = json.loads(sym.random.uniform_like(sym.var("d", shape=(2,))).tojson())["nodes"][-1]
+    assert node["op"] == "_random_uniform_like"

@@ -270,9 +270,11 @@ def _on(x: NDArray, ctx: Context) -> NDArray:
     return x
 
 
-def array(source: Any, dtype: Any = None, ctx: Any = None) -> NDArray:
+def array(source: Any, ctx: Any = None, dtype: Any = None) -> NDArray:
     """Make an NDArray on ctx (default: the current context): float32 unless ``dtype`` is
     given or ``source`` is an NDArray (as MXNet, a float64 numpy array becomes float32)."""
+    if ctx is not None and not isinstance(ctx, Context) and not str(ctx).startswith(("cpu", "gpu")):
+        ctx, dtype = dtype, ctx  # array(x, "float64"): minigluon's earlier order, still read
     ctx = data_context(ctx)
     if isinstance(source, NDArray):
         dtype = dtype or source.dtype

@@ -268,10 +268,19 @@ def make_creators(invoke: Callable, place: Callable | None = None) -> dict[str, 
         return out if place is None else place(out, context)
 
     def shaped(op_name: str):
-        def create(shape, *value, dtype: Any = None, ctx: Any = None, name: str | None = None,
+        def create(shape, *args, dtype: Any = None, ctx: Any = None, name: str | None = None,
                    **kwargs):
+            # MXNet's positional order: zeros(shape, ctx, dtype), full(shape, val, ctx, dtype)
+            value, args = (args[:1], args[1:]) if op_name == "_full" else ((), args)
+            if len(args) > 2:
+                raise TypeError(f"{op_name.strip('_')}() takes shape{', val' * bool(value)}, "
+                                f"ctx and dtype positionally, got {len(args)} more")
+            ctx = args[0] if args else ctx
+            dtype = args[1] if len(args) > 1 else dtype
             shape = (shape,) if isinstance(shape, int) else tuple(shape)
             attrs = {"shape": shape, "dtype": dtype, **kwargs}
+            if "val" in attrs:  # MXNet's keyword for full's value
+                attrs["value"] = attrs.pop("val")
             if value:
                 attrs["value"] = value[0]
             return build(op_name, attrs, name, ctx)

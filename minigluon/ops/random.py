@@ -120,6 +120,15 @@ def _register_scalar(kind: str, params: dict, check, draw) -> None:
                 dtype=_float_dtype, grad=_no_inputs_grad, traits={"random"},
                 aliases=(f"random_{kind}",)))
 
+    def compute_like(attrs, data):
+        check(attrs)
+        return np.asarray(draw(generator(), attrs, data.shape)).astype(data.dtype)
+
+    # data's shape and dtype; data itself is not read, so no gradient reaches it (zeros)
+    register(Op(f"_random_{kind}_like", ("data",), lambda a, s: [tuple(s[0])], compute_like,
+                attrs=attrs, accepts={"data": FLOATS}, grad=_zero_grads, traits={"random"},
+                hint=f"{kind}_like"))
+
 
 for _kind, (_params, _check, _draw) in _SCALAR_DISTRIBUTIONS.items():
     _register_scalar(_kind, _params, _check, _draw)
@@ -222,6 +231,9 @@ register(Op("_shuffle", ("data",), lambda a, s: [tuple(s[0])], _shuffle, traits=
 def random_functions(invoke, is_tensor, finish) -> dict:
     """``uniform``, ``normal``, ... for a front end.  ``invoke(op, inputs, attrs)`` runs or
     traces an op; ``finish(result, ctx, out)`` places an eager result on ctx / into out."""
+    # here, not at module level: frontend builds fluent methods from every registered op
+    # when it is first imported, so it must not be imported while the ops register
+    from .frontend import make_function
     from .registry import get_op
 
     def call(name: str, inputs: list, attrs: dict, ctx=None, out=None):
@@ -284,5 +296,9 @@ def random_functions(invoke, is_tensor, finish) -> dict:
         """data with its first axis in a random order (a new array)."""
         return call("_shuffle", [data], {}, None, kwargs.get("out"))
 
-    return {f.__name__: f for f in (uniform, normal, randn, poisson, exponential, gamma,
+    made = {f.__name__: f for f in (uniform, normal, randn, poisson, exponential, gamma,
                                     randint, multinomial, shuffle)}
+    for kind in _SCALAR_DISTRIBUTIONS:  # uniform_like(data, low, high): MXNet's op functions
+        made[f"{kind}_like"] = make_function(get_op(f"_random_{kind}_like"), invoke,
+                                             is_tensor, f"{kind}_like")
+    return made

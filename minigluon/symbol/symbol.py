@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..base import DEFAULT_DTYPE, MXNetError, fmt_type, normalize_dtype, postorder
+from ..context import Context, cpu
 from ..ops.frontend import OperatorMixin, make_creators, op_error, populate, track
 from ..ops.registry import Op
 
@@ -124,8 +125,8 @@ class Symbol(OperatorMixin):
 
     # --- what NDArray code in hybrid_forward also asks of a value -------------------------
     @property
-    def context(self) -> str:
-        return "cpu(0)"
+    def context(self) -> Context:
+        return cpu(0)
 
     ctx = context
 

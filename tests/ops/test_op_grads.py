@@ -94,7 +94,9 @@ ZERO_GRAD = {"BlockGrad", "sign", "floor", "ceil", "round", "trunc", "logical_no
              "zeros_like", "ones_like", "argmax", "argmin", "one_hot",
              # random draws: MXNet passes no gradient to a distribution's parameters
              "_sample_uniform", "_sample_normal", "_sample_exponential", "_sample_gamma",
-             "_sample_poisson", "_sample_multinomial"}
+             "_sample_poisson", "_sample_multinomial", "_random_uniform_like",
+             "_random_normal_like", "_random_exponential_like", "_random_gamma_like",
+             "_random_poisson_like"}
 
 CASES.update({
     "_sample_uniform": ([_u((2, 3)), _u((2, 3), 2, 3)], {"shape": (2,)}),

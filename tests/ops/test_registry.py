@@ -468,6 +468,11 @@ TABLE = [
     ("Dropout", {"p": 0.3, "mode": "always"}, [(4, 2)]),
     ("Dropout", {"p": 0.3, "mode": "always", "axes": (0,)}, [(4, 2)]),
     ("Dropout", {}, [(3,)]),
+    ("_random_uniform_like", {"low": 2.0, "high": 3.0}, [(2, 3)]),
+    ("_random_normal_like", {}, [(4,)]),
+    ("_random_exponential_like", {"lam": 2.0}, [(2, 2)]),
+    ("_random_gamma_like", {"alpha": 2.0}, [(3,)]),
+    ("_random_poisson_like", {"lam": 3.0}, [(3, 1)]),
 ]
 
 
