@@ -3,7 +3,8 @@
 ``mg.random.seed(42)`` makes every later draw reproducible, eager or hybridized: random
 ops in a compiled graph run in trace order from the same generator (see ops/random.py).
 The functions are ``mg.nd.random``'s (``uniform``, ``normal``, ``randn``, ``randint``,
-``poisson``, ``exponential``, ``gamma``, ``multinomial``, ``shuffle``).
+``poisson``, ``exponential``, ``gamma``, ``multinomial``, ``shuffle`` and the ``*_like``
+forms).
 """
 from __future__ import annotations
 
@@ -12,14 +13,19 @@ from typing import Any
 from .context import data_context
 from .ndarray.random import (
     exponential,
+    exponential_like,
     gamma,
+    gamma_like,
     multinomial,
     normal,
+    normal_like,
     poisson,
+    poisson_like,
     randint,
     randn,
     shuffle,
     uniform,
+    uniform_like,
 )
 from .ops import random as _ops
 
@@ -36,4 +42,5 @@ def seed(seed_state: int, ctx: Any = "all") -> None:
 
 
 __all__ = ["seed", "uniform", "normal", "randn", "randint", "poisson", "exponential", "gamma",
-           "multinomial", "shuffle"]
+           "multinomial", "shuffle", "uniform_like", "normal_like", "exponential_like",
+           "gamma_like", "poisson_like"]
