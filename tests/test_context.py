@@ -94,3 +94,9 @@ def test_positional_ctx_follows_mxnet_signatures():
     assert nd.array([1], "float64").dtype == np.float64  # a dtype second is still read
     with pytest.raises(TypeError, match="positionally"):
         nd.zeros((2,), mg.cpu(), "float32", 5)
+
+
+def test_results_of_ops_stay_on_their_inputs_context():
+    x = nd.ones((2,), ctx=mg.cpu(2))
+    assert (x + 1).context == mg.cpu(2) and nd.exp(x).context == mg.cpu(2)
+    assert (nd.ones((2,)) * 2).context == mg.cpu(0)

@@ -236,6 +236,9 @@ def invoke(op: Op, inputs: list, attrs: dict, name: str | None,
     except (MXNetError, ValueError, TypeError) as e:
         raise op_error(op, inputs, e) from e
     results = [NDArray(o) for o in outs[: op.visible_outputs]]
+    if inputs and getattr(inputs[0], "_ctx", None) is not None:  # stays on its cpu(k), as MXNet
+        for r in results:
+            r._ctx = inputs[0]._ctx
     track(inputs, results)
     autograd = _AUTOGRAD or _load_autograd()
     if autograd.is_recording():
