@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from . import ndarray as nd
 from . import symbol as sym
 from .base import postorder
+from .ops import random as _random_ops
 from .ops.gradients import unbroadcast  # public here, as before; defined beside its users
 from .symbol.symbol import Symbol, topo_order
 
@@ -29,6 +30,9 @@ def is_recording() -> bool:
 
 def is_training() -> bool:
     return getattr(_STATE, "training", False)
+
+
+_random_ops.set_training_probe(is_training)  # Dropout asks at run time, eager or compiled
 
 
 @contextmanager

@@ -52,3 +52,10 @@ def test_assert_exception():
     tu.assert_exception(lambda: 1 / 0, ZeroDivisionError)
     with pytest.raises(AssertionError, match="did not raise"):
         tu.assert_exception(lambda: 1, ZeroDivisionError)
+
+
+def test_default_context_is_the_current_one():
+    import minigluon as mg
+    assert tu.default_context() == mg.cpu(0)
+    with mg.cpu(1):
+        assert tu.default_context() == mg.cpu(1)

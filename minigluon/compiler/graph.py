@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from ..ops import Op
 from ..symbol import Symbol
 from ..symbol.printer import format_nodes
+from ..symbol.symbol import trace_order
 from .errors import CompileError
 
 Ref = tuple[int, int]  # (node id, output index): one value of the graph
@@ -149,7 +150,7 @@ def from_symbol(symbol: Symbol, input_names: list[str]) -> Graph:
     """The compiler's graph of a traced symbol; input_names gives the call order."""
     G = Graph()
     ids: dict[int, int] = {}
-    for node in symbol.topo_nodes():
+    for node in trace_order(symbol.topo_nodes()):
         if node.is_variable:
             ids[id(node)] = G.add(Node("input", node.name, [node.shapes[0]], [node.dtypes[0]]))
         else:

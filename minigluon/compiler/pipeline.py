@@ -17,6 +17,7 @@ from .. import jit
 from ..base import ForkSafeLock
 from ..ops import format_attr
 from ..symbol import Symbol
+from ..symbol.symbol import trace_order
 from . import link
 from .codegen import codegen, loop_ir
 from .ctc_rewrite import ctc_rewrite
@@ -75,7 +76,7 @@ _MEMORY = MemoryCache(jit.memory_cache_size())
 
 def canonical_text(symbol: Symbol, input_names: list[str]) -> str:
     """The graph without node names: what the machine code depends on."""
-    nodes = symbol.topo_nodes()
+    nodes = trace_order(symbol.topo_nodes())  # the order random draws happen in matters
     index = {id(n): i for i, n in enumerate(nodes)}
     lines = [f"inputs {input_names}", f"data-offset {DATA_OFFSET}"]
     for n in nodes:

@@ -75,7 +75,9 @@ def choose_saved(outputs: list[tuple[Node, int]], grads: list[Symbol]) -> list[t
             if (id(node), i) in available:
                 continue
             store = 2 * MEMORY * math.prod(shape) + (MEMORY * reads if _fused_away(node) else 0)
-            if c > store and _reaches(node, i, needed, forward):
+            # a random draw is stored whenever backward needs it: recomputing it would
+            # draw other numbers (and move the generator on)
+            if (c > store or "random" in node.op.traits) and _reaches(node, i, needed, forward):
                 available.add((id(node), i))
     # keep only what the backward reaches without passing through another available value
     saved, seen = [], set()

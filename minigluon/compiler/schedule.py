@@ -2,8 +2,9 @@
 
 Buffers are numbered slots: the inputs first, then one per stored value.  A step is
 a generated kernel (``kernel``), a numpy kernel from the registry for an op the loop IR
-does not cover (``external``; BLAS products count as compiled, anything else as
-interpreted), or a free reshape of a stored buffer (``alias``).
+does not cover (``external``; BLAS products count as compiled, a random op's draw from
+mg.random's generator is a host step by design, anything else is interpreted), or a free
+reshape of a stored buffer (``alias``).
 """
 from __future__ import annotations
 
@@ -18,6 +19,12 @@ from .graph import Graph, Ref
 def _runs_blas(op_name: str) -> bool:
     """An op whose numpy kernel is a real library kernel (BLAS), not an interpreter fallback."""
     return "blas" in get_op(op_name).traits
+
+
+def _host_step(op_name: str) -> bool:
+    """A random op: numpy draws it from the generator eager code draws from, so that both
+    give the same numbers.  A step of the design, not an interpreter fallback."""
+    return "random" in get_op(op_name).traits
 
 
 @dataclass
@@ -41,7 +48,8 @@ class Step:
         if self.kind == "alias":
             return f"{outs} = reshape(b{self.reads[0]}) : {buffers[self.writes[0]]}"
         attrs = ", ".join(f"{k}={v}" for k, v in self.attrs.items())
-        how = "BLAS" if _runs_blas(self.op) else f"numpy interpreter: {self.why}"
+        how = "BLAS" if _runs_blas(self.op) else "host step: draws from mg.random's " \
+            "generator" if _host_step(self.op) else f"numpy interpreter: {self.why}"
         return f"{outs} = {self.op}({ins}{', ' if attrs else ''}{attrs})   # {how}"
 
 
@@ -55,7 +63,8 @@ class Schedule:
     @property
     def interpreted_steps(self) -> list[Step]:
         """The steps numpy's reference kernels run (BLAS products are compiled code)."""
-        return [s for s in self.steps if s.kind == "external" and not _runs_blas(s.op)]
+        return [s for s in self.steps if s.kind == "external" and not _runs_blas(s.op)
+                and not _host_step(s.op)]
 
     @property
     def interpreted(self) -> bool:

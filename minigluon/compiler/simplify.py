@@ -3,7 +3,7 @@
 - identities: a reshape to the same shape, ``x * 1``, ``x + 0``, a cast to the same dtype,
   ``BlockGrad`` and copies vanish (their consumers read the input directly);
 - ``reshape_like(x, y)`` becomes ``Reshape(x, shape=y.shape)``, so y is no longer read;
-- common subexpressions (same op, attributes and inputs) are merged;
+- common subexpressions (same op, attributes and inputs) are merged, random draws excepted;
 - a reduction over every axis of a large input is split in two (rows, then the row
   results), so its first half can run in parallel;
 - dead code (nodes no output depends on) is removed.
@@ -96,7 +96,7 @@ def simplify(G: Graph) -> Graph:
 
     def duplicate(n: int) -> list[Ref] | None:
         node = G[n]
-        if node.is_input:
+        if node.is_input or "random" in node.op.traits:  # two draws are two values
             return None
         key = _cse_key(node)
         if key in seen:

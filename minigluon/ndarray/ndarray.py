@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 
 from ..base import DEFAULT_DTYPE, MXNetError, normalize_dtype
+from ..context import Context, cpu, data_context
 from ..ops.frontend import (
     OperatorMixin,
     in_hybrid_forward,
@@ -21,7 +22,7 @@ from ..ops.registry import Op, get_op
 class NDArray(OperatorMixin):
     """An n-dimensional array; ``F = nd`` in ``hybrid_forward`` operates on these."""
 
-    __slots__ = ("__weakref__", "_ag", "_data", "_grad", "_grad_req", "_origin")
+    __slots__ = ("__weakref__", "_ag", "_ctx", "_data", "_grad", "_grad_req", "_origin")
 
     def __init__(self, data: np.ndarray):
         self._data = data
@@ -87,8 +88,9 @@ class NDArray(OperatorMixin):
         return self._data.size
 
     @property
-    def context(self) -> str:
-        return "cpu(0)"
+    def context(self) -> Context:
+        """The device the data is on: cpu(0) unless created or copied with another cpu id."""
+        return getattr(self, "_ctx", None) or _CPU0  # an unset slot: the common cpu(0)
 
     ctx = context
 
@@ -107,8 +109,25 @@ class NDArray(OperatorMixin):
             raise ValueError(f"asscalar needs an array with one element, got shape {self.shape}")
         return self._data.reshape(()).item()
 
-    def as_in_context(self, ctx: Any) -> NDArray:
-        return self
+    def as_in_context(self, ctx: Context) -> NDArray:
+        """self when it is on ctx already (as MXNet), else a copy on ctx."""
+        ctx = data_context(ctx)
+        return self if ctx == self.context else self.copyto(ctx)
+
+    def copyto(self, other: Any) -> NDArray:
+        """A copy on the context other (a new array), or written into the NDArray other
+        (same shape; its dtype is kept) and returned."""
+        if isinstance(other, NDArray):
+            if other is self:
+                raise ValueError("copyto: cannot copy an array to itself")
+            if other.shape != self.shape:
+                raise ValueError(f"copyto: shape {self.shape} cannot be copied into an array "
+                                 f"of shape {other.shape}")
+            if not other._data.flags.writeable:
+                other._data = other._data.copy()
+            other._data[...] = self._data
+            return other
+        return _on(NDArray(self._data.copy()), data_context(other))
 
     def wait_to_read(self) -> None:
         """Kept for MXNet compatibility: computation is synchronous here."""
@@ -189,7 +208,7 @@ class NDArray(OperatorMixin):
 
     def __repr__(self) -> str:
         dims = "x".join(str(d) for d in self.shape)
-        return f"\n{self._data}\n<NDArray {dims} @cpu(0)>"
+        return f"\n{self._data}\n<NDArray {dims} @{self.context}>"
 
 
 _AUTOGRAD = None  # the minigluon.autograd module, once _load_autograd has run
@@ -217,6 +236,9 @@ def invoke(op: Op, inputs: list, attrs: dict, name: str | None,
     except (MXNetError, ValueError, TypeError) as e:
         raise op_error(op, inputs, e) from e
     results = [NDArray(o) for o in outs[: op.visible_outputs]]
+    if inputs and getattr(inputs[0], "_ctx", None) is not None:  # stays on its cpu(k), as MXNet
+        for r in results:
+            r._ctx = inputs[0]._ctx
     track(inputs, results)
     autograd = _AUTOGRAD or _load_autograd()
     if autograd.is_recording():
@@ -241,20 +263,33 @@ def _numpy_key(key):
     return key._data if isinstance(key, NDArray) else key
 
 
-def array(source: Any, dtype: Any = None, ctx: Any = None) -> NDArray:
-    """Make an NDArray: float32 unless ``dtype`` is given or ``source`` is an NDArray
-    (as MXNet, a float64 numpy array becomes float32 by default)."""
+_CPU0 = cpu(0)
+
+
+def _on(x: NDArray, ctx: Context) -> NDArray:
+    """x placed on ctx (a CPU context: only its id is recorded)."""
+    if ctx != _CPU0:
+        x._ctx = ctx
+    return x
+
+
+def array(source: Any, ctx: Any = None, dtype: Any = None) -> NDArray:
+    """Make an NDArray on ctx (default: the current context): float32 unless ``dtype`` is
+    given or ``source`` is an NDArray (as MXNet, a float64 numpy array becomes float32)."""
+    if ctx is not None and not isinstance(ctx, Context) and not str(ctx).startswith(("cpu", "gpu")):
+        ctx, dtype = dtype, ctx  # array(x, "float64"): minigluon's earlier order, still read
+    ctx = data_context(ctx)
     if isinstance(source, NDArray):
         dtype = dtype or source.dtype
         source = source._data
     dtype = dtype or DEFAULT_DTYPE
     data = np.array(source, dtype=normalize_dtype(dtype))
-    return NDArray(data.reshape(data.shape or (1,)) if data.ndim == 0 else data)
+    return _on(NDArray(data.reshape(data.shape or (1,)) if data.ndim == 0 else data), ctx)
 
 
 NDArray._backend = staticmethod(invoke)
 NDArray._namespace = __package__
-_creators = make_creators(invoke)
+_creators = make_creators(invoke, place=_on)
 zeros, ones, full, eye, empty, arange = (
     _creators[k] for k in ("zeros", "ones", "full", "eye", "empty", "arange"))
 

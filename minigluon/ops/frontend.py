@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..base import MXNetError, ShapeError, TracingError, fmt_type, normalize_dtype
+from ..context import data_context
 from .elemwise import BINARY
 from .registry import REQUIRED, AttrError, Op, canonical_ops, get_op
 
@@ -172,7 +173,9 @@ def bind_call(op: Op, args: tuple, kwargs: dict, is_tensor: Callable[[Any], bool
     kwargs = dict(kwargs)
     name = kwargs.pop("name", None)
     kwargs.pop("out", None)
-    kwargs.pop("ctx", None)
+    ctx = kwargs.pop("ctx", None)
+    if ctx is not None:  # refused here when it is a GPU: data is made on the CPU
+        data_context(ctx)
     attr_names = list(op.attrs)
     if op.variadic:
         n_in = len(args)
@@ -251,36 +254,48 @@ def populate(invoke: Callable, is_tensor: Callable[[Any], bool]):
     return public, internal
 
 
-def make_creators(invoke: Callable) -> dict[str, Callable]:
-    """``zeros``, ``ones``, ``full`` and ``eye`` for a front end (MXNet's signatures)."""
+def make_creators(invoke: Callable, place: Callable | None = None) -> dict[str, Callable]:
+    """``zeros``, ``ones``, ``full`` and ``eye`` for a front end (MXNet's signatures);
+    ``place(result, context)`` records the ``ctx=`` asked for on an eager result."""
     from ..base import DEFAULT_DTYPE, normalize_dtype
     from .registry import get_op
 
-    def build(op_name: str, attrs: dict, name: str | None):
+    def build(op_name: str, attrs: dict, name: str | None, ctx: Any = None):
+        context = data_context(ctx)
         op = get_op(op_name)
         attrs["dtype"] = normalize_dtype(attrs.get("dtype") or DEFAULT_DTYPE)
-        return invoke(op, [], op.parse_attrs(attrs), name)
+        out = invoke(op, [], op.parse_attrs(attrs), name)
+        return out if place is None else place(out, context)
 
     def shaped(op_name: str):
-        def create(shape, *value, dtype: Any = None, ctx: Any = None, name: str | None = None,
+        def create(shape, *args, dtype: Any = None, ctx: Any = None, name: str | None = None,
                    **kwargs):
+            # MXNet's positional order: zeros(shape, ctx, dtype), full(shape, val, ctx, dtype)
+            value, args = (args[:1], args[1:]) if op_name == "_full" else ((), args)
+            if len(args) > 2:
+                raise TypeError(f"{op_name.strip('_')}() takes shape{', val' * bool(value)}, "
+                                f"ctx and dtype positionally, got {len(args)} more")
+            ctx = args[0] if args else ctx
+            dtype = args[1] if len(args) > 1 else dtype
             shape = (shape,) if isinstance(shape, int) else tuple(shape)
             attrs = {"shape": shape, "dtype": dtype, **kwargs}
+            if "val" in attrs:  # MXNet's keyword for full's value
+                attrs["value"] = attrs.pop("val")
             if value:
                 attrs["value"] = value[0]
-            return build(op_name, attrs, name)
+            return build(op_name, attrs, name, ctx)
         create.__name__ = op_name.strip("_")
         return create
 
     def eye(N: int, M: int = 0, k: int = 0, dtype: Any = None, ctx: Any = None,
             name: str | None = None):
-        return build("_eye", {"N": N, "M": M, "k": k, "dtype": dtype}, name)
+        return build("_eye", {"N": N, "M": M, "k": k, "dtype": dtype}, name, ctx)
 
     def arange(start: float, stop: float | None = None, step: float = 1.0, repeat: int = 1,
                infer_range: bool = False, ctx: Any = None, dtype: Any = None,
                name: str | None = None):
         return build("_arange", {"start": start, "stop": stop, "step": step, "repeat": repeat,
-                                 "dtype": dtype}, name)
+                                 "dtype": dtype}, name, ctx)
 
     zeros = shaped("_zeros")
     return {"zeros": zeros, "empty": zeros, "ones": shaped("_ones"), "full": shaped("_full"),

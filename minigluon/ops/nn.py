@@ -5,6 +5,7 @@ import numpy as np
 
 from ..base import DEFAULT_DTYPE, ShapeError
 from ..loopir import Expr, Lazy, Ops, cast, cmp, const, iconst, where
+from . import random
 from .ctc_reference import ctc_loss, validate_ctc
 from .reduce import normalize_axis
 from .registry import FLOATS, Attr, AttrError, Op, register
@@ -360,3 +361,42 @@ register(Op("_ctc_loss_lse", ("data", "lse", "label", "data_lengths?", "label_le
             accepts={"data": FLOATS, "lse": FLOATS}, grad=_ctc_lse_grad, extern_kernel=True,
             validate=_validate_ctc_lse,
             cost=lambda a, ins, outs: _ctc_cost(a, [outs[1], ins[2]], outs)))
+
+
+# --- Dropout: MXNet's two outputs (the result, and the scaled mask backward multiplies by) --
+def _dropout_mask_shape(attrs, shape: tuple) -> tuple:
+    """The mask's shape: shape with each axis in attrs["axes"] set to 1 (one draw shared
+    along it)."""
+    axes = {a % len(shape) if shape else a for a in attrs["axes"]}
+    bad = [a for a in attrs["axes"] if not -len(shape) <= a < len(shape)]
+    if bad:
+        raise AttrError(f"Dropout: axes {attrs['axes']} out of range for data of shape {shape}")
+    return tuple(1 if k in axes else d for k, d in enumerate(shape))
+
+
+def _dropout_shape(attrs, shapes):
+    if not 0 <= attrs["p"] <= 1:
+        raise AttrError(f"Dropout: p must be in [0, 1], got {attrs['p']}")
+    _dropout_mask_shape(attrs, tuple(shapes[0]))
+    return [tuple(shapes[0]), tuple(shapes[0])]
+
+
+def _dropout(attrs, data):
+    """(data * mask, mask): mask is 0 with probability p, else 1/(1-p); the identity (mask
+    of ones, nothing drawn) for p = 0 or, in mode 'training', outside autograd's training
+    mode: checked when it runs, eagerly or in a compiled graph, as MXNet checks is_train."""
+    p = attrs["p"]
+    if p == 0 or (attrs["mode"] == "training" and not random.is_training()):
+        return data.copy(), np.ones_like(data)
+    if p == 1:  # MXNet: everything dropped (not 0 * inf)
+        return np.zeros_like(data), np.zeros_like(data)
+    draw = random.generator().random(_dropout_mask_shape(attrs, data.shape))
+    mask = np.where(draw < 1 - p, 1 / (1 - p), 0).astype(data.dtype)
+    return data * mask, np.broadcast_to(mask, data.shape).copy()
+
+
+register(Op("Dropout", ("data",), _dropout_shape, _dropout,
+            attrs={"p": Attr("float", 0.5), "mode": Attr("str", "training", ("training", "always")),
+                   "axes": Attr("shape", ()), "cudnn_off": Attr("bool", False)},
+            num_outputs=2, num_visible=1, accepts={"data": FLOATS}, traits={"random"},
+            grad=lambda F, a, ins, outs, og: [og[0] * outs[1]]))

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..base import MXNetError, ShapeError, fmt_type, reworded
 from ..ops.registry import _parse_int_tuple, unshared
-from .symbol import _DTYPE_CODES, Node, Symbol
+from .symbol import _DTYPE_CODES, Node, Symbol, trace_order
 
 _CODE_DTYPES = {str(v): k for k, v in _DTYPE_CODES.items()}
 
@@ -72,7 +72,7 @@ class Plan:
 
     def __init__(self, symbol: Symbol):
         self.symbol = symbol
-        nodes = symbol.topo_nodes()
+        nodes = trace_order(symbol.topo_nodes())
         slot: dict = {}
         self.input_names: list[str] = []
         self.input_slots: list[int] = []

@@ -4,6 +4,7 @@ so ``x.shape`` works and shape errors surface at the line that caused them."""
 from __future__ import annotations
 
 import contextvars
+import itertools
 from collections.abc import Iterable
 from contextlib import contextmanager
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..base import DEFAULT_DTYPE, MXNetError, fmt_type, normalize_dtype, postorder
+from ..context import Context, cpu
 from ..ops.frontend import OperatorMixin, make_creators, op_error, populate, track
 from ..ops.registry import Op
 
@@ -18,7 +20,7 @@ from ..ops.registry import Op
 class Node:
     """One graph node: an operator application, or a variable when ``op`` is None."""
 
-    __slots__ = ("attrs", "dtypes", "inputs", "name", "op", "shapes", "var_attrs")
+    __slots__ = ("attrs", "dtypes", "inputs", "name", "op", "seq", "shapes", "var_attrs")
 
     def __init__(self, op: Op | None, name: str, attrs: dict, inputs: list,
                  shapes: list, dtypes: list, var_attrs: dict | None = None):
@@ -29,6 +31,7 @@ class Node:
         self.shapes = shapes  # per output; None when unknown
         self.dtypes = dtypes
         self.var_attrs = var_attrs or {}  # variables: __shape__, __dtype__ ... as strings
+        self.seq = next(_CREATED)  # creation order: after every node it reads (trace_order)
 
     @property
     def is_variable(self) -> bool:
@@ -37,6 +40,20 @@ class Node:
     @property
     def num_outputs(self) -> int:
         return 1 if self.op is None else self.op.num_outputs
+
+
+_CREATED = itertools.count()
+
+
+def trace_order(nodes: list[Node]) -> list[Node]:
+    """nodes (a topological order) with the ops in the order they were created, where a
+    random op is among them: a graph then draws random numbers in the order the same code
+    draws them eagerly.  Creation order is topological (a node is made after its inputs);
+    variables keep their places first, so the input order does not change."""
+    if not any(n.op is not None and "random" in n.op.traits for n in nodes):
+        return nodes
+    return [n for n in nodes if n.is_variable] + sorted(
+        (n for n in nodes if not n.is_variable), key=lambda n: n.seq)
 
 
 # --- automatic node names: prefix + hint + per-hint counter, as MXNet's NameManager ----------
@@ -108,8 +125,8 @@ class Symbol(OperatorMixin):
 
     # --- what NDArray code in hybrid_forward also asks of a value -------------------------
     @property
-    def context(self) -> str:
-        return "cpu(0)"
+    def context(self) -> Context:
+        return cpu(0)
 
     ctx = context
 

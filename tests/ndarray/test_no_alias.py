@@ -95,6 +95,21 @@ CASES: dict[str, tuple[list, dict]] = {
     "BlockGrad": ([_u(3, 4)], {}),
     "_plus_scalar/zero": ([_u(3, 4)], {"scalar": 0.0}),
     "_mul_scalar/one": ([_u(3, 4)], {"scalar": 1.0}),
+    # random draws: a sample of parameters equal to the output's shape must not hand them back
+    "_random_uniform": ([], {"shape": (2, 3)}),
+    "_random_normal": ([], {"shape": (2, 3)}),
+    "_random_exponential": ([], {"shape": (2, 3)}),
+    "_random_gamma": ([], {"shape": (2, 3)}),
+    "_random_poisson": ([], {"shape": (2, 3)}),
+    "_random_randint": ([], {"low": 0, "high": 5, "shape": (2, 3)}),
+    "_sample_uniform": ([_u(3, 4), _u(3, 4) + 1], {}),
+    "_sample_normal": ([_u(3, 4), _u(3, 4)], {}),
+    "_sample_exponential": ([_u(3, 4)], {}),
+    "_sample_gamma": ([_u(3, 4), _u(3, 4)], {}),
+    "_sample_poisson": ([_u(3, 4)], {}),
+    "_shuffle/one_row": ([_u(1, 4)], {}),
+    "Dropout/identity": ([_u(3, 4)], {"p": 0.0}),
+    "Dropout/always": ([_u(3, 4)], {"p": 0.5, "mode": "always", "axes": (1,)}),
 }
 _FC = np.random.default_rng(6)  # a generator of its own: RNG's sequence stays as it was
 CASES.update({  # a (n, 1) data with one hidden unit and no bias has the shape of its output

@@ -94,15 +94,34 @@ CASES.update({
 NO_GRAD_INPUTS = {"where": {0}, "pick": {1}, "CTCLoss": {1}, "_ctc_loss_lse": {1, 2},
                   "reshape_like": {1},
                   "broadcast_like": {1}}
-# ops with nothing to differentiate: constants, no inputs
-CONSTANTS = {"_zeros", "_ones", "_full", "_eye", "_arange"}
+# ops with nothing to differentiate: constants, no inputs (random draws among them)
+CONSTANTS = {"_zeros", "_ones", "_full", "_eye", "_arange"} | {
+    op.name for op in canonical_ops() if "random" in op.traits and not op.inputs}
+# MXNet's _shuffle has no gradient either: backward through it raises (tests/test_random.py)
+NO_GRADIENT = {"_shuffle"}
 # piecewise-constant or stopped ops: their gradient is zero (as MXNet's), not what
 # central differences say at every point (BlockGrad is the identity going forward)
 ZERO_GRAD = {"BlockGrad", "sign", "floor", "ceil", "round", "trunc", "logical_not",
-             "zeros_like", "ones_like", "argmax", "argmin", "one_hot"}
+             "zeros_like", "ones_like", "argmax", "argmin", "one_hot",
+             # random draws: MXNet passes no gradient to a distribution's parameters
+             "_sample_uniform", "_sample_normal", "_sample_exponential", "_sample_gamma",
+             "_sample_poisson", "_sample_multinomial", "_random_uniform_like",
+             "_random_normal_like", "_random_exponential_like", "_random_gamma_like",
+             "_random_poisson_like"}
+
+CASES.update({
+    "_sample_uniform": ([_u((2, 3)), _u((2, 3), 2, 3)], {"shape": (2,)}),
+    "_sample_normal": ([_u((2, 3)), _u((2, 3))], {}),
+    "_sample_exponential": ([_u((2, 3))], {"shape": 2}),
+    "_sample_gamma": ([_u((2, 3)), _u((2, 3))], {}),
+    "_sample_poisson": ([_u((2, 3))], {}),
+    "_sample_multinomial": ([_u((2, 3))], {"shape": (2,)}),
+    # p = 0: deterministic, so central differences apply (drawn masks: tests/test_random.py)
+    "Dropout": ([_u((3, 4))], {"p": 0.0}),
+})
 
 for op in canonical_ops():
-    if op.name in CASES or op.name in CONSTANTS:
+    if op.name in CASES or op.name in CONSTANTS | NO_GRADIENT:
         continue
     req = [k for k, a in op.attrs.items() if a.default is REQUIRED]
     if op.inputs == ("data",) and req == ["scalar"]:
@@ -176,7 +195,7 @@ def test_gradient_matches_central_differences_eager_and_compiled(case):
 
 def test_every_op_with_inputs_has_a_gradient_and_a_case():
     for op in canonical_ops():
-        if op.name in CONSTANTS:
+        if op.name in CONSTANTS | NO_GRADIENT:
             continue
         assert op.grad is not None, f"{op.name} has no gradient"
         assert op.name in {c.split("/")[0] for c in CASES}, f"{op.name} has no gradient test"
