@@ -248,6 +248,10 @@ class Op:
     traits: frozenset[str] = frozenset()
     # a scalar op (x op scalar) that returns x when its scalar is this value (x * 1)
     neutral_scalar: float | None = None
+    # fill_shapes(attrs, in_shapes) -> in_shapes: the input shapes (None where unknown)
+    # with what this op's rule deduces filled in (FullyConnected: weight from data), for
+    # a parameter whose shape is inferred at the first call (deferred initialization)
+    fill_shapes: Callable | None = None
 
     @property
     def visible_outputs(self) -> int:
