@@ -979,6 +979,11 @@ class _Guards:
                 now = _MISSING if block is None else object.__getattribute__(block, name)
             except AttributeError:
                 now = _MISSING
+            if by_value == "blocks":
+                if not isinstance(now, (list, tuple)) or len(now) != len(value) or \
+                        any(a is not b for a, b in zip(now, value)):
+                    return f"{type(block).__name__}.{name}: its blocks changed"
+                continue
             if now is not value and not (by_value and type(now) is type(value) and now == value):
                 return f"{type(block).__name__}.{name}: {value!r} -> {now!r}"
         return None
@@ -1009,6 +1014,12 @@ def _guards(reads: list) -> _Guards | None:
             continue  # a method, property or other machinery of the class, not state
         if isinstance(value, ParameterDict):
             continue  # replaced only with its block
+        if isinstance(value, (list, tuple)) and value and \
+                all(isinstance(v, Block) for v in value):
+            # children kept in a list (register_child): the graph holds while the list
+            # holds the same blocks; a change inside each is guarded by its own reads
+            checks.append((weakref.ref(block), name, tuple(value), "blocks"))
+            continue
         if isinstance(value, (Block, Parameter)):
             # replacing one clears the cache of the block that holds it, but the graph of
             # a parent inlines that block's trace: the parent must see the change too

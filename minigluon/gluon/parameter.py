@@ -67,7 +67,7 @@ class Parameter:
     """
 
     def __init__(self, name: str, grad_req: str = "write", shape: Any = None,
-                 dtype: Any = DEFAULT_DTYPE, lr_mult: float = 1.0, wd_mult: float = 1.0,
+                 dtype: Any = np.float32, lr_mult: float = 1.0, wd_mult: float = 1.0,
                  init: Any = None, allow_deferred_init: bool = False,
                  differentiable: bool = True, stype: str = "default",
                  grad_stype: str = "default"):
@@ -81,6 +81,7 @@ class Parameter:
         self._shape = None if shape is None else tuple(int(d) for d in shape)
         self.name = name
         self._dtype = normalize_dtype(dtype)
+        self._dtype_given = dtype
         self.lr_mult = lr_mult
         self.wd_mult = wd_mult
         self.grad_req = grad_req
@@ -93,7 +94,13 @@ class Parameter:
         self._stype, self._grad_stype = stype, grad_stype
 
     def __repr__(self) -> str:
-        return f"Parameter {self.name} (shape={self.shape}, dtype={self.dtype})"
+        return f"Parameter {self.name} (shape={self.shape}, dtype={self._dtype_text()})"
+
+    def _dtype_text(self) -> str:
+        """The dtype as MXNet prints it: as given when a string, else numpy's class."""
+        given = self._dtype_given
+        return given if isinstance(given, str) and np.dtype(given) == np.dtype(self._dtype) \
+            else repr(np.dtype(self._dtype).type)
 
     # --- attributes ----------------------------------------------------------------------
     @property
@@ -343,7 +350,7 @@ class Constant(Parameter):
                          init=initializer.Constant(value.asnumpy()))
 
     def __repr__(self) -> str:
-        return f"Constant {self.name} (shape={self.shape}, dtype={self.dtype})"
+        return f"Constant {self.name} (shape={self.shape}, dtype={self._dtype_text()})"
 
     @property
     def grad_req(self) -> str:
@@ -374,7 +381,7 @@ class ParameterDict(dict):
 
     def __repr__(self) -> str:
         name = self._prefix + " " if self._prefix else ""
-        content = "\n".join(f"    {v}" for v in self.values())
+        content = "\n".join(f"  {v}" for v in self.values())
         return f"{name}(\n{content}\n)"
 
     @property
