@@ -8,7 +8,6 @@ import pytest
 
 import minigluon as mg
 from minigluon import autograd
-
 from tests.modes import MODES, make_block
 
 nd = mg.nd
