@@ -14,7 +14,7 @@ import threading
 import types
 import warnings
 import weakref
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -146,8 +146,9 @@ class Block:
         self._scope = _BlockScope(self)
         self._children: dict[str, Block] = {}
         self._reg_params: dict[str, Parameter] = {}  # hybrid_forward keyword -> Parameter
-        self._forward_hooks: dict[int, Any] = {}
-        self._forward_pre_hooks: dict[int, Any] = {}
+        # OrderedDicts: a HookHandle holds them by weak reference, which a dict refuses
+        self._forward_hooks: OrderedDict[int, Any] = OrderedDict()
+        self._forward_pre_hooks: OrderedDict[int, Any] = OrderedDict()
 
     def _alias(self) -> str:
         return type(self).__name__.lower()
