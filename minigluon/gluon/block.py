@@ -297,6 +297,20 @@ class Block:
         handle.attach(self._forward_hooks, hook)
         return handle
 
+    def save_params(self, filename: str) -> None:
+        """Deprecated (MXNet's too): ``collect_params().save`` without this prefix."""
+        warnings.warn("save_params is deprecated. Please use save_parameters. Note that if "
+                      "you want load from SymbolBlock later, please use export instead.",
+                      DeprecationWarning, stacklevel=2)
+        self.collect_params().save(filename, strip_prefix=self.prefix)
+
+    def load_params(self, filename: str, ctx: Any = None, allow_missing: bool = False,
+                    ignore_extra: bool = False) -> None:
+        """Deprecated (MXNet's too): ``load_parameters``."""
+        warnings.warn("load_params is deprecated. Please use load_parameters.",
+                      DeprecationWarning, stacklevel=2)
+        self.load_parameters(filename, ctx, allow_missing, ignore_extra)
+
     def save_parameters(self, filename: str, deduplicate: bool = False) -> None:
         """Every parameter into an MXNet ``.params`` file, keyed by its path of attribute
         names (``dense0.weight``); ``deduplicate`` writes a shared parameter once."""
@@ -981,8 +995,9 @@ class _Guards:
             except AttributeError:
                 now = _MISSING
             if by_value == "blocks":
-                if not isinstance(now, (list, tuple)) or len(now) != len(value) or \
-                        any(a is not b for a, b in zip(now, value)):
+                blocks = _blocks(now)
+                if blocks is None or len(blocks) != len(value) or any(
+                        a[0] != b[0] or a[1] is not b[1] for a, b in zip(blocks, value)):
                     return f"{type(block).__name__}.{name}: its blocks changed"
                 continue
             if now is not value and not (by_value and type(now) is type(value) and now == value):
@@ -994,6 +1009,17 @@ class _Guards:
             return False
         self.version = _attr_version
         return True
+
+
+def _blocks(value: Any) -> tuple | None:
+    """(key, block) pairs of a non-empty list, tuple or dict of blocks, else None."""
+    if isinstance(value, dict):
+        items = tuple(value.items())
+    elif isinstance(value, (list, tuple)):
+        items = tuple(enumerate(value))
+    else:
+        return None
+    return items if items and all(isinstance(b, Block) for _, b in items) else None
 
 
 def _holds(guards: _Guards | None) -> bool:
@@ -1015,11 +1041,11 @@ def _guards(reads: list) -> _Guards | None:
             continue  # a method, property or other machinery of the class, not state
         if isinstance(value, ParameterDict):
             continue  # replaced only with its block
-        if isinstance(value, (list, tuple)) and value and \
-                all(isinstance(v, Block) for v in value):
-            # children kept in a list (register_child): the graph holds while the list
-            # holds the same blocks; a change inside each is guarded by its own reads
-            checks.append((weakref.ref(block), name, tuple(value), "blocks"))
+        if _blocks(value) is not None:
+            # children kept in a list or a dict (register_child, _children): the graph
+            # holds while it holds the same blocks; a change inside each is guarded by
+            # that block's own reads
+            checks.append((weakref.ref(block), name, _blocks(value), "blocks"))
             continue
         if isinstance(value, (Block, Parameter)):
             # replacing one clears the cache of the block that holds it, but the graph of

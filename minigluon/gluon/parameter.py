@@ -44,11 +44,20 @@ def _cpu():
     return cpu()
 
 
-def _check_ctx(ctx: Any, who: str) -> None:
-    for c in ctx if isinstance(ctx, (list, tuple)) else [ctx]:
-        if c is not None and getattr(c, "device_type", "cpu") != "cpu":
+def _check_ctx(ctx: Any, who: str) -> list | None:
+    """ctx as a list of one CPU context (None: not given); a GPU, or several contexts
+    (one copy per device), is refused."""
+    if ctx is None:
+        return None
+    ctxs = list(ctx) if isinstance(ctx, (list, tuple)) else [ctx]
+    for c in ctxs:
+        if getattr(c, "device_type", "cpu") != "cpu":
             raise MXNetError(f"{who}: context {c} is not available: minigluon runs on the "
                              f"CPU only (use mg.cpu())")
+    if len(ctxs) > 1:
+        raise MXNetError(f"{who}: contexts {[str(c) for c in ctxs]}: minigluon keeps one "
+                         f"copy of a parameter, on one CPU context")
+    return ctxs or None
 
 
 def _shape_known(shape) -> bool:
@@ -72,6 +81,7 @@ class Parameter:
                  differentiable: bool = True, stype: str = "default",
                  grad_stype: str = "default"):
         self._data: NDArray | None = None
+        self._ctx_list: list | None = None  # the context initialize() was given
         self._deferred_init: tuple | None = None  # (init, ctx, default_init, data) until shaped
         self._differentiable = differentiable
         self._allow_deferred_init = allow_deferred_init
@@ -166,7 +176,7 @@ class Parameter:
         warning, unless force_reinit.  A shape with unknown dimensions is an error unless
         allow_deferred_init, which waits for the block's first call."""
         from .. import initializer
-        _check_ctx(ctx, f"Parameter '{self.name}'")
+        ctxs = _check_ctx(ctx, f"Parameter '{self.name}'")
         if default_init is None:
             default_init = initializer.Uniform()
         if self._data is not None and not force_reinit:
@@ -178,6 +188,7 @@ class Parameter:
                              f"{self._grad_stype!r}: minigluon has dense storage only")
         if init is None:
             init = default_init if self.init is None else self.init
+        self._ctx_list = ctxs
         if not _shape_known(self._shape):
             if self._allow_deferred_init:
                 self._deferred_init = (init, ctx, default_init, None)
@@ -254,18 +265,17 @@ class Parameter:
 
     def list_ctx(self) -> list:
         """The contexts holding the value: the CPU once initialized (or deferred)."""
-        if self._data is None:
-            if self._deferred_init is not None:
-                return [_cpu()]
+        if self._data is None and self._deferred_init is None:
             raise RuntimeError(f"Parameter '{self.name}' has not been initialized")
-        return [_cpu()]
+        return list(self._ctx_list or [_cpu()])
 
     def reset_ctx(self, ctx: Any) -> None:
         """Move to ctx: the CPU is the only context, so this checks ctx only."""
-        _check_ctx(ctx, f"Parameter '{self.name}'")
+        ctxs = _check_ctx(ctx, f"Parameter '{self.name}'")
         if self._data is None and self._deferred_init is None:
             raise ValueError(f"Cannot reset context for Parameter '{self.name}' because it "
                              f"has not been initialized.")
+        self._ctx_list = ctxs
 
     def zero_grad(self) -> None:
         if self._data is not None and self._data.grad is not None:

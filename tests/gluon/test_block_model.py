@@ -212,3 +212,70 @@ def test_a_second_block_shares_through_params():
     first.initialize(mg.init.One())
     x = nd.ones((1, 3))
     np.testing.assert_array_equal(second(x).asnumpy(), first(x).asnumpy())
+
+
+class Chain(mg.gluon.HybridBlock):
+    """Runs its children in order, reading ``self._children`` as HybridSequential does."""
+
+    def hybrid_forward(self, F, x):
+        for child in self._children.values():
+            x = child(x)
+        return x
+
+
+def test_a_block_iterating_its_children_traces_quietly_and_sees_a_replaced_child():
+    import warnings
+    outer = Chain()
+    with outer.name_scope():
+        outer.first = Lin(3, 3)
+        outer.second = Lin(2, 3)
+    outer.initialize(mg.init.One())
+    outer.hybridize()
+    x = nd.ones((1, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(outer(x).asnumpy(), [[9.0, 9.0]])
+    top = Chain()
+    top.inner = outer
+    top.hybridize()
+    np.testing.assert_array_equal(top(x).asnumpy(), [[9.0, 9.0]])
+    with outer.name_scope():
+        outer.second = Lin(4, 3)  # clears outer's graphs; top's sees outer's children changed
+    outer.second.initialize(mg.init.One())
+    np.testing.assert_array_equal(top(x).asnumpy(), [[9.0] * 4])
+
+
+def test_shared_blocks_compare_their_initializers_by_value():
+    first = Lin(2, 3)
+    again = Lin(2, 3)
+    assert first.weight.init is None and first.bias.init == again.bias.init == "zeros"
+    assert mg.init.Constant(-10.0) == mg.init.Constant(-10.0)
+    assert mg.init.Constant(1.0) != mg.init.Constant(2.0) and mg.init.Uniform() != mg.init.Normal()
+
+
+def test_deprecated_save_params_and_load_params(tmp_path):
+    net = _net()
+    with pytest.warns(DeprecationWarning, match="save_params is deprecated"):
+        net.save_params(str(tmp_path / "old.params"))
+    assert sorted(nd.load(str(tmp_path / "old.params"))) == ["lin0_bias", "lin0_weight",
+                                                             "lin1_bias", "lin1_weight"]
+    again = Net(prefix="again_")
+    with pytest.warns(DeprecationWarning, match="load_params is deprecated"):
+        again.load_params(str(tmp_path / "old.params"))
+    np.testing.assert_array_equal(again.a.weight.data().asnumpy(), net.a.weight.data().asnumpy())
+
+
+def test_one_cpu_context_is_kept_and_several_are_refused():
+    class Cpu:
+        device_type = "cpu"
+
+        def __init__(self, i):
+            self.i = i
+
+    p = mg.gluon.Parameter("w", shape=(2,))
+    p.initialize(ctx=Cpu(1))
+    assert [c.i for c in p.list_ctx()] == [1]
+    p.reset_ctx(Cpu(3))
+    assert [c.i for c in p.list_ctx()] == [3]
+    with pytest.raises(mg.MXNetError, match="one copy of a parameter"):
+        mg.gluon.Parameter("v", shape=(2,)).initialize(ctx=[Cpu(0), Cpu(1)])
