@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import jit
+from .. import initializer, jit
 from .. import ndarray as nd
 from .. import symbol as sym
 from ..base import CompileError, ForkSafeLock, MXNetError, TracingError, fmt_type, reworded
@@ -251,14 +251,12 @@ class Block:
             ret.update(child._collect_params_with_prefix(prefix + name))
         return ret
 
-    def initialize(self, init: Any = None, ctx: Any = None, verbose: bool = False,
-                   force_reinit: bool = False) -> None:
+    def initialize(self, init: Any = initializer.Uniform(), ctx: Any = None,
+                   verbose: bool = False, force_reinit: bool = False) -> None:
         """Initialize every parameter of this block and its children: each parameter's
-        own ``init`` first, else ``init`` (default ``mg.init.Uniform()``).  A parameter
-        with an unknown shape (a 0) is initialized at the first call."""
-        from .. import initializer
-        self.collect_params().initialize(initializer.Uniform() if init is None else init,
-                                         ctx, verbose, force_reinit)
+        own ``init`` first, else ``init``.  A parameter with an unknown shape (a 0) and
+        allow_deferred_init is initialized at the first call."""
+        self.collect_params().initialize(init, ctx, verbose, force_reinit)
 
     def hybridize(self, active: bool = True, **kwargs) -> None:
         """Hybridize the HybridBlocks among the children (a plain Block runs eagerly)."""
@@ -399,7 +397,9 @@ class Block:
                         row["shared"] += size
                     seen.add(id(p))
                 row["n_params"] = total
-            if not getattr(block, "_is_sequential", False):
+            # containers print no row of their own (MXNet skips its nn.(Hybrid)Sequential)
+            if not any(c.__name__ in ("Sequential", "HybridSequential") and
+                       c.__module__.startswith("minigluon.gluon") for c in type(block).__mro__):
                 hooks.append(block.register_forward_hook(hook))
 
         summary["Input"] = {"output_shape": shapes(inputs), "n_params": 0, "trainable": 0,
@@ -612,6 +612,18 @@ class HybridBlock(Block):
         if pending:
             self._deferred_infer_shape(values, names)
         return [p.data() for p in self._reg_params.values()]
+
+    def infer_shape(self, *args) -> None:
+        """Infer the unknown parameter shapes of this block and the children it calls
+        from these inputs, and finish their deferred initialization."""
+        values, names = self._bind(args, {})
+        self._deferred_infer_shape(values, names)
+
+    def infer_type(self, *args) -> None:
+        """Parameters take their declared dtypes (MXNet infers them from the inputs);
+        checks that a call with these inputs traces."""
+        values, _ = self._bind(args, {})
+        self._get_graph(values, deferred_ok=True)
 
     def _deferred_infer_shape(self, values: list, names: list[str] | None = None) -> None:
         """Trace with the inputs' shapes, infer the unknown parameter shapes from the ops

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import initializer
 from ..base import DEFAULT_DTYPE, MXNetError, normalize_dtype
 from ..ndarray import NDArray
 
@@ -169,13 +170,12 @@ class Parameter:
             self._data.attach_grad(self._grad_req)
 
     # --- initialization ------------------------------------------------------------------
-    def initialize(self, init: Any = None, ctx: Any = None, default_init: Any = None,
-                   force_reinit: bool = False) -> None:
+    def initialize(self, init: Any = None, ctx: Any = None,
+                   default_init: Any = initializer.Uniform(), force_reinit: bool = False) -> None:
         """Draw the first value: ``init``, else this parameter's own ``init``, else
         ``default_init`` (``mg.init.Uniform()``), MXNet's order.  Already initialized: a
         warning, unless force_reinit.  A shape with unknown dimensions is an error unless
         allow_deferred_init, which waits for the block's first call."""
-        from .. import initializer
         ctxs = _check_ctx(ctx, f"Parameter '{self.name}'")
         if default_init is None:
             default_init = initializer.Uniform()
@@ -200,7 +200,6 @@ class Parameter:
 
     def _finish_deferred_init(self) -> None:
         """Draw (or take the set_data value of) a parameter whose shape is now known."""
-        from .. import initializer
         if self._deferred_init is None:
             return
         init, _, _, data = self._deferred_init
@@ -355,7 +354,6 @@ class Constant(Parameter):
             value = NDArray(np.array(value, dtype=DEFAULT_DTYPE)
                             if not isinstance(value, np.ndarray) else value.copy())
         self.value = value
-        from .. import initializer
         super().__init__(name, grad_req="null", shape=value.shape, dtype=value.dtype,
                          init=initializer.Constant(value.asnumpy()))
 
@@ -475,10 +473,9 @@ class ParameterDict(dict):
         for k, v in items.items():
             dict.__setitem__(self, k, v)
 
-    def initialize(self, init: Any = None, ctx: Any = None, verbose: bool = False,
-                   force_reinit: bool = False) -> None:
-        """Initialize each parameter: its own ``init`` first, else ``init`` (default
-        ``mg.init.Uniform()``)."""
+    def initialize(self, init: Any = initializer.Uniform(), ctx: Any = None,
+                   verbose: bool = False, force_reinit: bool = False) -> None:
+        """Initialize each parameter: its own ``init`` first, else ``init``."""
         for p in self.values():
             p.initialize(None, ctx, init, force_reinit=force_reinit)
 

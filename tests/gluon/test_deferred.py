@@ -122,3 +122,11 @@ def test_infer_variable_shapes_fills_from_consumers_and_keeps_unknowns(elementwi
     shapes = infer_variable_shapes(graph, {"x": (2, 2)})
     assert shapes == {"x": (2, 2), "w": (2, 2), "v": None}
     assert infer_variable_shapes(graph, {"x": (2, 0)})["w"] is None  # a 0 is unknown
+
+
+def test_infer_shape_finishes_deferred_initialization_without_a_call(elementwise_fill):
+    net = Outer()
+    net.initialize()
+    net.infer_shape(nd.ones((2, 4)))
+    assert net.scale.shape == (2, 4) and net.shift.offset.shape == (2, 4)
+    np.testing.assert_array_equal(net.shift.offset.data().asnumpy(), np.full((2, 4), 3.0))

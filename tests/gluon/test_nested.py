@@ -252,3 +252,15 @@ def test_children_in_a_list_are_traced_without_a_warning_and_a_new_one_is_seen()
     # the bias keeps its own init ("zeros"): a parameter's init wins over initialize()'s
     np.testing.assert_allclose(net(x).asnumpy(), np.maximum(first @ np.full((3, 3), 0.5).T, 0))
     assert np.abs(extra.bias.data().asnumpy()).max() == 0
+
+
+def test_the_compiler_fuses_across_block_boundaries():
+    """The hidden child's bias add and the parent's relu run in one kernel: 2 BLAS calls and
+    2 kernels for the whole network, not a kernel per block."""
+    net = MLP()
+    net.initialize()
+    net.hybridize()
+    net(nd.ones((5, 3)))
+    (entry,) = net._cache.values()
+    kinds = [s.kind for s in entry.op.exe.schedule.steps]
+    assert kinds.count("kernel") == 2 and kinds.count("external") == 2, kinds
