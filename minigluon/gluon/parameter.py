@@ -323,6 +323,8 @@ class Parameter:
             assert dtype_source in ("current", "saved"), \
                 f"dtype_source must be 'current' or 'saved', got {dtype_source!r}"
         arr = data._data if isinstance(data, NDArray) else np.asarray(data)
+        # a parameter of an imported graph with no declared shape takes the file's dtype too
+        untyped = self._data is None and self._shape is None
         if self._shape:
             for mine, theirs in zip(self._shape, arr.shape):
                 assert mine in (0, theirs) and len(self._shape) == arr.ndim, (
@@ -331,7 +333,7 @@ class Parameter:
             self._shape = tuple(arr.shape)
         elif self._data is None:
             self._shape = tuple(arr.shape)
-        if self._data is None and self._shape is None:
+        if untyped:
             self._dtype = normalize_dtype(arr.dtype)
         if np.dtype(self._dtype) != arr.dtype:
             if not cast_dtype:

@@ -168,3 +168,14 @@ def test_save_and_load_a_parameter_dict(tmp_path):
     np.testing.assert_array_equal(other["net_w"].data().asnumpy(), [3.0, 3.0])
     with pytest.raises(AssertionError, match="restore_prefix is 'y_'"):
         other.load(str(tmp_path / "p.params"), restore_prefix="y_")
+
+
+def test_a_parameter_without_a_shape_takes_the_loaded_arrays_shape_and_dtype():
+    pd = mg.gluon.ParameterDict()
+    pd.get("w")  # as SymbolBlock declares a graph's variable of unknown type
+    pd.get("v", shape=(0, 2))
+    pd.load_dict({"arg:w": nd.ones((2, 3), dtype="float64"), "arg:v": nd.ones((3, 2))})
+    assert pd["w"].shape == (2, 3) and pd["w"].data().dtype == np.float64
+    assert pd["v"].shape == (3, 2)
+    with pytest.raises(AssertionError, match="shape incompatible expected"):
+        pd.load_dict({"w": nd.ones((2, 4), dtype="float64"), "v": nd.ones((3, 2))})
