@@ -430,6 +430,8 @@ class Block:
                 h.detach()
 
     def __call__(self, *args, **kwargs):
+        if not (self._forward_pre_hooks or self._forward_hooks):  # the hot path
+            return self.forward(*args, **kwargs)
         for hook in list(self._forward_pre_hooks.values()):
             hook(self, args)
         out = self.forward(*args, **kwargs)
