@@ -221,6 +221,34 @@ class Block:
             ret.update(child.collect_params(select=select))
         return ret
 
+    def share_parameters(self, shared: dict) -> Block:
+        """Use ``shared``'s parameters in place of this block's and its children's own:
+        each found under its attribute path (``a.weight``, as save_parameters writes it,
+        MXNet 2's key) or its full name (a ``collect_params()`` key).  Returns self."""
+        global _attr_version
+        if shared is None:
+            return self
+        for block, key, path in self._param_paths(""):
+            mine = block._reg_params[key]
+            other = dict.get(shared, path, None) or dict.get(shared, mine.name, None)
+            if other is None or other is mine:
+                continue
+            block._reg_params[key] = other
+            if block.__dict__.get(key) is mine:
+                block.__dict__[key] = other
+            dict.pop(block._params, mine.name, None)
+            dict.__setitem__(block._params, other.name, other)
+            block._clear_cached_op()
+        _attr_version += 1  # the graphs of parents that inlined these blocks trace again
+        return self
+
+    def _param_paths(self, prefix: str):
+        """(block, keyword, attribute path) of every parameter in the tree."""
+        for key in list(self._reg_params):
+            yield self, key, prefix + key
+        for name, child in self._children.items():
+            yield from child._param_paths(f"{prefix}{name}.")
+
     def _check_container_with_block(self) -> None:
         children = set(map(id, self._children.values()))
 
@@ -881,6 +909,9 @@ def _param_symbols(block: HybridBlock) -> list[Symbol]:
     Parameter, shared by every block that reads it); outside a trace, new ones."""
     state = _TRACE_PARAMS.get()
     used, deferred_ok = state if state is not None else ({}, True)
+    reads = _READS.get()
+    if reads is not None and block._reg_params:  # share_parameters may replace them
+        reads.append((block, "_reg_params", block._reg_params))
     out = []
     for p in block._reg_params.values():
         hit = used.get(id(p))
@@ -1009,7 +1040,7 @@ class _Guards:
             except AttributeError:
                 now = _MISSING
             if by_value == "blocks":
-                blocks = _blocks(now)
+                blocks = _members(now)
                 if blocks is None or len(blocks) != len(value) or any(
                         a[0] != b[0] or a[1] is not b[1] for a, b in zip(blocks, value)):
                     return f"{type(block).__name__}.{name}: its blocks changed"
@@ -1025,15 +1056,17 @@ class _Guards:
         return True
 
 
-def _blocks(value: Any) -> tuple | None:
-    """(key, block) pairs of a non-empty list, tuple or dict of blocks, else None."""
+def _members(value: Any) -> tuple | None:
+    """(key, item) pairs of a non-empty list, tuple or dict of blocks or of parameters
+    (a block's children, its ``_reg_params``), else None."""
     if isinstance(value, dict):
         items = tuple(value.items())
     elif isinstance(value, (list, tuple)):
         items = tuple(enumerate(value))
     else:
         return None
-    return items if items and all(isinstance(b, Block) for _, b in items) else None
+    return items if items and (all(isinstance(b, Block) for _, b in items) or
+                               all(isinstance(b, Parameter) for _, b in items)) else None
 
 
 def _holds(guards: _Guards | None) -> bool:
@@ -1055,11 +1088,11 @@ def _guards(reads: list) -> _Guards | None:
             continue  # a method, property or other machinery of the class, not state
         if isinstance(value, ParameterDict):
             continue  # replaced only with its block
-        if _blocks(value) is not None:
-            # children kept in a list or a dict (register_child, _children): the graph
-            # holds while it holds the same blocks; a change inside each is guarded by
-            # that block's own reads
-            checks.append((weakref.ref(block), name, _blocks(value), "blocks"))
+        if _members(value) is not None:
+            # children kept in a list or a dict (register_child, _children), or the
+            # parameters a block hands hybrid_forward: the graph holds while it holds the
+            # same ones; a change inside each child is guarded by that child's own reads
+            checks.append((weakref.ref(block), name, _members(value), "blocks"))
             continue
         if isinstance(value, (Block, Parameter)):
             # replacing one clears the cache of the block that holds it, but the graph of

@@ -280,3 +280,19 @@ def test_one_cpu_context_is_kept_and_several_are_refused():
     assert [c.i for c in p.list_ctx()] == [3]
     with pytest.raises(mg.MXNetError, match="one copy of a parameter"):
         mg.gluon.Parameter("v", shape=(2,)).initialize(ctx=[Cpu(0), Cpu(1)])
+
+
+@pytest.mark.parametrize("by", ["path", "name"])
+def test_share_parameters_after_construction(by):
+    source, target = _net("src_"), _net("dst_")
+    x = nd.array(np.random.RandomState(6).randn(2, 3))
+    target.hybridize()
+    before = target(x).asnumpy()
+    shared = (source._collect_params_with_prefix() if by == "path"
+              else {k: p for k, p in source.collect_params().items()})
+    if by == "name":  # full names differ between the nets: map them onto target's names
+        shared = {t: shared[s] for s, t in zip(source.collect_params(), target.collect_params())}
+    assert target.share_parameters(shared) is target
+    assert target.a.weight is source.a.weight and target.c.weight is source.b.weight
+    np.testing.assert_array_equal(target(x).asnumpy(), source(x).asnumpy())
+    assert not np.array_equal(before, source(x).asnumpy())
