@@ -252,6 +252,17 @@ class Parameter:
     def list_data(self) -> list[NDArray]:
         return [self.data()]
 
+    def row_sparse_data(self, row_id: Any) -> NDArray:
+        """MXNet's accessor for row_sparse parameters: there are none (dense storage)."""
+        raise RuntimeError(f"Cannot return a copy of Parameter '{self.name}' via "
+                           f"row_sparse_data() because its storage type is {self._stype}. "
+                           f"Please use data() instead.")
+
+    def list_row_sparse_data(self, row_id: Any) -> list[NDArray]:
+        raise RuntimeError(f"Cannot return copies of Parameter '{self.name}' on all contexts "
+                           f"via list_row_sparse_data() because its storage type is "
+                           f"{self._stype}. Please use data() instead.")
+
     def grad(self, ctx: Any = None) -> NDArray:
         data = self.data(ctx)
         if data.grad is None:

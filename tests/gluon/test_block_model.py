@@ -296,3 +296,35 @@ def test_share_parameters_after_construction(by):
     assert target.a.weight is source.a.weight and target.c.weight is source.b.weight
     np.testing.assert_array_equal(target(x).asnumpy(), source(x).asnumpy())
     assert not np.array_equal(before, source(x).asnumpy())
+
+
+class Holder(mg.gluon.Block):
+    def __init__(self, params=None):
+        super().__init__(params=params)
+        with self.name_scope():
+            self.weight = self.params.get("weight", shape=(2, 2))
+
+
+class Pair(mg.gluon.Block):
+    def __init__(self, first, second):
+        super().__init__()
+        self.first, self.second = first, second
+
+
+def _pair():
+    first = Holder()
+    return Pair(first, Holder(first.collect_params()))
+
+
+def test_a_deduplicated_file_loads_into_every_path_of_the_shared_parameter(tmp_path):
+    pair = _pair()
+    pair.initialize(mg.init.Constant(7.0))
+    pair.save_parameters(str(tmp_path / "d.params"), deduplicate=True)
+    assert len(nd.load(str(tmp_path / "d.params"))) == 1
+    pair.save_parameters(str(tmp_path / "f.params"))
+    assert len(nd.load(str(tmp_path / "f.params"))) == 2
+    for name in ("d.params", "f.params"):
+        again = _pair()
+        again.load_parameters(str(tmp_path / name))
+        assert again.first.weight is again.second.weight
+        np.testing.assert_array_equal(again.second.weight.data().asnumpy(), np.full((2, 2), 7.0))

@@ -179,3 +179,12 @@ def test_a_parameter_without_a_shape_takes_the_loaded_arrays_shape_and_dtype():
     assert pd["v"].shape == (3, 2)
     with pytest.raises(AssertionError, match="shape incompatible expected"):
         pd.load_dict({"w": nd.ones((2, 4), dtype="float64"), "v": nd.ones((3, 2))})
+
+
+def test_row_sparse_accessors_refuse_a_dense_parameter():
+    p = mg.gluon.Parameter("w", shape=(2, 2))
+    p.initialize()
+    with pytest.raises(RuntimeError, match="storage type is default. Please use data"):
+        p.row_sparse_data(nd.array([0, 1]))
+    with pytest.raises(RuntimeError, match="list_row_sparse_data"):
+        p.list_row_sparse_data(nd.array([0, 1]))
