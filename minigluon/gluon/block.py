@@ -72,8 +72,7 @@ class _BlockScope:
             if prefix is None:
                 with _COUNTER_LOCK:
                     prefix = f"{hint}{next(_COUNTERS[hint])}_"
-            shared = None if params is None else params
-            return prefix, ParameterDict(prefix if params is None else params.prefix, shared)
+            return prefix, ParameterDict(prefix if params is None else params.prefix, params)
         if prefix is None:
             count = current._counter.get(hint, 0)
             current._counter[hint] = count + 1
@@ -472,7 +471,8 @@ class Block:
 
 
 def _brief(names) -> str:
-    """A list of names as MXNet's error messages print it (at most six)."""
+    """Names as MXNet's error messages list them: up to seven, else the first three and
+    the last four around an ellipsis."""
     names = list(names)
     if len(names) > 7:
         return f"{_brief(names[:3])}, ..., {_brief(names[-4:])}"
