@@ -264,3 +264,28 @@ def test_the_compiler_fuses_across_block_boundaries():
     (entry,) = net._cache.values()
     kinds = [s.kind for s in entry.op.exe.schedule.steps]
     assert kinds.count("kernel") == 2 and kinds.count("external") == 2, kinds
+
+
+def test_training_a_nested_network_gives_the_eager_parameters_when_hybridized():
+    """Trainer updates parameters in place; each hybridized call reads their new values."""
+    rng = np.random.RandomState(7)
+    x, label = nd.array(rng.randn(6, 3)), nd.array(rng.randn(6, 2))
+    trained = []
+    for hybridize in (False, True):
+        np.random.seed(3)
+        net = MLP()
+        net.initialize(mg.init.Normal(0.5))
+        net.hybridize(hybridize)
+        trainer = mg.gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1})
+        loss_fn = mg.gluon.loss.L2Loss()
+        losses = []
+        for _ in range(3):
+            with autograd.record():
+                loss = loss_fn(net(x), label)
+            loss.backward()
+            trainer.step(6)
+            losses.append(float(loss.mean().asscalar()))
+        assert losses[2] < losses[0]
+        trained.append([p.data().asnumpy() for p in net.collect_params().values()])
+    for eager, hybrid in zip(*trained):
+        np.testing.assert_allclose(hybrid, eager, rtol=1e-5, atol=1e-6)
