@@ -289,3 +289,26 @@ def test_training_a_nested_network_gives_the_eager_parameters_when_hybridized():
         trained.append([p.data().asnumpy() for p in net.collect_params().values()])
     for eager, hybrid in zip(*trained):
         np.testing.assert_allclose(hybrid, eager, rtol=1e-5, atol=1e-6)
+
+
+class Two(mg.gluon.HybridBlock):
+    def __init__(self, first, second, **kwargs):
+        super().__init__(**kwargs)
+        self.first, self.second = first, second
+
+    def hybrid_forward(self, F, x):
+        return self.first(x) + self.second(x)
+
+
+def test_two_parameters_of_one_name_in_one_graph_are_a_clear_error():
+    net = Two(Lin(2, 3, prefix="same_"), Lin(2, 3, prefix="same_"))
+    with pytest.raises(AssertionError, match="different Parameters with the same name"):
+        net.initialize()  # collect_params refuses them, as MXNet's
+    net.first.initialize()
+    net.second.initialize()
+    x = nd.ones((1, 3))
+    net(x)  # eagerly each block reads its own parameters
+    net.hybridize()
+    with pytest.raises(mg.MXNetError, match="two different parameters are both named "
+                                            "'same_weight' in one graph"):
+        net(x)
