@@ -130,3 +130,17 @@ def test_infer_shape_finishes_deferred_initialization_without_a_call(elementwise
     net.infer_shape(nd.ones((2, 4)))
     assert net.scale.shape == (2, 4) and net.shift.offset.shape == (2, 4)
     np.testing.assert_array_equal(net.shift.offset.data().asnumpy(), np.full((2, 4), 3.0))
+
+
+@pytest.mark.parametrize("hybridize", [False, True])
+def test_a_first_call_under_record_initializes_and_differentiates(elementwise_fill, hybridize):
+    block = Shift()
+    block.initialize()
+    block.hybridize(hybridize)
+    x = nd.ones((2, 3))
+    x.attach_grad()
+    with mg.autograd.record():
+        y = block(x)
+    y.backward()
+    np.testing.assert_array_equal(block.offset.grad().asnumpy(), np.full((2, 3), 2.0))
+    np.testing.assert_array_equal(x.grad.asnumpy(), np.full((2, 3), 2.0))
