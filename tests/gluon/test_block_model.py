@@ -328,3 +328,23 @@ def test_a_deduplicated_file_loads_into_every_path_of_the_shared_parameter(tmp_p
         again.load_parameters(str(tmp_path / name))
         assert again.first.weight is again.second.weight
         np.testing.assert_array_equal(again.second.weight.data().asnumpy(), np.full((2, 2), 7.0))
+
+
+def test_mxnets_export_of_the_network_loads_and_ours_names_it_alike(tmp_path):
+    """MXNet 1.9.1 hybridized and exported the same network (fixtures/block-api/net-*)."""
+    fixtures = Path(__file__).parent.parent / "fixtures" / "block-api"
+    x = nd.array(np.arange(6.0).reshape(2, 3))
+    net = Net(prefix="net_")
+    net.collect_params().load(str(fixtures / "net-0000.params"))
+    np.testing.assert_allclose(net(x).asnumpy(), MX["net_out"], rtol=1e-6)
+    net.hybridize()
+    np.testing.assert_allclose(net(x).asnumpy(), MX["net_out"], rtol=1e-6)
+    imported = mg.gluon.SymbolBlock.imports(str(fixtures / "net-symbol.json"), ["data"],
+                                            str(fixtures / "net-0000.params"))
+    np.testing.assert_allclose(imported(x).asnumpy(), MX["net_out"], rtol=1e-6)
+    sym_file, params_file = net.export(str(tmp_path / "net"))
+
+    def variables(path):
+        return [n["name"] for n in json.loads(Path(path).read_text())["nodes"] if n["op"] == "null"]
+    assert variables(sym_file) == variables(fixtures / "net-symbol.json")
+    assert sorted(nd.load(params_file)) == sorted(nd.load(str(fixtures / "net-0000.params")))

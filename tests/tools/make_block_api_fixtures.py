@@ -86,6 +86,10 @@ def main():
     out["pd_repr"] = repr(pd)
     x = mx.nd.array(np.arange(6.0).reshape(2, 3))
     out["lin_out"] = net.a(x).asnumpy().tolist()
+    # the network hybridized and exported: one graph, parameters under arg: names
+    net.hybridize()
+    out["net_out"] = net(x).asnumpy().tolist()
+    net.export(os.path.join(os.path.dirname(OUT), "net"))
     with open(OUT, "w", encoding="utf-8") as f:
         json.dump(out, f, indent=1, sort_keys=True)
 
