@@ -330,6 +330,7 @@ class Parameter:
         """(Re)initialize from a loaded array: its shape fills unknown dimensions; its dtype
         must equal this parameter's unless cast_dtype (then ``dtype_source`` says which
         wins: 'current' casts the array, 'saved' casts the parameter)."""
+        ctxs = _check_ctx(ctx, f"Parameter '{self.name}'")
         if cast_dtype:
             assert dtype_source in ("current", "saved"), \
                 f"dtype_source must be 'current' or 'saved', got {dtype_source!r}"
@@ -355,6 +356,8 @@ class Parameter:
             if dtype_source == "saved":
                 self.cast(arr.dtype)
         self._deferred_init = None
+        if ctxs is not None:
+            self._ctx_list = ctxs
         self._init_impl(arr)
 
 
