@@ -145,6 +145,7 @@ class Block:
         self._scope = _BlockScope(self)
         self._children: dict[str, Block] = {}
         self._reg_params: dict[str, Parameter] = {}  # hybrid_forward keyword -> Parameter
+        self._declared: set[str] = set()  # keywords params.get registered, not attributes
         # OrderedDicts: a HookHandle holds them by weak reference, which a dict refuses
         self._forward_hooks: OrderedDict[int, Any] = OrderedDict()
         self._forward_pre_hooks: OrderedDict[int, Any] = OrderedDict()
@@ -182,8 +183,10 @@ class Block:
             self.register_child(value, key)
         if isinstance(value, Parameter) and "_reg_params" in state:
             # declared through params.get under another keyword: the attribute's name wins
-            for k in [k for k, p in self._reg_params.items() if p is value and k != key]:
+            for k in [k for k, p in self._reg_params.items()
+                      if p is value and k != key and k in self._declared]:
                 del self._reg_params[k]
+            self._declared.discard(key)
             self._reg_params[key] = value
             self._clear_cached_op()
         super().__setattr__(key, value)

@@ -425,6 +425,7 @@ class ParameterDict(dict):
         if owner is not None and name not in owner._reg_params and \
                 all(q is not p for q in owner._reg_params.values()):
             owner._reg_params[name] = p
+            owner._declared.add(name)
             owner._clear_cached_op()
 
     def get(self, name: str, **kwargs) -> Parameter:

@@ -348,3 +348,22 @@ def test_mxnets_export_of_the_network_loads_and_ours_names_it_alike(tmp_path):
         return [n["name"] for n in json.loads(Path(path).read_text())["nodes"] if n["op"] == "null"]
     assert variables(sym_file) == variables(fixtures / "net-symbol.json")
     assert sorted(nd.load(params_file)) == sorted(nd.load(str(fixtures / "net-0000.params")))
+
+
+class Keywords(mg.gluon.HybridBlock):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.w = self.params.get("weight", shape=(2,), init=mg.init.One())
+        self.w2 = self.w  # one parameter under two keywords, as MXNet allows
+
+    def hybrid_forward(self, F, x, w, w2):
+        return x * w + w2
+
+
+@pytest.mark.parametrize("hybridize", [False, True])
+def test_hybrid_forward_takes_parameters_by_attribute_name(hybridize):
+    block = Keywords()
+    block.initialize()
+    block.hybridize(hybridize)
+    assert list(block._reg_params) == ["w", "w2"]
+    np.testing.assert_array_equal(block(nd.array([2.0, 3.0])).asnumpy(), [3.0, 4.0])
