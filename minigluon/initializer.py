@@ -21,6 +21,16 @@ class Initializer:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
         return f"{type(self).__name__}({args})"
 
+    def __eq__(self, other: object) -> bool:
+        """The same kind with the same arguments (MXNet compares initializers so)."""
+        if not isinstance(other, Initializer):
+            return NotImplemented
+        mine, theirs = vars(self), vars(other)
+        return type(self) is type(other) and mine.keys() == theirs.keys() and all(
+            np.array_equal(mine[k], theirs[k]) for k in mine)
+
+    __hash__ = object.__hash__
+
 
 class Constant(Initializer):
     def __init__(self, value: float):

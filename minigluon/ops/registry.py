@@ -251,8 +251,9 @@ class Op:
     traits: frozenset[str] = frozenset()
     # a scalar op (x op scalar) that returns x when its scalar is this value (x * 1)
     neutral_scalar: float | None = None
-    # fill_shapes(attrs, in_shapes) -> in_shapes with the unknown ones (None) that this op's
-    # rule deduces from the known ones filled in: deferred parameter shapes (Dense's weight)
+    # fill_shapes(attrs, in_shapes) -> in_shapes: the input shapes (None where unknown)
+    # with what this op's rule deduces filled in (FullyConnected: weight from data), for
+    # a parameter whose shape is inferred at the first call (deferred initialization)
     fill_shapes: Callable | None = None
 
     @property

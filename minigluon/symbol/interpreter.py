@@ -67,6 +67,41 @@ def infer_graph(symbol: Symbol, shapes: dict, dtypes: dict,
     return out_shapes, out_dtypes
 
 
+def infer_variable_shapes(symbol: Symbol, known: dict[str, tuple]) -> dict[str, tuple | None]:
+    """Every variable's shape: those in ``known`` or declared on the variable, and those
+    an op that reads them deduces (``Op.fill_shapes``) from the shapes around it, passes
+    repeated until nothing changes.  A shape with a 0 counts as unknown.  Unknown ones
+    stay None."""
+    def usable(s):
+        return None if s is None or any(d <= 0 for d in s) else tuple(s)
+
+    nodes = symbol.topo_nodes()
+    var_shape = {n.name: usable(known.get(n.name, n.shapes[0])) for n in nodes if n.is_variable}
+    changed = True
+    while changed:
+        changed = False
+        shapes: dict = {}
+        for node in nodes:
+            if node.is_variable:
+                shapes[(id(node), 0)] = var_shape[node.name]
+                continue
+            ins = [shapes[(id(n), i)] for n, i in node.inputs]
+            attrs = node.op.full_attrs(node.attrs)
+            if any(s is None for s in ins) and node.op.fill_shapes is not None:
+                filled = node.op.fill_shapes(attrs, list(ins))
+                for (src, _), old, new in zip(node.inputs, ins, filled):
+                    new = usable(new)
+                    if old is None and new is not None and src.is_variable:
+                        var_shape[src.name] = new
+                        changed = True
+                ins = [usable(f) if s is None else s for s, f in zip(ins, filled)]
+            outs = (node.op.shape(attrs, ins) if all(s is not None for s in ins)
+                    else [None] * node.op.num_outputs)
+            for i, s in enumerate(outs):
+                shapes[(id(node), i)] = None if s is None else tuple(int(d) for d in s)
+    return var_shape
+
+
 class Plan:
     """A graph flattened to a list of kernel calls over numbered value slots."""
 

@@ -94,7 +94,8 @@ def test_initializers_draw_the_documented_values():
 
 def test_parameter_declaration_errors_are_clear():
     block = ScaledL2(3)
-    with pytest.raises(ValueError, match="exists with shape"):
+    with pytest.raises(AssertionError, match="desired attribute does not match with stored "
+                                             "for attribute 'shape'"):
         block.params.get("w", shape=(2, 2))
     with pytest.raises(mg.MXNetError, match="has not been initialized"):
         block(nd.ones((2, 3)), nd.ones((2, 3)))

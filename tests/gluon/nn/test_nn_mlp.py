@@ -12,9 +12,6 @@ from minigluon import autograd, jit
 nd, nn = mg.nd, mg.gluon.nn
 FIX = np.load(Path(__file__).parents[2] / "fixtures" / "nn" / "layers.npz")
 # a HybridSequential traced as one graph needs its children's parameters as graph inputs
-NESTED = pytest.mark.xfail(reason="nested hybridization (children's parameters as inputs of the "
-                                  "parent's graph) comes with the block part of issue 13",
-                           strict=False)
 
 
 def _mlp(cls):
@@ -64,7 +61,6 @@ def test_sequential_of_hybridized_layers_matches_mxnet_compiled():
     _assert_mxnet(net, y)
 
 
-@NESTED
 def test_hybridized_mlp_matches_eager_and_mxnet():
     eager = _mlp(nn.HybridSequential)
     y0 = _forward_backward(eager)
@@ -75,7 +71,6 @@ def test_hybridized_mlp_matches_eager_and_mxnet():
     _assert_mxnet(net, y1)
 
 
-@NESTED
 def test_hybridized_mlp_forward_and_backward_run_no_interpreter():
     net = _mlp(nn.HybridSequential)
     net.hybridize()
