@@ -1,13 +1,16 @@
 """``mg.init``: how a Parameter's first value is drawn (MXNet's initializer names).
 
 An initializer is called as ``init(name, shape, dtype)`` and returns a numpy array.  The
-random ones draw from numpy's global generator, so ``np.random.seed`` makes them repeatable.
+random ones draw from the generator every random op uses, so ``mg.random.seed`` makes them
+repeatable, as ``mx.random.seed`` does MXNet's.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
+
+from .ops.random import generator
 
 
 class Initializer:
@@ -57,7 +60,7 @@ class Uniform(Initializer):
         self.scale = scale
 
     def _generate(self, shape):
-        return np.random.uniform(-self.scale, self.scale, shape)
+        return generator().uniform(-self.scale, self.scale, shape)
 
 
 class Normal(Initializer):
@@ -65,7 +68,7 @@ class Normal(Initializer):
         self.sigma = sigma
 
     def _generate(self, shape):
-        return np.random.normal(0.0, self.sigma, shape)
+        return generator().normal(0.0, self.sigma, shape)
 
 
 class Xavier(Initializer):
@@ -85,8 +88,8 @@ class Xavier(Initializer):
         factor = {"avg": (fan_in + fan_out) / 2, "in": fan_in, "out": fan_out}[self.factor_type]
         scale = math.sqrt(self.magnitude / factor)
         if self.rnd_type == "uniform":
-            return np.random.uniform(-scale, scale, shape)
-        return np.random.normal(0.0, scale, shape)
+            return generator().uniform(-scale, scale, shape)
+        return generator().normal(0.0, scale, shape)
 
 
 def create(init) -> Initializer:
