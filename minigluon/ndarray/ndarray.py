@@ -211,6 +211,9 @@ class NDArray(OperatorMixin):
         return f"\n{self._data}\n<NDArray {dims} @{self.context}>"
 
 
+# MXNet's storage type ids; only 'default' (dense) arrays exist here
+_STORAGE_TYPE_STR_TO_ID = {"undefined": -1, "default": 0, "row_sparse": 1, "csr": 2}
+
 _AUTOGRAD = None  # the minigluon.autograd module, once _load_autograd has run
 
 
