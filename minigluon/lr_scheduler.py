@@ -107,59 +107,57 @@ class MultiFactorScheduler(LRScheduler):
         return self.base_lr
 
 
-class PolyScheduler(LRScheduler):
-    """``final_lr + (base_lr - final_lr) * (1 - t / T) ** pwr`` with ``t`` the updates
-    after warmup and ``T = max_update - warmup_steps``; the rate reached at ``max_update`` is
-    held after it."""
+class _Annealed(LRScheduler):
+    """A rate that moves from ``base_lr`` to ``final_lr`` over the ``T = max_update -
+    warmup_steps`` updates after warmup (``t`` counts them), then holds."""
 
-    def __init__(self, max_update: int, base_lr: float = 0.01, pwr: float = 2, final_lr: float = 0,
-                 warmup_steps: int = 0, warmup_begin_lr: float = 0, warmup_mode: str = "linear"):
+    def __init__(self, max_update: int, base_lr: float, final_lr: float, warmup_steps: int,
+                 warmup_begin_lr: float, warmup_mode: str):
         super().__init__(base_lr, warmup_steps, warmup_begin_lr, warmup_mode)
         if not isinstance(max_update, int):
             raise AssertionError(f"max_update must be an int, got {max_update!r}")
         if max_update < 1:
             raise ValueError(f"maximum number of updates must be strictly positive, got "
                              f"{max_update}")
-        self.power = pwr
         self.base_lr_orig = self.base_lr
         self.max_update = max_update
         self.final_lr = final_lr
         self.max_steps = self.max_update - self.warmup_steps
 
+    def _rate(self, t: int) -> float:  # pragma: no cover - subclasses override
+        raise NotImplementedError
+
     def __call__(self, num_update: int) -> float:
         if num_update < self.warmup_steps:
             return self.get_warmup_lr(num_update)
         if num_update <= self.max_update:
-            left = 1 - float(num_update - self.warmup_steps) / float(self.max_steps)
-            self.base_lr = self.final_lr + (self.base_lr_orig - self.final_lr) * pow(left, self.power)
+            self.base_lr = self._rate(num_update - self.warmup_steps)
         return self.base_lr
 
 
-class CosineScheduler(LRScheduler):
-    """``final_lr + (base_lr - final_lr) * (1 + cos(pi * t / T)) / 2`` with ``t`` and ``T``
-    as in :class:`PolyScheduler`; held after ``max_update``."""
+class PolyScheduler(_Annealed):
+    """``final_lr + (base_lr - final_lr) * (1 - t / T) ** pwr``."""
+
+    def __init__(self, max_update: int, base_lr: float = 0.01, pwr: float = 2, final_lr: float = 0,
+                 warmup_steps: int = 0, warmup_begin_lr: float = 0, warmup_mode: str = "linear"):
+        super().__init__(max_update, base_lr, final_lr, warmup_steps, warmup_begin_lr, warmup_mode)
+        self.power = pwr
+
+    def _rate(self, t: int) -> float:
+        left = 1 - float(t) / float(self.max_steps)
+        return self.final_lr + (self.base_lr_orig - self.final_lr) * pow(left, self.power)
+
+
+class CosineScheduler(_Annealed):
+    """``final_lr + (base_lr - final_lr) * (1 + cos(pi * t / T)) / 2``."""
 
     def __init__(self, max_update: int, base_lr: float = 0.01, final_lr: float = 0,
                  warmup_steps: int = 0, warmup_begin_lr: float = 0, warmup_mode: str = "linear"):
-        super().__init__(base_lr, warmup_steps, warmup_begin_lr, warmup_mode)
-        if not isinstance(max_update, int):
-            raise AssertionError(f"max_update must be an int, got {max_update!r}")
-        if max_update < 1:
-            raise ValueError(f"maximum number of updates must be strictly positive, got "
-                             f"{max_update}")
-        self.base_lr_orig = base_lr
-        self.max_update = max_update
-        self.final_lr = final_lr
-        self.max_steps = self.max_update - self.warmup_steps
+        super().__init__(max_update, base_lr, final_lr, warmup_steps, warmup_begin_lr, warmup_mode)
 
-    def __call__(self, num_update: int) -> float:
-        if num_update < self.warmup_steps:
-            return self.get_warmup_lr(num_update)
-        if num_update <= self.max_update:
-            t = num_update - self.warmup_steps
-            self.base_lr = self.final_lr + (self.base_lr_orig - self.final_lr) * (
-                1 + math.cos(math.pi * t / self.max_steps)) / 2
-        return self.base_lr
+    def _rate(self, t: int) -> float:
+        return self.final_lr + (self.base_lr_orig - self.final_lr) * (
+            1 + math.cos(math.pi * t / self.max_steps)) / 2
 
 
 __all__ = ["LRScheduler", "FactorScheduler", "MultiFactorScheduler", "PolyScheduler",

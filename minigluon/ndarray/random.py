@@ -20,12 +20,6 @@ def _finish(result: NDArray, ctx: Any, out: NDArray | None) -> NDArray:
 
 
 _made = random_functions(invoke, lambda x: isinstance(x, NDArray), _finish)
-(uniform, normal, randn, poisson, exponential, gamma, randint, multinomial, shuffle,
- uniform_like, normal_like, exponential_like, gamma_like, poisson_like) = (
-    _made[k] for k in ("uniform", "normal", "randn", "poisson", "exponential", "gamma",
-                       "randint", "multinomial", "shuffle", "uniform_like", "normal_like",
-                       "exponential_like", "gamma_like", "poisson_like"))
-
-__all__ = ["uniform", "normal", "randn", "poisson", "exponential", "gamma", "randint",
-           "multinomial", "shuffle", "uniform_like", "normal_like", "exponential_like",
-           "gamma_like", "poisson_like"]
+globals().update(_made)  # uniform, normal, ..., as ops/random.py names them
+__all__: list[str] = []
+__all__.extend(sorted(_made))
