@@ -11,34 +11,13 @@ import numpy as np
 import pytest
 
 import minigluon as mg
+from tests.gluon.nets import define
 
 nd = mg.nd
+NETS = define(mg)
+Lin, Net = NETS.Lin, NETS.Net
 MX = json.loads((Path(__file__).parent.parent / "fixtures" / "block-api" / "mxnet.json")
                 .read_text(encoding="utf-8"))
-
-
-class Lin(mg.gluon.HybridBlock):
-    def __init__(self, units, in_units, **kwargs):
-        super().__init__(**kwargs)
-        with self.name_scope():
-            self.weight = self.params.get("weight", shape=(units, in_units))
-            self.bias = self.params.get("bias", shape=(units,), init="zeros")
-
-    def hybrid_forward(self, F, x, weight, bias):
-        return F.broadcast_add(F.dot(x, weight, transpose_b=True), bias)
-
-
-class Net(mg.gluon.HybridBlock):
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        with self.name_scope():
-            self.a = Lin(4, 3)
-            self.b = Lin(2, 4)
-            self.c = Lin(2, 4, params=self.b.collect_params())
-
-    def hybrid_forward(self, F, x):
-        h = F.relu(self.a(x))
-        return self.b(h) + self.c(h)
 
 
 def _net(prefix="net_"):

@@ -8,22 +8,11 @@ import pytest
 
 import minigluon as mg
 from minigluon import autograd
+from tests.gluon.nets import define
 from tests.modes import MODES, make_block
 
 nd = mg.nd
-
-
-class Lin(mg.gluon.HybridBlock):
-    """x @ weight.T + bias, declared the MXNet 1.x way (params.get in a name scope)."""
-
-    def __init__(self, units, in_units, **kwargs):
-        super().__init__(**kwargs)
-        with self.name_scope():
-            self.weight = self.params.get("weight", shape=(units, in_units))
-            self.bias = self.params.get("bias", shape=(units,), init="zeros")
-
-    def hybrid_forward(self, F, x, weight, bias):
-        return F.broadcast_add(F.dot(x, weight, transpose_b=True), bias)
+Lin = define(mg).Lin
 
 
 class MLP(mg.gluon.HybridBlock):

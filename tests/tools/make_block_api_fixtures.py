@@ -8,35 +8,17 @@ import contextlib
 import io
 import json
 import os
+import sys
 
 import mxnet as mx
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
+from tests.gluon.nets import define  # noqa: E402  (the repository root is put on the path first)
+
+NETS = define(mx)
+Lin, Net = NETS.Lin, NETS.Net
 OUT = os.path.join(os.path.dirname(__file__), "..", "fixtures", "block-api", "mxnet.json")
-
-
-class Lin(mx.gluon.HybridBlock):
-    def __init__(self, units, in_units, **kwargs):
-        super().__init__(**kwargs)
-        with self.name_scope():
-            self.weight = self.params.get("weight", shape=(units, in_units))
-            self.bias = self.params.get("bias", shape=(units,), init="zeros")
-
-    def hybrid_forward(self, F, x, weight, bias):
-        return F.broadcast_add(F.dot(x, weight, transpose_b=True), bias)
-
-
-class Net(mx.gluon.HybridBlock):
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        with self.name_scope():
-            self.a = Lin(4, 3)
-            self.b = Lin(2, 4)
-            self.c = Lin(2, 4, params=self.b.collect_params())
-
-    def hybrid_forward(self, F, x):
-        h = F.relu(self.a(x))
-        return self.b(h) + self.c(h)
 
 
 def err(fn):
