@@ -69,3 +69,75 @@ def test_private_grad_list_follows_grad_req():
     assert p._grad is None
     p.grad_req = "write"
     assert p._grad is not None and p._grad[0].shape == (2,)
+
+
+def test_train_and_predict_mode_switch_training_only():
+    assert not autograd.is_training()
+    with autograd.train_mode():
+        assert autograd.is_training() and not autograd.is_recording()
+        with autograd.record():
+            with autograd.predict_mode():
+                assert not autograd.is_training() and autograd.is_recording()
+            assert autograd.is_training()
+    assert not autograd.is_training()
+
+
+def test_dropout_drops_under_train_mode_eager_and_hybridized():
+    for hybrid in (False, True):
+        drop = gluon.nn.Dropout(0.5)
+        if hybrid:
+            drop.hybridize()
+        x = nd.ones((40, 40))
+        np.testing.assert_array_equal(drop(x).asnumpy(), x.asnumpy())  # predicting
+        with autograd.train_mode():
+            y = drop(x).asnumpy()
+        assert set(np.unique(y)) == {0.0, 2.0}
+        with autograd.record(), autograd.predict_mode():
+            np.testing.assert_array_equal(drop(x).asnumpy(), x.asnumpy())
+
+
+def test_set_training_and_set_recording_return_the_previous_state():
+    assert autograd.set_training(True) is False
+    try:
+        assert autograd.is_training()
+        assert autograd.set_recording(True) is False
+        assert autograd.is_recording()
+        assert autograd.set_recording(False) is True
+    finally:
+        autograd.set_training(False)
+    assert not autograd.is_training() and not autograd.is_recording()
+
+
+def test_reset_arrays_zeroes_each_array_in_place():
+    a, b = nd.ones((2, 3), dtype="float16"), nd.array([1.0, -2.0], dtype="float64")
+    same_a = a
+    nd.reset_arrays(a, b, num_arrays=2)
+    assert same_a is a and a.dtype == np.float16 and b.dtype == np.float64
+    assert not a.asnumpy().any() and not b.asnumpy().any()
+    with pytest.raises(ValueError, match="num_arrays"):
+        nd.reset_arrays(a, num_arrays=2)
+    with pytest.raises(TypeError, match=r"data\[0\]"):
+        nd.reset_arrays(np.ones(2), num_arrays=1)
+
+
+def test_squeeze_inplace_is_a_view_and_default_a_copy():
+    x = nd.ones((2, 1, 3))
+    view, copy = x.squeeze(inplace=True), x.squeeze(axis=1)
+    assert view.shape == copy.shape == (2, 3)
+    view[0] = 5.0
+    copy[1] = 7.0
+    np.testing.assert_array_equal(x.asnumpy()[:, 0, 0], [5.0, 1.0])
+
+    class Squeeze(gluon.HybridBlock):
+        def hybrid_forward(self, F, x):
+            return x.squeeze(inplace=True)
+
+    net = Squeeze()
+    net.hybridize()
+    assert net(nd.ones((3, 1))).shape == (3,)
+
+
+def test_gluon_nn_exports_the_block_classes():
+    assert gluon.nn.HybridBlock is gluon.HybridBlock and gluon.nn.Block is gluon.Block
+    assert gluon.nn.SymbolBlock is gluon.SymbolBlock
+    assert mg.gluon.nn.HybridBlock is mg.gluon.block.HybridBlock
