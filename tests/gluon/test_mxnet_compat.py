@@ -141,3 +141,21 @@ def test_gluon_nn_exports_the_block_classes():
     assert gluon.nn.HybridBlock is gluon.HybridBlock and gluon.nn.Block is gluon.Block
     assert gluon.nn.SymbolBlock is gluon.SymbolBlock
     assert mg.gluon.nn.HybridBlock is mg.gluon.block.HybridBlock
+
+
+def test_traced_layer_names_carry_the_block_prefix():
+    # MXNet: hybrid_forward runs under the block's name prefix, given names included
+    net = gluon.nn.Dense(4, activation="tanh", in_units=3, prefix="mlp_")
+    out = net(mg.sym.var("data"))
+    assert out.list_outputs() == ["mlp_tanh_fwd_output"]
+    names = out.get_internals().list_outputs()
+    assert "mlp_fwd_output" in names and len(names) == len(set(names))
+    _, shapes, _ = out.infer_shape(data=(2, 3))
+    assert shapes == [(2, 4)]
+
+    class Twice(gluon.HybridBlock):
+        def hybrid_forward(self, F, x):
+            return F.relu(x, name="fwd") + F.relu(x)
+
+    names = Twice(prefix="t_")(mg.sym.var("x")).get_internals().list_outputs()
+    assert names == ["x", "t_fwd_output", "t_relu0_output", "t__plus0_output"]
