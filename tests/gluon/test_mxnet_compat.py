@@ -159,3 +159,17 @@ def test_traced_layer_names_carry_the_block_prefix():
 
     names = Twice(prefix="t_")(mg.sym.var("x")).get_internals().list_outputs()
     assert names == ["x", "t_fwd_output", "t_relu0_output", "t__plus0_output"]
+
+
+def test_hybridized_inputs_on_several_contexts_raise_value_error():
+    class Add(gluon.HybridBlock):
+        def hybrid_forward(self, F, a, b):
+            return a + b
+
+    net = Add()
+    a, b = nd.ones((3,), ctx=mg.cpu(1)), nd.ones((3,), ctx=mg.cpu(2))
+    np.testing.assert_array_equal(net(a, b).asnumpy(), np.full(3, 2.0))  # eager: any
+    net.hybridize()
+    with pytest.raises(ValueError, match=r"several contexts \(a: cpu\(1\), b: cpu\(2\)\)"):
+        net(a, b)
+    np.testing.assert_array_equal(net(a, b.as_in_context(mg.cpu(1))).asnumpy(), np.full(3, 2.0))
