@@ -173,3 +173,35 @@ def test_hybridized_inputs_on_several_contexts_raise_value_error():
     with pytest.raises(ValueError, match=r"several contexts \(a: cpu\(1\), b: cpu\(2\)\)"):
         net(a, b)
     np.testing.assert_array_equal(net(a, b.as_in_context(mg.cpu(1))).asnumpy(), np.full(3, 2.0))
+
+
+def test_take_truncates_then_clips_or_wraps():
+    a = nd.arange(6).reshape((2, 3))
+    idx = nd.array([-1.5, 2.7, 7])  # truncated to -1, 2, 7
+    np.testing.assert_array_equal(nd.take(a, idx, axis=1, mode="wrap").asnumpy(),
+                                  [[2, 2, 1], [5, 5, 4]])
+    np.testing.assert_array_equal(a.take(idx, axis=1).asnumpy(), [[0, 2, 2], [3, 5, 5]])
+    assert a.take(nd.array([[1, 0]])).shape == (1, 2, 3)
+    with pytest.raises(ValueError, match=r"outside \[0, 3\)"):
+        nd.take(a, nd.array([3]), axis=1, mode="raise")
+
+
+def test_take_gradient_adds_repeated_rows_eager_and_hybridized():
+    class Rows(gluon.HybridBlock):
+        def hybrid_forward(self, F, table, index):
+            return table.take(index), index
+
+    grads = []
+    for hybrid in (False, True):
+        net = Rows()
+        if hybrid:
+            net.hybridize()
+        table = nd.arange(12).reshape((4, 3))
+        table.attach_grad()
+        with autograd.record():
+            rows, _ = net(table, nd.array([2, 0, 2, 9]))  # 9 clips to row 3
+        rows.backward(nd.ones((4, 3)) * nd.array([[1], [2], [3], [4]]))
+        np.testing.assert_array_equal(rows.asnumpy()[:, 0], [6, 0, 6, 9])
+        grads.append(table.grad.asnumpy())
+    np.testing.assert_array_equal(grads[0], [[2] * 3, [0] * 3, [4] * 3, [4] * 3])
+    np.testing.assert_array_equal(grads[0], grads[1])
