@@ -55,6 +55,31 @@ def pause(train_mode: bool = False):
     return _scope(False, train_mode)
 
 
+def train_mode():
+    """Training behaviour (Dropout drops) inside this block; recording stays as it is."""
+    return _scope(is_recording(), True)
+
+
+def predict_mode():
+    """Inference behaviour (Dropout is the identity) inside this block; recording stays as
+    it is."""
+    return _scope(is_recording(), False)
+
+
+def set_recording(is_recording: bool) -> bool:
+    """Turn recording on or off outside any scope; returns the previous state."""
+    prev = getattr(_STATE, "recording", False)
+    _STATE.recording = bool(is_recording)
+    return prev
+
+
+def set_training(train_mode: bool) -> bool:
+    """Turn training mode on or off outside any scope; returns the previous state."""
+    prev = is_training()
+    _STATE.training = bool(train_mode)
+    return prev
+
+
 class TapeNode:
     """One recorded op: what ran, on what, producing what.
 
@@ -231,7 +256,8 @@ def grad(heads, variables, head_grads=None, retain_graph: bool = False,
     return out[0] if single else out
 
 
-__all__ = ["record", "pause", "is_recording", "is_training", "backward", "grad", "unbroadcast"]
+__all__ = ["record", "pause", "train_mode", "predict_mode", "set_recording", "set_training",
+           "is_recording", "is_training", "backward", "grad", "unbroadcast"]
 
 
 def symbolic_grad(outputs: list, wrt: list, head_grads: list) -> list:

@@ -631,11 +631,30 @@ class HybridBlock(Block):
                 raise InputError(f"{type(self).__name__}: input {name!r} must be an NDArray "
                                  f"(or None) when hybridized, got {type(value).__name__}; "
                                  f"without hybridize() it takes any Python value, as a Block")
+        self._check_hybrid_inputs(values, names)
         entry = self._build_cache(values)
         if all(isinstance(a, NDArray) for a in args):  # what the hot path looks up
             self._fast[tuple((a._data.shape, a._data.dtype) for a in args)] = entry
         return self._call_cached_op(entry, [v for v in values if v is not None] +
                                     [p.data() for p in entry.params], values)
+
+    def _check_hybrid_inputs(self, values: list, names: list[str]) -> None:
+        """As MXNet's cached op: the inputs share one context, and which of them are None
+        stays as in the first hybridized call until the cache is cleared (hybridize())."""
+        ctxs = {str(v.context): name for name, v in zip(names, values) if v is not None}
+        if len(ctxs) > 1:
+            raise InputError(f"{type(self).__name__}: inputs on several contexts "
+                             f"({', '.join(f'{n}: {c}' for c, n in ctxs.items())}); a "
+                             f"hybridized block takes its inputs on one context")
+        given = tuple(f"{n}=None" if v is None else n for n, v in zip(names, values))
+        stored = self.__dict__.get("_in_format")
+        if stored is None:
+            # not through Block.__setattr__, which would invalidate every cached graph
+            self.__dict__["_in_format"] = given
+        elif given != stored:
+            raise InputError(f"{type(self).__name__}: the inputs given (or None) changed since "
+                             f"the first hybridized call: cached ({', '.join(stored)}), now "
+                             f"({', '.join(given)}); call hybridize() again to trace anew")
 
     def _eager_params(self, values: list, names: list[str]) -> list[NDArray]:
         """This block's parameters' values for an eager call, first finishing the
@@ -810,6 +829,7 @@ class HybridBlock(Block):
 
     def _clear_cached_op(self) -> None:
         """Forget every signature's CachedOp (and with it, once unused, its machine code)."""
+        self.__dict__.pop("_in_format", None)
         if "_cache" in self.__dict__:
             self._cache.clear()
             self._fast.clear()

@@ -131,8 +131,11 @@ class Parameter:
             self._attach()
 
     @property
-    def dtype(self) -> str:
-        return self._dtype
+    def dtype(self) -> np.dtype:
+        """A numpy dtype: it compares equal to the name ('float16'), the numpy class
+        (np.float16) and the dtype alike, as MXNet's (which holds whatever was given) does
+        with the form it was given."""
+        return np.dtype(self._dtype)
 
     @dtype.setter
     def dtype(self, dtype: Any) -> None:
@@ -270,6 +273,14 @@ class Parameter:
                                f"because grad_req='null'")
         return data.grad
 
+    @property
+    def _grad(self) -> list[NDArray] | None:
+        """MXNet's internal: the gradient arrays (one per context; here the one CPU's), or
+        None while uninitialized or with grad_req 'null'."""
+        if self._data is None or self._data.grad is None:
+            return None
+        return [self._data.grad]
+
     def list_grad(self) -> list[NDArray]:
         return [self.grad()]
 
@@ -315,6 +326,7 @@ class Parameter:
     def cast(self, dtype: Any) -> None:
         """Change the dtype, converting the value and dropping the gradient's contents."""
         self._dtype = normalize_dtype(dtype)
+        self._dtype_given = dtype
         if self._data is None:
             return
         self._data = NDArray(self._data._data.astype(self._dtype))
@@ -367,8 +379,8 @@ class Constant(Parameter):
 
     def __init__(self, name: str, value: Any):
         if not isinstance(value, NDArray):
-            value = NDArray(np.array(value, dtype=DEFAULT_DTYPE)
-                            if not isinstance(value, np.ndarray) else value.copy())
+            # as nd.array: anything but an NDArray (a list, any numpy array) becomes float32
+            value = NDArray(np.array(value, dtype=DEFAULT_DTYPE))
         self.value = value
         super().__init__(name, grad_req="null", shape=value.shape, dtype=value.dtype,
                          init=initializer.Constant(value.asnumpy()))

@@ -301,4 +301,16 @@ def waitall() -> None:
     """Kept for MXNet compatibility: computation is synchronous here."""
 
 
+def reset_arrays(*data: NDArray, num_arrays: int) -> None:
+    """Set every array to zero in place (MXNet's multi-array gradient reset).  ``num_arrays``
+    must equal the number of arrays given, as MXNet's op requires."""
+    if num_arrays != len(data):
+        raise ValueError(f"reset_arrays: num_arrays={num_arrays} but {len(data)} arrays given")
+    for i, a in enumerate(data):
+        if not isinstance(a, NDArray):
+            raise TypeError(f"reset_arrays: data[{i}] is {type(a).__name__}, not an NDArray")
+    for a in data:
+        a._data[...] = 0
+
+
 _public_ops, _internal = populate(invoke, is_tensor)

@@ -403,6 +403,13 @@ class OperatorMixin:
             shape = tuple(kwargs.pop("shape"))
         return self._view("Reshape", [self], {"shape": tuple(shape), **kwargs})
 
+    def squeeze(self, axis=None, inplace: bool = False):
+        """Size-1 axes removed; ``inplace=True`` gives a view of this array's memory, as
+        MXNet's NDArray does (a traced value has no memory, so it is the same op there)."""
+        if inplace:
+            return self._view("squeeze", [self], {"axis": axis})
+        return self._invoke("squeeze", [self], {"axis": axis})
+
     def astype(self, dtype, copy: bool = True):
         if not copy and self.dtype is not None and self.dtype == np.dtype(normalize_dtype(dtype)):
             return self  # as MXNet: nothing to convert and no copy asked for

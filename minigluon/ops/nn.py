@@ -226,6 +226,69 @@ register(Op("pick", ("data", "index"), _pick_shape, _pick, fluent=True, lower=_l
                    "mode": Attr("str", "clip", choices=("clip", "wrap"))}))
 
 
+def _take_shape(attrs, shapes):
+    data, index = tuple(shapes[0]), tuple(shapes[1])
+    ax = normalize_axis(attrs["axis"], len(data))
+    return [data[:ax] + index + data[ax + 1:]]
+
+
+def _take(attrs, data, index):
+    ax = normalize_axis(attrs["axis"], data.ndim)
+    n = data.shape[ax]
+    if attrs["mode"] == "raise":
+        k = np.trunc(index)
+        with np.errstate(invalid="ignore"):
+            bad = ~((k >= 0) & (k < n))  # NaN is out of range too
+        if bad.any():
+            raise ValueError(f"take: index {index[bad].ravel()[0]} is outside [0, {n}) of "
+                             f"axis {ax} (mode 'raise')")
+        k = k.astype(np.int64)
+    else:
+        k = label_index(index, n, attrs["mode"])
+    return np.take(data, k, axis=ax)
+
+
+def _lower_take(attrs, data, index):
+    if attrs["mode"] == "raise":  # a bounds error has no place in a compiled kernel
+        return None
+    ax = normalize_axis(attrs["axis"], len(data.shape))
+    n, ki = data.shape[ax], len(index.shape)
+
+    def fn(idx):
+        k = Expr(Ops.PICKIDX, (index(tuple(idx[ax:ax + ki])), n, attrs["mode"]), "int64")
+        return data(tuple(idx[:ax]) + (k,) + tuple(idx[ax + ki:]))
+    return Lazy(_take_shape(attrs, [data.shape, index.shape])[0], data.dtype, fn)
+
+
+def _grad_take(F, attrs, ins, outs, og):
+    """og summed into the rows it was read from: each index as a one-hot row of the axis
+    (clipped or wrapped first, as the forward pass), and one matrix product."""
+    data, index = ins
+    ax = normalize_axis(attrs["axis"], len(data.shape))
+    n = data.shape[ax]
+    if 0 in data.shape or 0 in index.shape:
+        return [F.zeros_like(data), None]
+    k = F.Cast(index, dtype="float64")
+    if attrs["mode"] == "clip":
+        k = F.clip(k, a_min=0.0, a_max=float(n - 1))
+    else:  # wrap ('raise' has already refused anything out of range)
+        k = F.trunc(k)
+        k = k - F.floor(k / float(n)) * float(n)
+    hot = F.reshape(F.one_hot(k, depth=n, dtype=str(data.dtype)), shape=(-1, n))
+    m = int(np.prod(index.shape))
+    pre, post = int(np.prod(data.shape[:ax])), int(np.prod(data.shape[ax + 1:]))
+    g = F.transpose(F.reshape(og[0], shape=(pre, m, post)), axes=(1, 0, 2))
+    rows = F.dot(hot, F.reshape(g, shape=(m, pre * post)), transpose_a=True)  # (n, pre*post)
+    g = F.transpose(F.reshape(rows, shape=(n, pre, post)), axes=(1, 0, 2))
+    return [F.reshape(g, shape=data.shape), None]
+
+
+register(Op("take", ("a", "indices"), _take_shape, _take, fluent=True, lower=_lower_take,
+            grad=_grad_take,
+            attrs={"axis": Attr("int", 0),
+                   "mode": Attr("str", "clip", choices=("clip", "wrap", "raise"))}))
+
+
 def _one_hot(attrs, indices):
     depth = attrs["depth"]
     idx = np.nan_to_num(indices, nan=-1.0).astype(np.int64)

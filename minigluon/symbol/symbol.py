@@ -63,7 +63,9 @@ _SCOPE: contextvars.ContextVar[tuple[str, dict]] = contextvars.ContextVar(
 
 @contextmanager
 def name_scope(prefix: str):
-    """Name the nodes created inside ``{prefix}{hint}{n}`` with counters starting at 0."""
+    """Name the nodes created inside ``{prefix}{hint}{n}`` with counters starting at 0, and
+    a node given ``name=`` ``{prefix}{name}``, as MXNet's ``name.Prefix``: a block's
+    ``F.Activation(x, name='fwd')`` becomes ``dense0_fwd``, unique per block."""
     token = _SCOPE.set((prefix, {}))
     try:
         yield
@@ -275,7 +277,8 @@ def invoke(op: Op, inputs: list, attrs: dict, name: str | None) -> Symbol:
             raise op_error(op, inputs, e) from e
     else:
         shapes, dtypes = [None] * op.num_outputs, [None] * op.num_outputs
-    node = Node(op, name or _auto_name(op.name_hint), attrs, refs, shapes, dtypes)
+    node = Node(op, _SCOPE.get()[0] + name if name else _auto_name(op.name_hint), attrs, refs,
+                shapes, dtypes)
     out = Symbol([(node, i) for i in range(op.visible_outputs)])
     track(inputs, [out])
     return out

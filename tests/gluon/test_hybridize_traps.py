@@ -349,7 +349,8 @@ def test_context_and_detach_mean_the_same_in_both_modes():
 
 # --- the two namespaces are one --------------------------------------------------------------------
 # functions about data, not ops: arrays from Python/numpy data, files of arrays, waiting
-ND_DATA_ONLY = {"array", "save", "load", "load_frombuffer", "waitall"}
+ND_DATA_ONLY = {"array", "save", "load", "load_frombuffer", "waitall",
+                "reset_arrays"}  # zeroes arrays in place: no graph value to name
 
 
 def _functions(ns):

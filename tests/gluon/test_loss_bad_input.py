@@ -384,13 +384,17 @@ def test_optional_input_and_dtype_are_part_of_the_signature():
     want = -logp[np.arange(4), label.astype(int)]
     got = block(nd.array(pred), nd.array(label)).asnumpy()
     np.testing.assert_allclose(got, want, rtol=1e-5)
-    got = block(nd.array(pred), nd.array(label), nd.array(sw)).asnumpy()
-    np.testing.assert_allclose(got, want * sw[:, 0], rtol=1e-5)
-    assert len(block._cache) == 2
     got = block(nd.array(pred, dtype="float64"), nd.array(label, dtype="float64")).asnumpy()
     assert got.dtype == np.float64
     np.testing.assert_allclose(got, want, rtol=1e-10)
-    assert len(block._cache) == 3
+    assert len(block._cache) == 2
+    # as MXNet 1.9.1: which inputs are given is fixed by the first hybridized call
+    with pytest.raises(ValueError, match="sample_weight=None"):
+        block(nd.array(pred), nd.array(label), nd.array(sw))
+    block.hybridize()
+    got = block(nd.array(pred), nd.array(label), nd.array(sw)).asnumpy()
+    np.testing.assert_allclose(got, want * sw[:, 0], rtol=1e-5)
+    assert len(block._cache) == 1
 
 
 def test_hybridize_again_clears_the_cache():

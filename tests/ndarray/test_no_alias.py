@@ -55,6 +55,7 @@ CASES: dict[str, tuple[list, dict]] = {
     "softmax": ([_u(3, 4)], {}),
     "pick": ([_u(3, 4), np.array([0, 3, 1], np.float32)], {"axis": 1}),
     "one_hot": ([np.array([0, 3, 1], np.float32)], {"depth": 4}),
+    "take": ([_u(3, 4), np.array([0, 2, 2], np.float32)], {"axis": 1}),
     "CTCLoss": ([_u(5, 2, 4), np.array([[1, 2], [3, 0]], np.float32)], {}),
     "_ctc_loss_lse": ([_u(5, 2, 4), _u(5, 2), np.array([[1, 2], [3, 0]], np.float32)], {}),
     "Reshape": ([_u(3, 4)], {"shape": (2, -1)}),

@@ -52,6 +52,9 @@ CASES: dict[str, tuple[list, dict]] = {
     "softmax": ([_u((3, 4), -2, 2)], {"axis": 0, "temperature": 2.0}),
     "pick": ([_u((3, 4)), np.array([0.0, 3, 1])], {"axis": 1}),
     "one_hot": ([np.array([0.0, 3, 1])], {"depth": 4}),
+    # repeated, clipped and wrapped indices: their gradients add up in one row
+    "take": ([_u((3, 4, 2)), np.array([[0.0, 2.7], [-1, 5]])], {"axis": 1}),
+    "take/wrap": ([_u((3, 4)), np.array([1.0, -1, 7, 3])], {"axis": 0, "mode": "wrap"}),
     "CTCLoss": ([_u((5, 2, 4), -1, 1), np.array([[1.0, 2], [3, 0]])], {}),
     # the compiler's form of CTCLoss: data, its log-sum-exp over the classes, label
     "_ctc_loss_lse": ([_CTC_X, _lse(_CTC_X), np.array([[1.0, 2], [3, 0]])], {}),
@@ -91,7 +94,7 @@ CASES.update({
                           {"num_hidden": 2}),
 })
 # inputs that are not differentiable (labels, conditions, lengths)
-NO_GRAD_INPUTS = {"where": {0}, "pick": {1}, "CTCLoss": {1}, "_ctc_loss_lse": {1, 2},
+NO_GRAD_INPUTS = {"where": {0}, "pick": {1}, "take": {1}, "CTCLoss": {1}, "_ctc_loss_lse": {1, 2},
                   "reshape_like": {1},
                   "broadcast_like": {1}}
 # ops with nothing to differentiate: constants, no inputs (random draws among them)

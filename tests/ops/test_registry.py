@@ -413,6 +413,8 @@ TABLE = [
     ("pick", {}, [(3, 4), _index((3,), 4)]),
     ("pick", {"axis": 0, "keepdims": True}, [(3, 4), _index((4,), 3)]),
     ("pick", {"axis": 1}, [(3, 4), _index((3, 1), 4)]),
+    ("take", {}, [(3, 4), _index((2, 2), 5)]),
+    ("take", {"axis": -1, "mode": "wrap"}, [(2, 3), np.array([-1, 4, 2], np.float32)]),
     ("one_hot", {"depth": 5}, [_index((2, 3), 5)]),
     ("one_hot", {"depth": 3, "dtype": "int32"}, [_index((4,), 3)]),
     ("CTCLoss", {}, [(5, 2, 4), np.array([[1, 2], [2, 0]], np.float32)]),

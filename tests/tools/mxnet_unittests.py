@@ -1,7 +1,7 @@
 """Run Apache MXNet 1.9.1's own Python unit tests against minigluon.
 
     python tests/tools/mxnet_unittests.py MXNET_SRC [test_gluon.py ...] [--mxnet PYTHON]
-                                          [--report FILE] [-k EXPR]
+                                          [--report FILE] [-k EXPR] [--keep]
 
 MXNET_SRC is a checkout of MXNet at tag 1.9.1 (its ``tests/python/unittest`` is used).
 The tests run in a scratch directory where ``import mxnet`` is minigluon: an alias that
@@ -112,7 +112,8 @@ def _scratch(src: Path, files: list[str], alias: bool) -> Path:
     return root
 
 
-def run(src: Path, files: list[str], python: str, alias: bool, keyword: str | None) -> dict:
+def run(src: Path, files: list[str], python: str, alias: bool, keyword: str | None,
+        keep: bool = False) -> dict:
     root = _scratch(src, files, alias)
     out = root / "results.json"
     env = dict(os.environ, MXNET_UNITTESTS_OUT=str(out),
@@ -124,7 +125,11 @@ def run(src: Path, files: list[str], python: str, alias: bool, keyword: str | No
     subprocess.run(cmd, cwd=root / "unittest", env=env, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL, timeout=3600)
     results = json.loads(out.read_text()) if out.exists() else {}
-    shutil.rmtree(root, ignore_errors=True)
+    if keep:
+        # to rerun one failure in detail: cd there/unittest; PYTHONPATH=../shims pytest -rf
+        print(f"scratch kept: {root}")
+    else:
+        shutil.rmtree(root, ignore_errors=True)
     return results
 
 
@@ -135,8 +140,9 @@ def main() -> None:
     ap.add_argument("--mxnet", help="a Python with MXNet 1.9.1, pytest and scipy")
     ap.add_argument("--report", type=Path, help="write both runs' outcomes as JSON")
     ap.add_argument("-k", dest="keyword", help="pytest -k expression")
+    ap.add_argument("--keep", action="store_true", help="keep minigluon's scratch dir")
     args = ap.parse_args()
-    ours = run(args.src, args.files, sys.executable, True, args.keyword)
+    ours = run(args.src, args.files, sys.executable, True, args.keyword, args.keep)
     theirs = run(args.src, args.files, args.mxnet, False, args.keyword) if args.mxnet else {}
     for name in args.files:
         mine = {k: v for k, v in ours.items() if k.startswith(name)}

@@ -1,4 +1,8 @@
 """``mg.gluon.nn``: the layers of MXNet 1.9.1's ``gluon.nn`` that an MLP needs."""
+# MXNet's gluon.nn re-exports these three
+from ..block import Block as Block
+from ..block import HybridBlock as HybridBlock
+from ..symbol_block import SymbolBlock as SymbolBlock
 from .activations import Activation
 from .basic_layers import Dense, Dropout, Flatten, HybridLambda, HybridSequential, Lambda, Sequential
 
