@@ -1,15 +1,22 @@
-"""``mg.util``: the switches of MXNet's NumPy-compatible mode, which minigluon does not have.
+"""``mg.util``: the switches of MXNet's NumPy-compatible modes.
 
-MXNet 1.9.1 code asks ``is_np_array()`` / ``is_np_shape()`` to pick between its legacy
-``mx.nd`` semantics and ``mx.np``'s; minigluon has only the former, so both are False and
-turning NumPy mode on is refused rather than silently ignored.
+NumPy *shape* semantics (``np_shape``) are supported: minigluon's arrays always allow 0-d
+and zero-size shapes, and the switch changes what MXNet's API reports and writes in that
+mode: an unknown dimension of a Parameter's shape reads -1 instead of 0, and ``nd.save``
+writes V3 records (0-d arrays stay 0-d).  NumPy *arrays* (``mx.np``, ``is_np_array``) are
+not implemented: turning them on is refused rather than silently ignored.
 """
 from __future__ import annotations
+
+import contextlib
+import functools
+import threading
 
 from .base import MXNetError
 
 _NP_MODE_REFUSED = ("minigluon implements MXNet's legacy mx.nd semantics only; NumPy mode "
                     "(mx.np, set_np, use_np) is not available")
+_STATE = threading.local()  # per thread, as MXNet's
 
 
 def is_np_array() -> bool:
@@ -17,16 +24,46 @@ def is_np_array() -> bool:
 
 
 def is_np_shape() -> bool:
-    return False
+    """Whether NumPy shape semantics are on (``np_shape``/``set_np_shape``)."""
+    return getattr(_STATE, "np_shape", False)
+
+
+def set_np_shape(active: bool) -> bool:
+    """Turn NumPy shape semantics on or off; returns the previous setting."""
+    previous = is_np_shape()
+    _STATE.np_shape = bool(active)
+    return previous
+
+
+@contextlib.contextmanager
+def np_shape(active: bool = True):
+    """``with np_shape(True):`` NumPy shape semantics inside the block only."""
+    previous = set_np_shape(active)
+    try:
+        yield
+    finally:
+        set_np_shape(previous)
+
+
+def use_np_shape(func):
+    """Run ``func`` with NumPy shape semantics on."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with np_shape(True):
+            return func(*args, **kwargs)
+    return wrapper
 
 
 def set_np(shape: bool = True, array: bool = True, dtype: bool = False) -> None:
-    if shape or array or dtype:
+    """Only the shape semantics exist here: ``set_np(shape=True, array=False)`` works."""
+    if array or dtype:
         raise MXNetError(_NP_MODE_REFUSED)
+    set_np_shape(shape)
 
 
 def reset_np() -> None:
-    """NumPy mode is always off: nothing to reset."""
+    """Back to MXNet's legacy semantics."""
+    set_np_shape(False)
 
 
 def use_np(func):

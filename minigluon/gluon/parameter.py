@@ -14,6 +14,7 @@ import numpy as np
 from .. import initializer
 from ..base import DEFAULT_DTYPE, MXNetError, normalize_dtype
 from ..ndarray import NDArray
+from ..util import is_np_shape
 
 _STYPES = ("default", "row_sparse", "csr")
 
@@ -143,7 +144,10 @@ class Parameter:
 
     @property
     def shape(self) -> tuple | None:
-        """None or a tuple whose 0s are dimensions not known yet."""
+        """None or a tuple whose 0s are dimensions not known yet (-1s with NumPy shape
+        semantics on, as MXNet reports them: ``mg.util.np_shape``)."""
+        if self._shape is not None and is_np_shape():
+            return tuple(-1 if d == 0 else d for d in self._shape)
         return self._shape
 
     @shape.setter

@@ -19,6 +19,7 @@ import uuid
 import numpy as np
 
 from ..base import MXNetError
+from ..util import is_np_shape
 from .ndarray import NDArray
 
 __all__ = ["ParamsFormatError", "save", "load", "load_frombuffer"]
@@ -45,7 +46,8 @@ def save(fname, data) -> None:
 
     Records are V2 (MXNet's default shape mode), dense, context cpu(0).  MXNet 1.x reads a V2
     record with ndim 0 as "no array" and refuses V3 records outside np-shape mode, so a 0-d
-    array is written with shape (1,), the way MXNet 1.x itself represents scalars.  The file is
+    array is written with shape (1,), the way MXNet 1.x itself represents scalars.  Inside
+    ``mg.util.np_shape(True)`` records are V3 and 0-d arrays stay 0-d, as MXNet writes them.  The file is
     written to a temporary name and renamed, so a failed save leaves no partial file behind.
     """
     if isinstance(data, NDArray):
@@ -60,6 +62,7 @@ def save(fname, data) -> None:
     else:
         raise TypeError("save only accepts an NDArray, a list of NDArrays or a dict str -> NDArray, "
                         f"got {type(data).__name__}")
+    np_mode = is_np_shape()  # MXNet writes V3 records, with real 0-d arrays, in that mode
     records = []  # everything is checked before the file is touched
     for label, value in zip(labels, values):
         if not isinstance(value, NDArray):
@@ -69,10 +72,11 @@ def save(fname, data) -> None:
         if flag is None:
             raise TypeError(f"save: entry {label!r} has dtype {x.dtype}, which the MXNet format cannot "
                             f"hold here (supported: {', '.join(_DTYPES)})")
-        shape = x.shape or (1,)
+        shape = x.shape if np_mode else x.shape or (1,)
         if len(shape) > _MAX_NDIM:
             raise ValueError(f"save: entry {label!r} has {len(shape)} dimensions (MXNet allows {_MAX_NDIM})")
-        header = struct.pack(f"<Iii{len(shape)}qiii", _V2, 0, len(shape), *shape, 1, 0, flag)
+        header = struct.pack(f"<Iii{len(shape)}qiii", _V3 if np_mode else _V2, 0, len(shape), *shape,
+                             1, 0, flag)
         flat = np.ascontiguousarray(x, dtype=x.dtype.newbyteorder("<")).reshape(-1)
         records.append((header, flat.view(np.uint8)))
     names = []
