@@ -24,7 +24,7 @@ from .base import CompileError, ForkSafeLock, ShapeError, fmt_type
 from .compiler import remat
 from .ndarray import NDArray
 from .ops.frontend import user_stacklevel
-from .ops.registry import Op
+from .ops.registry import OPS, Op
 from .symbol import Symbol
 from .symbol.interpreter import Plan
 
@@ -209,6 +209,18 @@ class CachedOp:
         interpreter runs any of it, a RuntimeWarning says so once per block and graph,
         naming the block, the op and why; MINIGLUON_JIT_STRICT=1 makes that an error."""
         if not jit.enabled():
+            return self._interpreter()
+        # a graph made by autograd.get_symbol may hold a _CachedOp node: its kernel is
+        # another graph, which the compiler (it knows registry ops only) cannot inline
+        foreign = sorted({n.op.name for n in self.graph.topo_nodes()
+                          if not n.is_variable and n.op.name not in OPS})
+        if foreign:
+            if os.environ.get("MINIGLUON_JIT_STRICT"):
+                raise CompileError(f"{self.owner} cannot be compiled: it holds "
+                                   f"{', '.join(foreign)}, not a registry op")
+            self._announce(f"runs on the numpy interpreter, not compiled: "
+                           f"{', '.join(foreign)} (a recorded hybridized call) is not a "
+                           f"registry op")
             return self._interpreter()
         # the compiler's code generator loads llvmlite: only when a graph first compiles
         from .compiler.pipeline import compile_graph

@@ -175,3 +175,23 @@ def test_after_backward_freed_the_graph_is_a_clear_error():
     z.backward()
     with pytest.raises(mg.base.MXNetError, match="freed"):
         autograd.get_symbol(z)
+
+
+def test_graph_with_cached_op_runs_in_a_symbol_block_interpreted(monkeypatch):
+    net = three_dense((4, 3, 2), (5, 4, 3))
+    data = nd.ones((1, 5))
+    net.hybridize(inline_limit=0)
+    with autograd.record():
+        y = net(data)
+    got = autograd.get_symbol(y)
+    feed = feed_by_shape(got, net, data)
+    names = got.list_arguments()
+    blk = mg.gluon.SymbolBlock(got, [mg.sym.var(n) for n in names])
+    blk.hybridize()
+    with pytest.raises(mg.base.CompileError, match="_CachedOp, not a registry op"):
+        blk(*[feed[n] for n in names])  # the tests' strict mode: no silent interpreter
+    monkeypatch.delenv("MINIGLUON_JIT_STRICT")
+    blk.hybridize()
+    with pytest.warns(RuntimeWarning, match="_CachedOp .*not a registry op"):
+        out = blk(*[feed[n] for n in names])
+    np.testing.assert_allclose(out.asnumpy(), y.asnumpy(), rtol=1e-5, atol=1e-6)
