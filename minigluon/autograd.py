@@ -299,7 +299,7 @@ def get_symbol(x) -> Symbol:
     for node in _topo([x]):
         if node.freed or node.attrs is None:
             raise MXNetError("get_symbol after backward() freed the recorded graph; call it "
-                               "before backward(), or pass retain_graph=True to backward()")
+                             "before backward(), or pass retain_graph=True to backward()")
         refs = [made[id(a._ag[0])][a._ag[1]] if isinstance(a._ag, tuple) else variable(a)
                 for a in node.inputs]
         expand = getattr(node.op, "recorded_outputs", None)

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -103,7 +104,7 @@ class CachedOp:
         results = iter(self._gradients[wrt].backward.run(arrays))
         return [F.NDArray(next(results)) if need else None for need in wrt]
 
-    def recorded_outputs(self, refs: list, make) -> list:
+    def recorded_outputs(self, refs: list, make: Callable[..., Any]) -> list:
         """This call as autograd.get_symbol shows it, given a node ref per input on the
         tape (the inputs the graph reads) and ``make(op, attrs, refs, shapes, dtypes)``
         that adds a node: the graph's ops inlined when there are at most ``inline_limit``
