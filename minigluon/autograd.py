@@ -13,10 +13,10 @@ from contextlib import contextmanager
 
 from . import ndarray as nd
 from . import symbol as sym
-from .base import postorder
+from .base import MXNetError, postorder
 from .ops import random as _random_ops
 from .ops.gradients import unbroadcast  # public here, as before; defined beside its users
-from .symbol.symbol import Symbol, topo_order
+from .symbol.symbol import Node, Symbol, topo_order
 
 _STATE = threading.local()
 # id -> variable whose .grad backward() wrote since Trainer.step last used it (MXNet's
@@ -256,8 +256,65 @@ def grad(heads, variables, head_grads=None, retain_graph: bool = False,
     return out[0] if single else out
 
 
+def get_symbol(x) -> Symbol:
+    """The recorded computation that produced x, as a Symbol (MXNet's ``get_symbol``).
+
+    Each recorded registry op becomes a node ``node_<k>`` with its attributes; an array no
+    recorded op produced becomes a variable, ``var<k>`` if it has ``attach_grad()``, else
+    ``null<k>`` (MXNet's names, numbered per call).  Variables carry their shape and dtype,
+    so ``sym.eval(**{name: array})`` recomputes x.  A hybridized call is expanded by its
+    CachedOp (``op.recorded_outputs``): inlined, or one ``_CachedOp`` node.  Raises
+    MXNetError (as MXNet) for an array not computed under ``record()``, and once
+    backward() has freed its graph.
+    """
+    if not isinstance(x, nd.NDArray):
+        raise TypeError(f"get_symbol takes an NDArray, got {type(x).__name__}")
+    if x._ag is None:
+        raise MXNetError(f"get_symbol: this {x._data.dtype.name}{list(x.shape)} array is not "
+                         f"part of a recorded computation: compute it inside "
+                         f"autograd.record() from an array with attach_grad()")
+    names = {"var": 0, "node": 0}
+    variables: dict = {}
+
+    def variable(a) -> tuple[Node, int]:
+        # a variable is itself on every node that reads it; another array is a snapshot
+        # sharing its memory, so its numpy buffer identifies it
+        k = id(a) if a._ag == "leaf" else ("data", id(a._data))
+        if k not in variables:
+            label = "var" if a._ag == "leaf" else "null"
+            # no __shape__/__dtype__ attrs: MXNet's JSON has none; the Node still knows them
+            variables[k] = Node(None, f"{label}{names['var']}", {}, [], [tuple(a.shape)],
+                                [a._data.dtype.name])
+            names["var"] += 1
+        return variables[k], 0
+
+    def make(op, attrs: dict, refs: list, shapes: list, dtypes: list) -> Node:
+        node = Node(op, f"node_{names['node']}", dict(attrs), refs, list(shapes), list(dtypes))
+        names["node"] += 1
+        return node
+
+    if x._ag == "leaf":
+        return Symbol([variable(x)])
+    made: dict[int, list] = {}
+    for node in _topo([x]):
+        if node.freed or node.attrs is None:
+            raise MXNetError("get_symbol after backward() freed the recorded graph; call it "
+                             "before backward(), or pass retain_graph=True to backward()")
+        refs = [made[id(a._ag[0])][a._ag[1]] if isinstance(a._ag, tuple) else variable(a)
+                for a in node.inputs]
+        expand = getattr(node.op, "recorded_outputs", None)
+        if expand is not None:  # a hybridized call: its CachedOp knows its graph
+            made[id(node)] = expand(refs, make)
+        else:
+            shapes = [tuple(o.shape) for o in node.outputs]
+            dtypes = [o._data.dtype.name for o in node.outputs]
+            new = make(node.op, node.attrs, refs, shapes, dtypes)
+            made[id(node)] = [(new, i) for i in range(len(node.outputs))]
+    return Symbol([made[id(x._ag[0])][x._ag[1]]])
+
+
 __all__ = ["record", "pause", "train_mode", "predict_mode", "set_recording", "set_training",
-           "is_recording", "is_training", "backward", "grad", "unbroadcast"]
+           "is_recording", "is_training", "backward", "grad", "unbroadcast", "get_symbol"]
 
 
 def symbolic_grad(outputs: list, wrt: list, head_grads: list) -> list:

@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from . import autograd, jit
 from . import symbol as sym
-from .base import CompileError, ForkSafeLock, fmt_type
+from .base import CompileError, ForkSafeLock, ShapeError, fmt_type
 from .compiler import remat
 from .ndarray import NDArray
 from .ops.frontend import user_stacklevel
+from .ops.registry import OPS, Op
 from .symbol import Symbol
 from .symbol.interpreter import Plan
 
@@ -50,10 +52,13 @@ class CachedOp:
     # backward returns arrays no one else holds: .grad may take them without a copy
     grad_is_fresh = True
 
-    def __init__(self, graph: Symbol, input_names: list[str], owner: str):
+    def __init__(self, graph: Symbol, input_names: list[str], owner: str,
+                 inline_limit: int = 2):
         self.graph = graph
         self.input_names = input_names
         self.owner = owner
+        # autograd.get_symbol shows a graph of at most this many ops inlined (MXNet's)
+        self.inline_limit = inline_limit
         self.name = f"hybridized {owner}"
         read = set(graph.list_arguments())
         # positions of the inputs the graph reads: those are compiled, and go on the tape
@@ -62,6 +67,8 @@ class CachedOp:
         self.exe = None  # the compiled executable, once built (None: interpreted)
         self._gradients: dict[tuple[bool, ...], _Gradient | None] = {}
         self._lock = ForkSafeLock()
+        self._op: Op | None = None  # as_op(), built on first use
+        self._plan: Plan | None = None
 
     def __repr__(self) -> str:
         return f"CachedOp({self.owner}, inputs={self.input_names})"
@@ -96,6 +103,56 @@ class CachedOp:
         arrays = [x._data for x in ins] + attrs["kept"] + [g._data for g in ograds]
         results = iter(self._gradients[wrt].backward.run(arrays))
         return [F.NDArray(next(results)) if need else None for need in wrt]
+
+    def recorded_outputs(self, refs: list, make: Callable[..., Any]) -> list:
+        """This call as autograd.get_symbol shows it, given a node ref per input on the
+        tape (the inputs the graph reads) and ``make(op, attrs, refs, shapes, dtypes)``
+        that adds a node: the graph's ops inlined when there are at most ``inline_limit``
+        of them, else one ``_CachedOp`` node, as MXNet records.  Returns a ref per output."""
+        ops = [n for n in self.graph.topo_nodes() if not n.is_variable]
+        outputs = self.graph._outputs
+        if len(ops) > self.inline_limit:
+            node = make(self.as_op(), {}, refs, [n.shapes[i] for n, i in outputs],
+                        [n.dtypes[i] for n, i in outputs])
+            return [(node, i) for i in range(len(outputs))]
+        by_name = dict(zip((self.input_names[k] for k in self.reads), refs))
+        done: dict = {}
+        for n in self.graph.topo_nodes():
+            if n.is_variable:
+                done[id(n)] = [by_name[n.name]]
+            else:
+                new = make(n.op, n.attrs, [done[id(src)][i] for src, i in n.inputs],
+                           n.shapes, n.dtypes)
+                done[id(n)] = [(new, i) for i in range(n.num_outputs)]
+        return [done[id(n)][i] for n, i in outputs]
+
+    def as_op(self) -> Op:
+        """This CachedOp as a graph operator named ``_CachedOp`` (as MXNet writes it into
+        graph JSON), taking the inputs the graph reads.  Not in the registry: its rules are
+        this graph's, so JSON naming it cannot be loaded ("unknown operator '_CachedOp'");
+        in memory it evaluates by interpreting the graph, and has no gradient or lowering."""
+        if self._op is None:
+            graph, names = self.graph, [self.input_names[k] for k in self.reads]
+            variables = {n.name: n for n in graph.topo_nodes() if n.is_variable}
+            outputs = graph._outputs
+
+            def shape(attrs, in_shapes):
+                for name, s in zip(names, in_shapes):
+                    if tuple(s) != tuple(variables[name].shapes[0]):
+                        raise ShapeError(f"_CachedOp of {self.owner}: input {name} has shape "
+                                         f"{tuple(s)}, the graph was traced with "
+                                         f"{variables[name].shapes[0]}")
+                return [n.shapes[i] for n, i in outputs]
+
+            def compute(attrs, *arrays):
+                if self._plan is None:
+                    self._plan = Plan(graph)
+                return self._plan.run(dict(zip(names, arrays)))
+
+            self._op = Op("_CachedOp", tuple(names), shape, compute,
+                          dtype=lambda attrs, dts: [n.dtypes[i] for n, i in outputs],
+                          num_outputs=len(outputs), hint="_cachedop")
+        return self._op
 
     def gradient(self, wrt: tuple[bool, ...]) -> _Gradient | None:
         """The forward/backward split for gradients of the inputs the graph reads for
@@ -153,6 +210,18 @@ class CachedOp:
         interpreter runs any of it, a RuntimeWarning says so once per block and graph,
         naming the block, the op and why; MINIGLUON_JIT_STRICT=1 makes that an error."""
         if not jit.enabled():
+            return self._interpreter()
+        # a graph made by autograd.get_symbol may hold a _CachedOp node: its kernel is
+        # another graph, which the compiler (it knows registry ops only) cannot inline
+        foreign = sorted({n.op.name for n in self.graph.topo_nodes()
+                          if not n.is_variable and n.op.name not in OPS})
+        if foreign:
+            if os.environ.get("MINIGLUON_JIT_STRICT"):
+                raise CompileError(f"{self.owner} cannot be compiled: it holds "
+                                   f"{', '.join(foreign)}, not a registry op")
+            self._announce(f"runs on the numpy interpreter, not compiled: "
+                           f"{', '.join(foreign)} (a recorded hybridized call) is not a "
+                           f"registry op")
             return self._interpreter()
         # the compiler's code generator loads llvmlite: only when a graph first compiles
         from .compiler.pipeline import compile_graph

@@ -536,6 +536,9 @@ class HybridBlock(Block):
         """Trace and cache graphs from the next call on (``active=False`` goes back);
         children too.  A hybridized parent traces its children into its own graph."""
         self._active = active
+        # MXNet inlines a cached graph of at most inline_limit ops into the recorded graph
+        # (autograd.get_symbol), never with static_alloc
+        self._inline_limit = -1 if kwargs.get("static_alloc") else int(kwargs.get("inline_limit", 2))
         self._clear_cached_op()
         if active and (self._forward_hooks or self._forward_pre_hooks):
             warnings.warn(f'"{self.name}" is being hybridized while still having forward '
@@ -798,7 +801,8 @@ class HybridBlock(Block):
             # a parameter's shape is still unknown: infer it from this call, then trace
             self._deferred_infer_shape(values)
             graph, input_names, out_format, guards, params = self._get_graph(values)
-        return _CacheEntry(CachedOp(graph, input_names, type(self).__name__), out_format,
+        return _CacheEntry(CachedOp(graph, input_names, type(self).__name__,
+                                    getattr(self, "_inline_limit", 2)), out_format,
                            params, _param_types(params), [_param_version[0]], guards)
 
     def _forget(self, key: tuple) -> None:
