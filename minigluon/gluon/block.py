@@ -24,7 +24,7 @@ from .. import ndarray as nd
 from .. import symbol as sym
 from ..base import CompileError, ForkSafeLock, MXNetError, TracingError, fmt_type, reworded
 from ..cached_op import CachedOp
-from ..ndarray import NDArray
+from ..ndarray import NDArray, save
 from ..ops.frontend import (
     argument_names,
     raising_user_line,
@@ -35,7 +35,7 @@ from ..ops.frontend import (
 from ..symbol import Symbol
 from ..symbol.graph_json import to_json
 from ..symbol.symbol import name_scope
-from .parameter import Parameter, ParameterDict
+from .parameter import Parameter, ParameterDict, load_named
 from .parameter import _version as _param_version
 
 _COUNTERS: dict[str, itertools.count] = defaultdict(itertools.count)
@@ -342,7 +342,6 @@ class Block:
     def save_parameters(self, filename: str, deduplicate: bool = False) -> None:
         """Every parameter into an MXNet ``.params`` file, keyed by its path of attribute
         names (``dense0.weight``); ``deduplicate`` writes a shared parameter once."""
-        from ..ndarray import save
         params = self._collect_params_with_prefix()
         if deduplicate:
             first: dict[int, str] = {}
@@ -357,13 +356,7 @@ class Block:
         """Load a file written by ``save_parameters`` (or, without dots in its names, by
         ``collect_params().save``).  A parameter missing from the file, or a name in the
         file that this block lacks, is an error unless allowed."""
-        from ..ndarray import load
-        loaded = load(filename)
-        if isinstance(loaded, list):
-            if loaded:
-                raise ValueError(f"{filename}: the arrays have no names, so they cannot be "
-                                 f"matched to parameters")
-            loaded = {}
+        loaded = load_named(filename)
         params = self._collect_params_with_prefix()
         if not loaded and not params:
             return
@@ -879,7 +872,6 @@ class HybridBlock(Block):
             raise RuntimeError(f"{type(self).__name__}.export: call hybridize() and then run "
                                f"the block at least once before export(), so that there is a "
                                f"traced graph to write")
-        from ..ndarray import save
         sym_file, params_file = f"{path}-symbol.json", f"{path}-{epoch:04d}.params"
         with open(sym_file, "w", encoding="utf-8") as f:
             f.write(to_json(graph, shapes=False))

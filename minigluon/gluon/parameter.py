@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import initializer
 from ..base import DEFAULT_DTYPE, MXNetError, normalize_dtype
-from ..ndarray import NDArray
+from ..ndarray import NDArray, load, save
 from ..util import is_np_shape
 
 _STYPES = ("default", "row_sparse", "csr")
@@ -22,6 +22,18 @@ _STYPES = ("default", "row_sparse", "csr")
 # initialization): a compiled graph checks its parameters' types again only when it moved
 _version = [0]
 
+
+
+def load_named(fname: str) -> dict:
+    """The arrays of a ``.params`` file by name; a file of unnamed arrays cannot be matched
+    to parameters (an empty one is an empty dict)."""
+    loaded = load(fname)
+    if isinstance(loaded, list):
+        if loaded:
+            raise ValueError(f"{fname}: the arrays have no names, so they cannot be matched "
+                             f"to parameters")
+        return {}
+    return loaded
 
 class DeferredInitializationError(MXNetError):
     """A parameter read before the first call has inferred its shape."""
@@ -534,7 +546,6 @@ class ParameterDict(dict):
             setattr(p, name, value)
 
     def save(self, fname: str, strip_prefix: str = "") -> None:
-        from ..ndarray import save
         out = {}
         for p in self.values():
             if not p.name.startswith(strip_prefix):
@@ -551,18 +562,12 @@ class ParameterDict(dict):
              dtype_source: str = "current") -> None:
         """Load a ``.params`` file (names with or without MXNet's ``arg:``/``aux:``,
         ``restore_prefix`` put in front of them)."""
-        from ..ndarray import load
         if restore_prefix:
             for name in self:
                 assert name.startswith(restore_prefix), (
                     f"restore_prefix is '{restore_prefix}' but Parameters name '{name}' does "
                     f"not start with '{restore_prefix}'.")
-        loaded = load(fname)
-        if isinstance(loaded, list):
-            if loaded:
-                raise ValueError(f"{fname}: the arrays have no names, so they cannot be "
-                                 f"matched to parameters")
-            loaded = {}
+        loaded = load_named(fname)
         self.load_dict(loaded, ctx, allow_missing, ignore_extra, restore_prefix, fname,
                        cast_dtype, dtype_source)
 
