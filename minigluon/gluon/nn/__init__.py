@@ -1,10 +1,10 @@
-"""``mg.gluon.nn``: the layers of MXNet 1.9.1's ``gluon.nn`` that an MLP needs."""
+"""``mg.gluon.nn``: the layers of MXNet 1.9.1's ``gluon.nn`` done so far."""
 # MXNet's gluon.nn re-exports these three
 from ..block import Block as Block
 from ..block import HybridBlock as HybridBlock
 from ..symbol_block import SymbolBlock as SymbolBlock
-from .activations import Activation
+from .activations import ELU, GELU, SELU, Activation, LeakyReLU, PReLU, Swish
 from .basic_layers import Dense, Dropout, Flatten, HybridLambda, HybridSequential, Lambda, Sequential
 
-__all__ = ["Activation", "Dense", "Dropout", "Flatten", "HybridLambda", "HybridSequential",
-           "Lambda", "Sequential"]
+__all__ = ["ELU", "GELU", "SELU", "Activation", "Dense", "Dropout", "Flatten", "HybridLambda",
+           "HybridSequential", "Lambda", "LeakyReLU", "PReLU", "Sequential", "Swish"]
