@@ -16,7 +16,18 @@ LAYERS = {
     "dense_last_axis_no_bias": (lambda: nn.Dense(3, use_bias=False, flatten=False, in_units=4,
                                                  prefix="b_"), (2, 3, 4)),
     "flatten": (nn.Flatten, (2, 3, 2)),
+    "activations": (lambda: _activations(), (2, 3, 2)),
 }
+
+
+def _activations():
+    """The activation layers over the LeakyReLU op, one after the other (not GELU: it has
+    no compiled form yet, and this suite's strict mode refuses the interpreter)."""
+    net = nn.HybridSequential(prefix="act_")
+    with net.name_scope():
+        net.add(nn.PReLU(in_channels=3), nn.LeakyReLU(0.2), nn.ELU(0.5), nn.SELU(), nn.Swish(beta=1.5))
+    net.initialize()
+    return net
 
 
 def test_mxnet_runs_minigluon_exports_of_the_layers(tmp_path):
