@@ -40,7 +40,20 @@ def _channels(shape: tuple) -> int:
     return shape[1] if len(shape) > 1 else shape[0]
 
 
+def _inputs(attrs):
+    return ("data", "gamma") if attrs["act_type"] == "prelu" else ("data",)
+
+
+def _check_count(attrs, n: int) -> None:
+    names = _inputs(attrs)
+    if n != len(names):
+        raise ShapeError(f"LeakyReLU with act_type={attrs['act_type']!r} expects {len(names)} "
+                         f"inputs ({', '.join(names)}), but got {n}" +
+                         ("; gamma is prelu's only" if n > len(names) else ""))
+
+
 def _shape(attrs, shapes):
+    _check_count(attrs, len(shapes))
     data = tuple(shapes[0])
     if attrs["act_type"] == "prelu":
         gamma = tuple(shapes[1])
@@ -58,8 +71,9 @@ def _shape(attrs, shapes):
 
 def _fill_shapes(attrs, shapes):
     """PReLU's gamma: one slope per channel when only data's shape is known, as MXNet."""
+    _check_count(attrs, len(shapes))
     data = shapes[0]
-    if attrs["act_type"] == "prelu" and data is not None and len(shapes) > 1 and shapes[1] is None:
+    if attrs["act_type"] == "prelu" and data is not None and shapes[1] is None:
         return [data, (_channels(tuple(data)),)]
     return shapes
 
@@ -191,7 +205,7 @@ register(Op("LeakyReLU", ("data", "gamma?"), _shape, _compute,
             attrs={"act_type": Attr("str", "leaky", ("elu", "gelu", "leaky", "prelu", "rrelu", "selu")),
                    "slope": Attr("float", 0.25), "lower_bound": Attr("float", 0.125),
                    "upper_bound": Attr("float", 0.334)},
-            active_inputs=lambda a: ("data", "gamma") if a["act_type"] == "prelu" else ("data",),
+            active_inputs=_inputs,
             same_dtype=("*",), accepts={"data": FLOATS, "gamma": FLOATS}, hint="leakyrelu",
             lower=_lower, grad=_grad, fill_shapes=_fill_shapes))
 

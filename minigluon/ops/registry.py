@@ -314,8 +314,8 @@ class Op:
         """The input names, and the positions of those that must share one dtype."""
         names = ([f"args[{i}]" for i in range(n)] if self.variadic
                  else list(self.input_names(self.full_attrs(attrs))))
-        same = [i for i, name in enumerate(names) if self.same_dtype == ("*",) or
-                name in self.same_dtype]
+        same = [i for i, name in enumerate(names[:n]) if self.same_dtype == ("*",) or
+                name in self.same_dtype]  # names[:n]: a missing input is the shape rule's to report
         return names, same
 
     def check_dtypes(self, attrs: dict, dtypes: list) -> None:

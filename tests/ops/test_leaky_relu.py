@@ -108,3 +108,12 @@ def test_elu_and_selu_do_not_overflow_for_large_inputs():
             warnings.simplefilter("error")
             y = nd.LeakyReLU(x, act_type=act).asnumpy()
         assert np.isfinite(y).all()
+
+
+def test_gamma_is_needed_for_prelu_only():
+    with pytest.raises(MXNetError, match=r"expects 2 inputs \(data, gamma\), but got 1"):
+        mg.sym.LeakyReLU(mg.sym.var("x"), act_type="prelu").infer_shape(x=(2, 3))
+    with pytest.raises(MXNetError, match=r"expects 2 inputs \(data, gamma\), but got 1"):
+        nd.LeakyReLU(nd.ones((2, 3)), act_type="prelu")
+    with pytest.raises(MXNetError, match=r"expects 1 inputs \(data\), but got 2"):
+        nd.LeakyReLU(nd.ones((2, 3)), nd.ones((3,)), act_type="leaky")
