@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from ..base import ShapeError
-from ..loopir import Lazy, alu, cast, cmp, const, idiv, ravel, where
+from ..loopir import Lazy, alu, cast, cmp, const, iadd, idiv, ravel, where
 from .reduce import normalize_axis
 from .registry import FLOATS, Attr, Op, register
 
@@ -95,7 +95,8 @@ def _sequence_mask(attrs, data, lengths=None):
         return data.copy()
     t_ax, b_ax = _seq_axes(attrs, data.shape, "SequenceMask")
     t = np.arange(data.shape[t_ax]).reshape(_along(-1, t_ax, data.ndim))
-    n = lengths.reshape(_along(-1, b_ax, data.ndim))
+    # MXNet casts a length to an integer first: 2.7 keeps two steps
+    n = np.trunc(lengths).reshape(_along(-1, b_ax, data.ndim))
     return np.where(t < n, data, np.asarray(attrs["value"], data.dtype))
 
 
@@ -107,7 +108,8 @@ def _lower_sequence_mask(attrs, data, lengths=None):
 
     def fn(i):
         n = lengths((i[b_ax],))
-        keep = cmp("lt", cast(i[t_ax], n.dtype), n)
+        # t < trunc(n) as t + 1 <= n: the same for every integer t >= 0
+        keep = cmp("le", cast(iadd(i[t_ax], 1), n.dtype), n)
         return where(keep, data(i), fill)
     return Lazy(data.shape, data.dtype, fn)
 
