@@ -1,5 +1,5 @@
 """The op registry and every operator definition (importing this registers them all)."""
-from . import creation, elemwise, linalg, nn, random, reduce, sequence, shape  # noqa: F401  (registers the ops)
+from . import creation, elemwise, linalg, nn, random, reduce, select, sequence, shape  # noqa: F401  (registers the ops)
 from .registry import OPS, Attr, AttrError, DTypeError, Op, canonical_ops, format_attr, get_op, register
 
 __all__ = ["OPS", "Attr", "AttrError", "DTypeError", "Op", "canonical_ops", "format_attr", "get_op",

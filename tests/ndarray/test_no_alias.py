@@ -127,6 +127,9 @@ CASES.update({  # identities in some settings: a mask or repeat that changes not
                                   {"use_sequence_length": True}),
     "SequenceLast/one_step": ([_u(1, 4)], {}),
     "MakeLoss/valid": ([_u(3, 4)], {"normalization": "valid"}),
+    "sort/sorted": ([np.arange(6, dtype=np.float32).reshape(2, 3)], {}),
+    "topk/all": ([_u(3, 4)], {"k": 0, "ret_typ": "value"}),
+    "gather_nd/row": ([_u(3, 4), np.array([[1]], np.float32)], {}),
 })
 for _op in canonical_ops():  # the regular families: one case each
     if any(c.split("/")[0] == _op.name for c in CASES):

@@ -147,8 +147,18 @@ CASES.update({
                                                        "valid_thresh": 0.1}),
     "MakeLoss/none_valid": ([_SEQ.uniform(-1, 0, (2, 3))], {"normalization": "valid"}),
     "make_loss": ([_SEQ.uniform(-1, 1, (2, 3))], {}),
+    "sort": ([_SEQ.uniform(-1, 1, (2, 3, 2))], {"axis": 1, "is_ascend": False}),
+    "sort/flat": ([_SEQ.uniform(-1, 1, (2, 3))], {"axis": None}),
+    "argsort": ([_SEQ.uniform(-1, 1, (2, 3))], {}),
+    "topk": ([_SEQ.uniform(-1, 1, (3, 4))], {"k": 2, "ret_typ": "value", "axis": 0}),
+    "topk/flat": ([_SEQ.uniform(-1, 1, (2, 3))], {"k": 3, "ret_typ": "value", "axis": None,
+                                                  "is_ascend": True}),
+    "topk/mask": ([_SEQ.uniform(-1, 1, (2, 3))], {"k": 2, "ret_typ": "mask"}),
+    # repeated and negative rows: their gradients add up in one element
+    "gather_nd": ([_SEQ.uniform(-1, 1, (3, 4, 2)), np.array([[0.0, 2, -1, 2], [1, 3, 0, 3]])], {}),
+    "gather_nd/all_axes": ([_SEQ.uniform(-1, 1, (3, 2)), np.array([[1.0, 0], [1, -2]])], {}),
 })
-NO_GRAD_INPUTS.update({"SequenceMask": {1}, "SequenceLast": {1}})
+NO_GRAD_INPUTS.update({"SequenceMask": {1}, "SequenceLast": {1}, "gather_nd": {1}})
 ZERO_GRAD |= {"shape_array", "size_array", "_contrib_arange_like"}
 
 

@@ -499,6 +499,16 @@ TABLE = [
     ("_contrib_arange_like", {"start": 1.0, "step": 0.5, "repeat": 2, "axis": 1}, [(2, 5)]),
     ("MakeLoss", {"normalization": "valid", "grad_scale": 2.0}, [(2, 3)]),
     ("make_loss", {}, [(3,)]),
+    ("sort", {}, [(2, 3)]),
+    ("sort", {"axis": None, "is_ascend": False}, [(2, 3)]),
+    ("argsort", {"axis": 0, "dtype": "int64"}, [(2, 3)]),
+    ("argsort", {"axis": None}, [(2, 3)]),
+    ("topk", {}, [(2, 3)]),
+    ("topk", {"k": 2, "ret_typ": "value", "axis": 0}, [(3, 2)]),
+    ("topk", {"k": 0, "ret_typ": "indices", "dtype": "int32"}, [(2, 3)]),
+    ("topk", {"k": 2, "ret_typ": "mask", "axis": None}, [(2, 3)]),
+    ("gather_nd", {}, [(3, 4), np.array([[0, 2], [1, -1]], np.float32)]),
+    ("gather_nd", {}, [(3, 4, 2), np.array([[[0, 2]]], np.float32)]),
 ]
 
 

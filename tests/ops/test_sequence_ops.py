@@ -1,5 +1,5 @@
 """repeat, SequenceMask, SequenceLast, L2Normalization, shape_array, size_array,
-contrib.arange_like and MakeLoss against MXNet 1.9.1's numbers (tests/fixtures/sequence,
+contrib.arange_like, MakeLoss, sort, argsort, topk and gather_nd against MXNet 1.9.1's numbers (tests/fixtures/sequence,
 made by tests/tools/make_sequence_fixtures.py): outputs and gradients, eagerly and compiled."""
 import json
 from pathlib import Path
@@ -16,7 +16,7 @@ nd, sym = mg.nd, mg.sym
 FIX = np.load(Path(__file__).parent.parent / "fixtures" / "sequence" / "ops.npz")
 NAMES = sorted({k.split("/")[0] for k in FIX.files})
 # ops without a lowering: they run as interpreted (numpy) steps of a compiled graph
-INTERPRETED = {"SequenceLast", "shape_array", "size_array"}
+INTERPRETED = {"SequenceLast", "shape_array", "size_array", "sort", "argsort", "topk"}
 
 
 def _case(name):
@@ -119,9 +119,14 @@ def test_hybridized_custom_loss_matches_eager():
     (lambda: nd.repeat(nd.ones((3, 2)), repeats=-1), "repeats"),
     (lambda: nd.repeat(nd.ones((3, 2)), repeats=2, axis=2), "axis"),
     (lambda: nd.MakeLoss(nd.ones((3,)), normalization="mean"), "normalization"),
+    (lambda: nd.topk(nd.ones((3, 2)), k=3), "k=3 is larger than the 2 elements"),
+    (lambda: nd.topk(nd.ones((3, 2)), ret_typ="both"), "ret_typ='both'"),
+    (lambda: nd.argsort(nd.ones((3, 2)), dtype="bool"), "dtype"),
+    (lambda: nd.gather_nd(nd.ones((3, 2)), nd.array([[1, 3]])), "out of bounds for axis 0"),
+    (lambda: nd.gather_nd(nd.ones((3, 2)), nd.ones((3, 1))), "first axis of 1 to 2"),
 ])
 def test_bad_arguments_raise_errors_naming_them(call, match):
-    with pytest.raises((MXNetError, ValueError, TypeError), match=match):
+    with pytest.raises((MXNetError, ValueError, TypeError, IndexError), match=match):
         call()
 
 
@@ -129,3 +134,9 @@ def test_contrib_namespaces_hold_the_contrib_ops():
     assert nd.contrib.arange_like is nd._internal._contrib_arange_like
     assert sym.contrib.arange_like is sym._internal._contrib_arange_like
     assert isinstance(sym.contrib.arange_like(sym.var("x")), sym.Symbol)
+
+
+def test_axis_none_is_the_flattened_array_and_is_written_to_json():
+    x = nd.array([[3, 1], [0, 2]])
+    np.testing.assert_array_equal(nd.sort(x, axis=None).asnumpy(), [0, 1, 2, 3])
+    assert '"axis": "None"' in sym.topk(sym.var("x"), axis=None).tojson()
