@@ -1,6 +1,7 @@
 """repeat, SequenceMask, SequenceLast, L2Normalization, shape_array, size_array,
-contrib.arange_like, MakeLoss, sort, argsort, topk and gather_nd against MXNet 1.9.1's numbers (tests/fixtures/sequence,
-made by tests/tools/make_sequence_fixtures.py): outputs and gradients, eagerly and compiled."""
+contrib.arange_like, MakeLoss, sort, argsort, topk and gather_nd against MXNet 1.9.1's
+numbers (tests/fixtures/sequence, made by tests/tools/make_sequence_fixtures.py): outputs
+and gradients, eagerly and compiled."""
 import json
 from pathlib import Path
 
