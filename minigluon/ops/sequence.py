@@ -204,7 +204,7 @@ def _grad_l2norm(F, attrs, ins, outs, og):
 
 def _lower_l2norm(attrs, x):
     axes = _l2_axes(attrs, len(x.shape))
-    total = x.map("mul", x).reduce("add", axes, True)
+    total = x.map("mul", x).reduce("sum", axes, True)
     norm = total.map("add", Lazy.full(total.shape, attrs["eps"], x.dtype)).map("sqrt")
     return x.map("div", norm.broadcast_to(x.shape))
 
