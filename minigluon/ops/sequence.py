@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from ..base import ShapeError
-from ..loopir import Lazy, alu, cast, cmp, const, iadd, idiv, ravel, where
+from ..loopir import Expr, Lazy, Ops, alu, cast, cmp, const, iadd, iconst, idiv, ravel, where
 from .reduce import normalize_axis
 from .registry import FLOATS, Attr, Op, register
 
@@ -151,6 +151,23 @@ def _sequence_last(attrs, data, lengths=None):
     return moved[k, np.arange(moved.shape[1])]
 
 
+def _lower_sequence_last(attrs, data, lengths=None):
+    """A gather along time: each batch entry reads step trunc(length) - 1, clipped into
+    the sequence as the kernel does (PICKIDX truncates and clips)."""
+    t_ax, _ = _seq_axes(attrs, data.shape, "SequenceLast")
+    T = data.shape[t_ax]
+    shape = _last_shape(attrs, [data.shape] + ([lengths.shape] if lengths is not None else []))[0]
+
+    def fn(j):
+        if lengths is None:
+            t = iconst(T - 1)
+        else:
+            n = lengths((j[0],))
+            t = Expr(Ops.PICKIDX, (alu("sub", n, const(1.0, n.dtype)), T, "clip"), "int64")
+        return data(tuple(j[:t_ax]) + (t,) + tuple(j[t_ax:]))
+    return Lazy(shape, data.dtype, fn)
+
+
 def _grad_sequence_last(F, attrs, ins, outs, og):
     """og written back at each entry's last step, zeros elsewhere: a one-hot over time."""
     data = ins[0]
@@ -172,6 +189,7 @@ def _grad_sequence_last(F, attrs, ins, outs, og):
 
 register(Op("SequenceLast", ("data", "sequence_length?"), _last_shape, _sequence_last,
             attrs=dict(_SEQ_ATTRS), active_inputs=_seq_inputs, grad=_grad_sequence_last,
+            lower=_lower_sequence_last,
             hint="sequencelast"))
 
 

@@ -34,6 +34,8 @@ CASES = [
      [(4, 3, 2), np.array([1, 4, 2], F32)], [0]),
     ("last_axis1", "SequenceLast", {"use_sequence_length": True, "axis": 1},
      [(2, 3, 2), np.array([2, 3], F32)], [0]),
+    ("last_float_lengths", "SequenceLast", {"use_sequence_length": True},
+     [(3, 2), np.array([2.7, 1.2], F32)], [0]),
     ("l2_instance", "L2Normalization", {}, [(2, 3, 2)], [0]),
     ("l2_channel", "L2Normalization", {"mode": "channel"}, [(2, 3, 2)], [0]),
     ("l2_spatial", "L2Normalization", {"mode": "spatial", "eps": 1e-3}, [(2, 2, 2, 2)], [0]),
