@@ -218,7 +218,7 @@ def bind_call(op: Op, args: tuple, kwargs: dict, is_tensor: Callable[[Any], bool
         raw_attrs[key] = kwargs.pop(key)
     # None means "use the default", as in MXNet's generated functions
     raw_attrs = {k: v for k, v in raw_attrs.items() if v is not None or k not in op.attrs
-                 or op.attrs[k].default is None}
+                 or op.attrs[k].default is None or op.attrs[k].none_is_value}
     try:
         attrs = op.parse_attrs(raw_attrs)
     except AttrError as e:

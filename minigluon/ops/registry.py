@@ -189,6 +189,9 @@ class Attr:
     kind: str
     default: Any = REQUIRED
     choices: tuple | None = None
+    # a Python None passed for it is a value (topk's axis=None: the flattened array),
+    # not "use the default" as for other attributes
+    none_is_value: bool = False
 
     def value(self, raw: Any) -> Any:
         parse, coerce = _KINDS[self.kind]

@@ -124,6 +124,17 @@ CASES.update({  # a (n, 1) data with one hidden unit and no bias has the shape o
                                        for s in ((3, 1), (1, 1))],
                                       {"num_hidden": 1, "no_bias": True}),
 })
+CASES.update({  # identities in some settings: a mask or repeat that changes nothing
+    "repeat/once": ([_u(3, 4)], {"repeats": 1, "axis": 0}),
+    "SequenceMask/off": ([_u(3, 4)], {}),
+    "SequenceMask/full_lengths": ([_u(3, 4), np.full(4, 3, np.float32)],
+                                  {"use_sequence_length": True}),
+    "SequenceLast/one_step": ([_u(1, 4)], {}),
+    "MakeLoss/valid": ([_u(3, 4)], {"normalization": "valid"}),
+    "sort/sorted": ([np.arange(6, dtype=np.float32).reshape(2, 3)], {}),
+    "topk/all": ([_u(3, 4)], {"k": 0, "ret_typ": "value"}),
+    "gather_nd/row": ([_u(3, 4), np.array([[1]], np.float32)], {}),
+})
 for _op in canonical_ops():  # the regular families: one case each
     if any(c.split("/")[0] == _op.name for c in CASES):
         continue
