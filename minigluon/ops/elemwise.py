@@ -242,6 +242,32 @@ BINARY = {
                            compare("le"), None),
 }
 
+
+
+def _truth(x: Lazy) -> Lazy:
+    """x != 0 as a bool (NaN is true, as C's ``a && b`` on floats)."""
+    return x.map("ne", Lazy.full((), 0, x.dtype), dtype="bool")
+
+
+def _logic(op: str) -> Callable:
+    """A logical op on the truth of both operands: 0/1 in their dtype, as MXNet's."""
+    def lower(attrs, a, b):
+        test = _truth(a).map(op, _truth(b), dtype="bool")
+        one, zero = const(1, a.dtype), const(0, a.dtype)
+        return Lazy(test.shape, a.dtype, lambda i: where(test(i), one, zero))
+    return lower
+
+
+BINARY.update({
+    # a Boolean's xor is its inequality
+    "logical_and": Binary("_logical_and", "broadcast_logical_and", np.logical_and, "_logical_and",
+                          _logic("and"), None),
+    "logical_or": Binary("_logical_or", "broadcast_logical_or", np.logical_or, "_logical_or",
+                         _logic("or"), None),
+    "logical_xor": Binary("_logical_xor", "broadcast_logical_xor", np.logical_xor, "_logical_xor",
+                          _logic("ne"), None),
+})
+
 for _b in BINARY.values():
     _grad = _zero_grad if _b.dydx is None else _g2(_b.dydx)
     # MXNet stores stray attributes (e.g. axis=1 on broadcast_maximum) on these param-less
@@ -297,6 +323,29 @@ class Scalar(NamedTuple):
     neutral: float | None = None
 
 
+def _smooth_l1(x, s):
+    """MXNet's: 0.5 (s x)^2 where |x| <= 1/s^2, |x| - 0.5/s^2 beyond (s in x's dtype)."""
+    bsq = s * s
+    ibsq = 1 / bsq
+    return np.where(x > ibsq, x - 0.5 / bsq, np.where(x < -ibsq, -x - 0.5 / bsq, 0.5 * x * x * bsq))
+
+
+def _lower_smooth_l1(attrs, x):
+    s = np.asarray(attrs["scalar"]).astype(x.dtype)
+    bsq = s * s
+    ibsq, half = Lazy.full((), 1 / bsq, x.dtype), Lazy.full((), 0.5 / bsq, x.dtype)
+    above, below = x.map("gt", ibsq, dtype="bool"), x.map("lt", ibsq.map("neg"), dtype="bool")
+    quad = x.map("mul", x).map("mul", Lazy.full((), 0.5, x.dtype)).map("mul", Lazy.full((), bsq, x.dtype))
+    hi, lo = x.map("sub", half), x.map("neg").map("sub", half)
+    return Lazy(x.shape, x.dtype, lambda i: where(above(i), hi(i), where(below(i), lo(i), quad(i))))
+
+
+def _smooth_l1_grad(F, a, ins, outs, og):
+    x, s = ins[0], a["scalar"]
+    ibsq = 1 / (s * s)
+    return [og[0] * F.where(x > ibsq, F.ones_like(x), F.where(x < -ibsq, -F.ones_like(x), x * (s * s)))]
+
+
 SCALAR = {
     "_plus_scalar": Scalar(np.add, "_plusscalar", scalar("add"), _gs(lambda F, x, s, y: 1.0)),
     "_minus_scalar": Scalar(np.subtract, "_minusscalar", scalar("sub"),
@@ -329,6 +378,7 @@ SCALAR = {
     "_lesser_scalar": Scalar(np.less, "_lesser_scalar", scalar("lt"), _zero_grad),
     "_lesser_equal_scalar": Scalar(np.less_equal, "_lesser_equal_scalar", scalar("le"),
                                    _zero_grad),
+    "smooth_l1": Scalar(_smooth_l1, "smooth_l1", _lower_smooth_l1, _smooth_l1_grad),
 }
 
 for _name, _s in SCALAR.items():
