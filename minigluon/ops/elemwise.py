@@ -106,8 +106,110 @@ def _lower_sign(attrs, x):
         Expr(Ops.GT, (x(i), zero), "bool"), one, where(Expr(Ops.LT, (x(i), zero), "bool"), minus, zero)))
 
 
+# MXNet's factors are computed in float32 whatever the dtype (so float64 degrees are off
+# from numpy's in the 8th digit); we keep its numbers
+_DEGREE = float(np.float32(180) / np.float32(np.pi))
+_RADIAN = float(np.float32(np.pi) / np.float32(180))
+
+
+def _scaled_by(k):
+    return lambda attrs, x: x.map("mul", Lazy.full((), k, x.dtype))
+
+
 def _scaled(op, k):
     return lambda attrs, x: x.map(op).map("mul", Lazy.full((), k, x.dtype))
+
+
+def _k(x: Lazy, v: float) -> Lazy:
+    return Lazy.full((), v, x.dtype)
+
+
+def _select(cond: Lazy, a: Lazy, b: Lazy) -> Lazy:
+    shape = cond.shape
+    a, b = a.broadcast_to(shape), b.broadcast_to(shape)
+    return Lazy(shape, a.dtype, lambda i: where(cond(i), a(i), b(i)))
+
+
+def _odd(fn: Callable) -> Callable:
+    """An odd function's lowering from its lowering on |x|: -f(|x|) where x < 0, so the
+    approximation only ever sees non-negative input (NaN stays NaN)."""
+    def lower(attrs, x):
+        r = fn(x.map("abs"))
+        # f(+-0) = +-0: x itself keeps the zero's sign
+        r = _select(x.map("eq", _k(x, 0), dtype="bool"), x, r)
+        return _select(x.map("lt", _k(x, 0), dtype="bool"), r.map("neg"), r)
+    return lower
+
+
+# beyond this, e^-x is below half an ulp of e^x in float64 (and float32): sinh = cosh = e^x / 2
+_HYP_BIG = 20.0
+# beyond this, x^2 + 1 rounds to x^2 in float64 and x^2 still fits float32: asinh = acosh =
+# log(2 x)
+_AREA_BIG = 2.0 ** 28
+
+
+def _half_exp(a: Lazy) -> Lazy:
+    """e^a / 2 as (e^(a/2) / 2) e^(a/2): finite up to where the result itself overflows."""
+    h = a.map("mul", _k(a, 0.5)).map("exp")
+    return h.map("mul", _k(a, 0.5)).map("mul", h)
+
+
+def _sinh_abs(a):
+    # expm1 keeps the small-x accuracy: sinh a = (t + t / (t + 1)) / 2 with t = e^a - 1
+    t = a.map("expm1")
+    small = t.map("add", t.map("div", t.map("add", _k(a, 1)))).map("mul", _k(a, 0.5))
+    return _select(a.map("gt", _k(a, _HYP_BIG), dtype="bool"), _half_exp(a), small)
+
+
+def _lower_cosh(attrs, x):
+    a = x.map("abs")
+    e = a.map("exp")
+    small = e.map("add", _k(a, 1).map("div", e)).map("mul", _k(a, 0.5))
+    return _select(a.map("gt", _k(a, _HYP_BIG), dtype="bool"), _half_exp(a), small)
+
+
+def _log2x(a: Lazy) -> Lazy:
+    return a.map("log").map("add", _k(a, float(np.log(2))))
+
+
+def _asinh_abs(a):
+    # log1p(a + a^2 / (1 + sqrt(1 + a^2))) = log(a + sqrt(a^2 + 1)), without its cancellation
+    # for small a
+    aa = a.map("mul", a)
+    small = a.map("add", aa.map("div", _k(a, 1).map("add", aa.map("add", _k(a, 1)).map("sqrt"))))
+    return _select(a.map("gt", _k(a, _AREA_BIG), dtype="bool"), _log2x(a), small.map("log1p"))
+
+
+def _lower_arccosh(attrs, x):
+    # log1p(t + sqrt(t (t + 2))) with t = x - 1 (exact near 1); NaN below 1 from the sqrt
+    t = x.map("sub", _k(x, 1))
+    small = t.map("add", t.map("mul", t.map("add", _k(x, 2))).map("sqrt")).map("log1p")
+    return _select(x.map("gt", _k(x, _AREA_BIG), dtype="bool"), _log2x(x), small)
+
+
+def _atanh_abs(a):
+    # log1p(2a / (1 - a)) / 2: no cancellation for small a; 1 gives inf, beyond NaN
+    two_a = a.map("add", a)
+    return two_a.map("div", _k(a, 1).map("sub", a)).map("log1p").map("mul", _k(a, 0.5))
+
+
+def _cbrt_abs(a):
+    # pow(a, 1/3) misses by a few ulps (1/3 is rounded); one Newton step on y^3 = a fixes that.
+    # 0, inf and NaN keep pow's result, where the step would give NaN
+    y = a.map("pow", _k(a, 1 / 3))
+    step = a.map("div", y.map("mul", y)).map("sub", y).map("div", _k(a, 3))
+    finite = a.map("gt", _k(a, 0), dtype="bool").map("and", a.map("lt", _k(a, np.inf), dtype="bool"),
+                                                      dtype="bool")
+    return _select(finite, y.map("add", step), y)
+
+
+def _np_cbrt(x):
+    return np.cbrt(x)
+
+
+def _np_rcbrt(x):
+    with np.errstate(divide="ignore"):
+        return 1 / np.cbrt(x)
 
 
 def _g1(fn):
@@ -154,6 +256,20 @@ UNARY = {
     "trunc": Unary(np.trunc, unary("trunc"), None),
     "sin": Unary(np.sin, unary("sin"), lambda F, x, y: F.cos(x)),
     "cos": Unary(np.cos, unary("cos"), lambda F, x, y: -F.sin(x)),
+    "tan": Unary(np.tan, lambda a, x: x.map("sin").map("div", x.map("cos")),
+                 lambda F, x, y: y * y + 1),
+    "sinh": Unary(np.sinh, _odd(_sinh_abs), lambda F, x, y: F.cosh(x)),
+    "cosh": Unary(np.cosh, _lower_cosh, lambda F, x, y: F.sinh(x)),
+    "arcsinh": Unary(np.arcsinh, _odd(_asinh_abs), lambda F, x, y: F.rsqrt(x * x + 1)),
+    "arccosh": Unary(np.arccosh, _lower_arccosh, lambda F, x, y: F.rsqrt(x * x - 1)),
+    "arctanh": Unary(np.arctanh, _odd(_atanh_abs), lambda F, x, y: 1 / (1 - x * x)),
+    "degrees": Unary(lambda x: x * x.dtype.type(_DEGREE), _scaled_by(_DEGREE),
+                     lambda F, x, y: F.ones_like(x) * _DEGREE),
+    "radians": Unary(lambda x: x * x.dtype.type(_RADIAN), _scaled_by(_RADIAN),
+                     lambda F, x, y: F.ones_like(x) * _RADIAN),
+    "cbrt": Unary(_np_cbrt, _odd(_cbrt_abs), lambda F, x, y: 1 / (3 * y * y)),
+    "rcbrt": Unary(_np_rcbrt, lambda a, x: _k(x, 1).map("div", _odd(_cbrt_abs)(a, x)),
+                   lambda F, x, y: -y / (3 * x)),
     "softsign": Unary(lambda x: x / (1 + np.abs(x)),
                       lambda a, x: x.map("div", x.map("abs").map("add", Lazy.full((), 1, x.dtype))),
                       lambda F, x, y: 1 / F.square(F.abs(x) + 1)),
