@@ -1,13 +1,14 @@
 """Elementwise operators: unary math, binary (same-shape and broadcasting), scalar."""
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 
 from ..base import ShapeError
-from ..loopir import Expr, Lazy, Ops, binary, compare, const, scalar, unary, where
+from ..loopir import Expr, Lazy, Ops, binary, cast, compare, const, scalar, unary, where
 from .gradients import unbroadcast
 from .registry import FLOATS, Attr, Op, register
 
@@ -203,6 +204,71 @@ def _cbrt_abs(a):
     return _select(finite, y.map("add", step), y)
 
 
+# erf's polynomials, from tests/tools/fit_erf.py (which says how): erf(x) / x in x^2 on
+# [0, 1]; on [a, b], -erfc(x) in t = (2x - a - b) / (b - a)
+_ERF_TAYLOR = (
+    1.1283791670955126, -0.37612638903183754, 0.11283791670955126, -0.026866170645131252,
+    0.005223977625442188, -0.0008548327023450853, 0.00012055332981789664, -1.492565035840625e-05,
+    1.6462114365889248e-06, -1.6365844691234924e-07, 1.4807192815879218e-08,
+    -1.2290555301717928e-09, 9.422759064650411e-11, -6.7113668551641105e-12, 4.4632242632864775e-13,
+    -2.7835162072109215e-14, 1.6342614095367152e-15, -9.063970842808673e-17,
+)
+_ERF_PIECES = (
+    (1.0, 2.0, (
+        -0.03389485352468921, 0.059465144611815554, -0.04459885845886702, 0.017344000511739205,
+        -0.002787428653558341, -0.000464571441740637, 0.0003019714365409393, -3.705510638593881e-05,
+        -9.22920581485897e-06, 3.33950165838169e-06, -9.074417776117867e-08,
+        -1.2426100516162447e-07, 1.8975641424312534e-08, 2.210947369859565e-09,
+        -8.642920591896055e-10, 7.59007965329811e-12, 2.3550827165200403e-11,
+    )),
+    (2.0, 3.5, (
+        -0.00010062192211963766, 0.00043970793532035633, -0.0009068976165981976,
+        0.0011645389849496575, -0.0010308875251168362, 0.0006539662545166696,
+        -0.00029496867122210096, 8.623605782143622e-05, -8.911207762922606e-06,
+        -5.347764878012071e-06, 3.0970734734462125e-06, -6.691665311824866e-07,
+        -3.392827410947434e-08, 6.385180873033942e-08, -1.629836268471346e-08,
+        3.0866499902815585e-11, 1.0634409536550837e-09, -2.563771566910119e-10,
+        -5.144227778818836e-12, 1.3840462631807343e-11, -2.023486740962335e-12,
+    )),
+    (3.5, 6.0, (
+        -1.8485050685134345e-11, 2.241794476832534e-10, -1.3310648479708983e-09,
+        5.1520419193331206e-09, -1.4601886864464168e-08, 3.226438220774599e-08,
+        -5.777206869854511e-08, 8.600385399128626e-08, -1.0832189766256644e-07,
+        1.1679082393018536e-07, -1.0858433878148617e-07, 8.737434479382949e-08,
+        -6.080274828722268e-08, 3.625934583246105e-08, -1.8142759308900953e-08,
+        7.385362705957176e-09, -2.2766684905538055e-09, 2.8838948390984146e-10,
+        2.587031908461612e-10, -1.9353815466791013e-10, 4.402862321069958e-11,
+    )),
+)
+
+
+def _as(x: Lazy, dtype: str) -> Lazy:
+    return x if x.dtype == dtype else Lazy(x.shape, dtype, lambda i: cast(x(i), dtype))
+
+
+def _horner(z: Lazy, coefs) -> Lazy:
+    acc = _k(z, coefs[-1])
+    for c in reversed(coefs[:-1]):
+        acc = acc.map("mul", z).map("add", _k(z, c))
+    return acc
+
+
+def _erf_abs(a):
+    """erf on a >= 0 (NaN stays NaN), computed in float64 (float32's result is then within
+    half an ulp and a hair)."""
+    x = _as(a, "float64")
+    out = x.map("mul", _horner(x.map("mul", x), _ERF_TAYLOR))
+    for lo, hi, p in _ERF_PIECES:
+        t = x.map("mul", _k(x, 2 / (hi - lo))).map("sub", _k(x, (hi + lo) / (hi - lo)))
+        out = _select(x.map("ge", _k(x, lo), dtype="bool"), _horner(t, p).map("add", _k(x, 1)), out)
+    out = _select(x.map("ge", _k(x, _ERF_PIECES[-1][1]), dtype="bool"), _k(x, 1), out)
+    return _as(out, a.dtype)
+
+
+def _np_erf(x):
+    return np.frompyfunc(math.erf, 1, 1)(x.astype(np.float64)).astype(x.dtype)
+
+
 def _np_cbrt(x):
     return np.cbrt(x)
 
@@ -268,6 +334,8 @@ UNARY = {
     "radians": Unary(lambda x: x * x.dtype.type(_RADIAN), _scaled_by(_RADIAN),
                      lambda F, x, y: F.ones_like(x) * _RADIAN),
     "cbrt": Unary(_np_cbrt, _odd(_cbrt_abs), lambda F, x, y: 1 / (3 * y * y)),
+    "erf": Unary(_np_erf, _odd(_erf_abs),
+                 lambda F, x, y: F.exp(-(x * x)) * float(2 / np.sqrt(np.pi))),
     "rcbrt": Unary(_np_rcbrt, lambda a, x: _k(x, 1).map("div", _odd(_cbrt_abs)(a, x)),
                    lambda F, x, y: -y / (3 * x)),
     "softsign": Unary(lambda x: x / (1 + np.abs(x)),
