@@ -19,6 +19,7 @@ INF, NAN = np.inf, np.nan
 # op -> (range of the interior sample, edge values); unary ops, forward and gradient
 UNARY = {
     "erf": ((-3, 3), [0.0, -0.0, 1e-30, 0.5, -2.5, 5.0, 6.5, INF, -INF, NAN]),
+    "gammaln": ((0.2, 6), [0.0, -0.0, 1.0, 2.0, -1.0, -2.5, -3.7, 1e-30, 50.0, 1e30, INF, -INF, NAN]),
     "tan": ((-1.4, 1.4), [0.0, -0.0, 1.5, -1.5, 3.0, 100.0, INF, NAN]),
     "sinh": ((-3, 3), [0.0, -0.0, 1e-6, -1e-6, 20.0, -30.0, 88.0, 89.0, 700.0, INF, -INF, NAN]),
     "cosh": ((-3, 3), [0.0, -0.0, 1e-6, 20.0, -30.0, 88.0, 89.0, 700.0, INF, -INF, NAN]),
