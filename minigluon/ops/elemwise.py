@@ -336,6 +336,38 @@ def _np_gammaln(x):
     return np.frompyfunc(_lgamma, 1, 1)(x.astype(np.float64)).astype(x.dtype)
 
 
+# atan(u) / u = sum (-u^2)^n / (2n + 1): for |u| <= tan(pi/8), 22 terms reach 1e-18
+_ATAN_TAYLOR = tuple((-1) ** n / (2 * n + 1) for n in range(22))
+_TAN_PI_8 = math.tan(math.pi / 8)
+
+
+def _atan_abs(a: Lazy) -> Lazy:
+    """atan on a >= 0 in float64: 1/a beyond 1, then (b - 1) / (b + 1) beyond tan(pi/8),
+    then its Taylor series."""
+    x = _as(a, "float64")
+    big = x.map("gt", _k(x, 1), dtype="bool")
+    b = _select(big, _k(x, 1).map("div", x), x)
+    mid = b.map("gt", _k(x, _TAN_PI_8), dtype="bool")
+    c = _select(mid, b.map("sub", _k(x, 1)).map("div", b.map("add", _k(x, 1))), b)
+    r = c.map("mul", _horner(c.map("mul", c), _ATAN_TAYLOR))
+    r = _select(mid, r.map("add", _k(x, math.pi / 4)), r)
+    r = _select(big, _k(x, math.pi / 2).map("sub", r), r)
+    return _as(r, a.dtype)
+
+
+def _lower_arcsin(attrs, x):
+    # atan(x / sqrt((1 - x)(1 + x))): no cancellation near +-1; beyond, the sqrt gives NaN
+    one = _k(x, 1)
+    return _odd(_atan_abs)(attrs, x.map("div", one.map("sub", x).map("mul", one.map("add", x)).map("sqrt")))
+
+
+def _lower_arccos(attrs, x):
+    # 2 atan(sqrt((1 - x) / (1 + x))): -1 gives 2 atan(inf) = pi
+    one = _k(x, 1)
+    t = one.map("sub", x).map("div", one.map("add", x)).map("sqrt")
+    return _atan_abs(t).map("mul", _k(x, 2))
+
+
 def _np_erf(x):
     return np.frompyfunc(math.erf, 1, 1)(x.astype(np.float64)).astype(x.dtype)
 
@@ -408,6 +440,9 @@ UNARY = {
     "erf": Unary(_np_erf, _odd(_erf_abs),
                  lambda F, x, y: F.exp(-(x * x)) * float(2 / np.sqrt(np.pi))),
     "gammaln": Unary(_np_gammaln, _lower_gammaln, lambda F, x, y: _digamma(F, x)),
+    "arctan": Unary(np.arctan, _odd(_atan_abs), lambda F, x, y: 1 / (x * x + 1)),
+    "arcsin": Unary(np.arcsin, _lower_arcsin, lambda F, x, y: F.rsqrt(1 - x * x)),
+    "arccos": Unary(np.arccos, _lower_arccos, lambda F, x, y: -F.rsqrt(1 - x * x)),
     "rcbrt": Unary(_np_rcbrt, lambda a, x: _k(x, 1).map("div", _odd(_cbrt_abs)(a, x)),
                    lambda F, x, y: -y / (3 * x)),
     "softsign": Unary(lambda x: x / (1 + np.abs(x)),

@@ -54,8 +54,9 @@ def _compiled(op, arrays, attrs, dtype):
 
 def test_the_fixture_covers_every_new_op():
     ops = {str(FIX[f"{c}/op"]) for c in CASES}
-    assert {"erf", "gammaln", "tan", "sinh", "cosh", "arcsinh", "arccosh", "arctanh", "degrees",
-            "radians", "cbrt", "rcbrt", "smooth_l1", "broadcast_logical_xor", "_logical_and"} <= ops
+    assert {"erf", "gammaln", "arctan", "arcsin", "arccos", "tan", "sinh", "cosh", "arcsinh",
+            "arccosh", "arctanh", "degrees", "radians", "cbrt", "rcbrt", "smooth_l1",
+            "broadcast_logical_xor", "_logical_and"} <= ops
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -107,6 +108,11 @@ def test_gradients_match_mxnet_eager_and_compiled(case):
 
 # op -> (numpy reference in float64, grid): each compiled lowering over many points
 GRIDS = {
+    "arctan": (np.arctan, np.concatenate([np.linspace(-20, 20, 40001), np.geomspace(1e-30, 1e30, 4000)])),
+    "arcsin": (np.arcsin, np.concatenate([np.linspace(-1, 1, 40001), np.geomspace(1e-30, 1, 2000),
+                                          1 - np.geomspace(1e-16, 1e-3, 2000)])),
+    "arccos": (np.arccos, np.concatenate([np.linspace(-1, 1, 40001), 1 - np.geomspace(1e-16, 1e-3, 2000),
+                                          -1 + np.geomspace(1e-16, 1e-3, 2000)])),
     "erf": (np.frompyfunc(math.erf, 1, 1), np.concatenate([np.linspace(-7, 7, 40001),
                                                            np.geomspace(1e-30, 1, 2000)])),
     "tan": (np.tan, np.linspace(-1.5, 1.5, 20001)),
