@@ -372,8 +372,13 @@ def _np_erf(x):
     return np.frompyfunc(math.erf, 1, 1)(x.astype(np.float64)).astype(x.dtype)
 
 
-def _np_cbrt(x):
-    return np.cbrt(x)
+def _quiet(fn: Callable) -> Callable:
+    """fn with numpy's warnings off: outside the domain the result is NaN (or inf), as
+    MXNet's, and not a warning."""
+    def run(x):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return fn(x)
+    return run
 
 
 def _np_rcbrt(x):
@@ -430,19 +435,19 @@ UNARY = {
     "sinh": Unary(np.sinh, _odd(_sinh_abs), lambda F, x, y: F.cosh(x)),
     "cosh": Unary(np.cosh, _lower_cosh, lambda F, x, y: F.sinh(x)),
     "arcsinh": Unary(np.arcsinh, _odd(_asinh_abs), lambda F, x, y: F.rsqrt(x * x + 1)),
-    "arccosh": Unary(np.arccosh, _lower_arccosh, lambda F, x, y: F.rsqrt(x * x - 1)),
-    "arctanh": Unary(np.arctanh, _odd(_atanh_abs), lambda F, x, y: 1 / (1 - x * x)),
+    "arccosh": Unary(_quiet(np.arccosh), _lower_arccosh, lambda F, x, y: F.rsqrt(x * x - 1)),
+    "arctanh": Unary(_quiet(np.arctanh), _odd(_atanh_abs), lambda F, x, y: 1 / (1 - x * x)),
     "degrees": Unary(lambda x: x * x.dtype.type(_DEGREE), _scaled_by(_DEGREE),
                      lambda F, x, y: F.ones_like(x) * _DEGREE),
     "radians": Unary(lambda x: x * x.dtype.type(_RADIAN), _scaled_by(_RADIAN),
                      lambda F, x, y: F.ones_like(x) * _RADIAN),
-    "cbrt": Unary(_np_cbrt, _odd(_cbrt_abs), lambda F, x, y: 1 / (3 * y * y)),
+    "cbrt": Unary(np.cbrt, _odd(_cbrt_abs), lambda F, x, y: 1 / (3 * y * y)),
     "erf": Unary(_np_erf, _odd(_erf_abs),
                  lambda F, x, y: F.exp(-(x * x)) * float(2 / np.sqrt(np.pi))),
     "gammaln": Unary(_np_gammaln, _lower_gammaln, lambda F, x, y: _digamma(F, x)),
     "arctan": Unary(np.arctan, _odd(_atan_abs), lambda F, x, y: 1 / (x * x + 1)),
-    "arcsin": Unary(np.arcsin, _lower_arcsin, lambda F, x, y: F.rsqrt(1 - x * x)),
-    "arccos": Unary(np.arccos, _lower_arccos, lambda F, x, y: -F.rsqrt(1 - x * x)),
+    "arcsin": Unary(_quiet(np.arcsin), _lower_arcsin, lambda F, x, y: F.rsqrt(1 - x * x)),
+    "arccos": Unary(_quiet(np.arccos), _lower_arccos, lambda F, x, y: -F.rsqrt(1 - x * x)),
     "rcbrt": Unary(_np_rcbrt, lambda a, x: _k(x, 1).map("div", _odd(_cbrt_abs)(a, x)),
                    lambda F, x, y: -y / (3 * x)),
     "softsign": Unary(lambda x: x / (1 + np.abs(x)),
