@@ -251,7 +251,33 @@ def populate(invoke: Callable, is_tensor: Callable[[Any], bool]):
                 setattr(internal, name, fn)
             else:
                 public[name] = fn
+    public.update(make_extrema(is_tensor))
     return public, internal
+
+
+def make_extrema(is_tensor: Callable[[Any], bool]) -> dict[str, Callable]:
+    """MXNet's ``maximum(lhs, rhs)`` and ``minimum(lhs, rhs)``: Python functions, not ops.
+    An array or a number on either side: two arrays give ``_maximum`` (same shapes) or
+    ``broadcast_maximum``, one number gives ``_maximum_scalar``, two numbers the Python
+    result."""
+    def extremum(key: str, pick: Callable[[Any, Any], Any]) -> Callable:
+        def fn(lhs: Any, rhs: Any) -> Any:
+            if is_tensor(lhs) or is_tensor(rhs):
+                out = lhs._binary(key, rhs) if is_tensor(lhs) else rhs._binary(key, lhs, True)
+                if out is NotImplemented:
+                    raise TypeError(f"{key}(lhs, rhs): types ({type(lhs).__name__}, "
+                                    f"{type(rhs).__name__}) not supported")
+                return out
+            if isinstance(lhs, numbers.Number) and isinstance(rhs, numbers.Number):
+                return pick(lhs, rhs)
+            raise TypeError(f"{key}(lhs, rhs): types ({type(lhs).__name__}, "
+                            f"{type(rhs).__name__}) not supported")
+        fn.__name__ = fn.__qualname__ = key
+        fn.__doc__ = (f"{key}(lhs, rhs): elementwise {key} of arrays or numbers, broadcasting "
+                      f"(MXNet's `{key}` function).")
+        return fn
+    return {"maximum": extremum("maximum", lambda a, b: a if a > b else b),
+            "minimum": extremum("minimum", lambda a, b: a if a < b else b)}
 
 
 def make_creators(invoke: Callable, place: Callable | None = None) -> dict[str, Callable]:

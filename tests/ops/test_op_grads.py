@@ -82,6 +82,11 @@ CASES: dict[str, tuple[list, dict]] = {
     "stack": ([_u((3, 2)), _u((3, 2))], {"axis": 1}),
     "Cast": ([_u((3, 4))], {"dtype": "float64"}),
     "expand_dims/neg": ([_u((3, 4))], {"axis": -1}),
+    "arccosh": ([_u((3, 4), 1.2, 3)], {}),  # defined from 1 on
+    "gammaln": ([np.array([[0.3, 1.5, 4.0, 12.5], [-0.4, -2.6, 25.0, 0.9]])], {}),
+    # both branches: |x| beyond and within 1 / scalar^2 = 0.44
+    "smooth_l1/both": ([np.array([[-2.0, -0.3, 0.1, 0.7], [1.5, -0.6, 0.35, -0.05]])],
+                       {"scalar": 1.5}),
 }
 _FC = np.random.default_rng(13)  # a generator of its own: RNG's sequence stays as it was
 CASES.update({
