@@ -14,18 +14,15 @@ import numpy as np
 from ..base import ShapeError
 from ..loopir import Expr, Lazy, Ops, const, where
 from . import random
+from .elemwise import UNARY
 from .registry import FLOATS, Attr, Op, register
 
 # MXNet's SELU constants (src/operator/mshadow_op.h)
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_LAMBDA = 1.0507009873554804934193349852946
 
-_erf = np.frompyfunc(math.erf, 1, 1)
-
-
-def erf_np(x: np.ndarray) -> np.ndarray:
-    """erf to double precision, in x's dtype (numpy has no erf; math.erf per element)."""
-    return np.asarray(_erf(x.astype(np.float64)), np.float64).astype(x.dtype, copy=False)
+# gelu reads erf as the registry's erf op computes it: one erf, eager and compiled
+_ERF = UNARY["erf"]
 
 
 def _gamma_view(gamma: np.ndarray, ndim: int) -> np.ndarray:
@@ -109,7 +106,7 @@ def _compute(attrs, x, gamma=None):
     elif t == "selu":
         y = SELU_LAMBDA * _elu_np(x, SELU_ALPHA)
     else:  # gelu: MXNet 1.9.1 computes the erf form, not the tanh approximation
-        y = 0.5 * x * (1 + erf_np(x / math.sqrt(2)))
+        y = 0.5 * x * (1 + _ERF.numpy(x / math.sqrt(2)))
     return np.asarray(y).astype(x.dtype, copy=False)
 
 
@@ -196,8 +193,12 @@ def _lower(attrs, x, gamma=None):
         e = x.map("min", Lazy.full((), 0, dt)).map("expm1").map("mul", Lazy.full((), alpha, dt))
         y = _lower_select(x, lambda xi, i: e(i))
         return y if t == "elu" else y.map("mul", Lazy.full((), SELU_LAMBDA, dt))
-    # gelu needs erf, which the loop IR lacks for now; rrelu draws random numbers, which a
-    # compiled graph takes only from a host step: both run on numpy
+    if t == "gelu":  # 0.5 x (1 + erf(x / sqrt(2))), MXNet's erf form
+        e = _ERF.lower(attrs, x.map("mul", Lazy.full((), 1 / math.sqrt(2), dt)))
+        half = x.map("mul", Lazy.full((), 0.5, dt))
+        return half.map("mul", e.map("add", Lazy.full((), 1, dt)))
+    # rrelu draws random numbers, which a compiled graph takes only from a host step: it runs
+    # on numpy
     return None
 
 

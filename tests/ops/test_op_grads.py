@@ -226,9 +226,9 @@ def _numeric(name, arrays, attrs, k, w, eps=1e-6):
 
 
 IDS = sorted(CASES)
-# no compiled form yet (gelu needs an erf in the loop IR): checked eagerly, and the compiler
-# must refuse it plainly; drop a case from here when its lowering lands
-NOT_COMPILED = {"LeakyReLU/gelu"}
+# no compiled form yet: checked eagerly, and the compiler must refuse it plainly; drop a case
+# from here when its lowering lands
+NOT_COMPILED: set[str] = set()
 # MXNet's backward is not the derivative of its forward (selu: lambda * (y + alpha) where
 # x <= 0); minigluon keeps MXNet's numbers (tests/ops/test_leaky_relu.py checks them against
 # MXNet's), so here the compiled gradient must equal the eager one
