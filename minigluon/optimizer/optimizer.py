@@ -164,11 +164,7 @@ class Optimizer:
 
     def set_lr_mult(self, args_lr_mult: dict) -> None:
         """Learning-rate multipliers by index or name (replacing earlier ones)."""
-        self.lr_mult = {}
-        if self.sym_info:
-            attr, names = self.sym_info
-            self.lr_mult.update({n: float(attr[n]["__lr_mult__"]) for n in names
-                                 if n in attr and "__lr_mult__" in attr[n]})
+        self.lr_mult = self._symbol_mults("__lr_mult__")
         self.lr_mult.update(args_lr_mult)
 
     def set_wd_mult(self, args_wd_mult: dict) -> None:
@@ -176,11 +172,15 @@ class Optimizer:
         indices not ending in ``_weight`` or ``_gamma`` default to 0 (biases, betas)."""
         self.wd_mult = {n: 0.0 for n in self.idx2name.values()
                         if not (n.endswith("_weight") or n.endswith("_gamma"))}
-        if self.sym_info:
-            attr, names = self.sym_info
-            self.wd_mult.update({n: float(attr[n]["__wd_mult__"]) for n in names
-                                 if n in attr and "__wd_mult__" in attr[n]})
+        self.wd_mult.update(self._symbol_mults("__wd_mult__"))
         self.wd_mult.update(args_wd_mult)
+
+    def _symbol_mults(self, key: str) -> dict:
+        """The multipliers a symbol's variables declare with attribute ``key``, by name."""
+        if not self.sym_info:
+            return {}
+        attr, names = self.sym_info
+        return {n: float(attr[n][key]) for n in names if n in attr and key in attr[n]}
 
     def _set_current_context(self, device_id: int) -> None:
         self._index_update_count = self._all_index_update_counts.setdefault(device_id, {})
