@@ -264,11 +264,9 @@ def make_extrema(is_tensor: Callable[[Any], bool]) -> dict[str, Callable]:
         def fn(lhs: Any, rhs: Any) -> Any:
             if is_tensor(lhs) or is_tensor(rhs):
                 out = lhs._binary(key, rhs) if is_tensor(lhs) else rhs._binary(key, lhs, True)
-                if out is NotImplemented:
-                    raise TypeError(f"{key}(lhs, rhs): types ({type(lhs).__name__}, "
-                                    f"{type(rhs).__name__}) not supported")
-                return out
-            if isinstance(lhs, numbers.Number) and isinstance(rhs, numbers.Number):
+                if out is not NotImplemented:
+                    return out
+            elif isinstance(lhs, numbers.Number) and isinstance(rhs, numbers.Number):
                 return pick(lhs, rhs)
             raise TypeError(f"{key}(lhs, rhs): types ({type(lhs).__name__}, "
                             f"{type(rhs).__name__}) not supported")
