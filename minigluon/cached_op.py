@@ -21,12 +21,13 @@ import numpy as np
 
 from . import autograd, jit
 from . import symbol as sym
-from .base import CompileError, ForkSafeLock, ShapeError, fmt_type
+from .base import CompileError, ForkSafeLock, MXNetError, ShapeError, fmt_type
 from .compiler import remat
 from .ndarray import NDArray
 from .ops.frontend import user_stacklevel
 from .ops.registry import OPS, Op
 from .symbol import Symbol
+from .symbol.symbol import Node
 from .symbol.interpreter import Plan
 
 
@@ -60,7 +61,7 @@ class CachedOp:
         # autograd.get_symbol shows a graph of at most this many ops inlined (MXNet's)
         self.inline_limit = inline_limit
         self.name = f"hybridized {owner}"
-        read = set(graph.list_arguments())
+        read = set(graph.list_inputs())
         # positions of the inputs the graph reads: those are compiled, and go on the tape
         self.reads = [k for k, n in enumerate(input_names) if n in read]
         self._run = None  # numpy arrays -> numpy arrays; built by the first call
@@ -69,6 +70,11 @@ class CachedOp:
         self._lock = ForkSafeLock()
         self._op: Op | None = None  # as_op(), built on first use
         self._plan: Plan | None = None
+        # a graph with an op that runs otherwise in training mode (BatchNorm) runs, in that
+        # mode, its training form: a CachedOp of its own, built on first use
+        self._trains = any(n.op.training is not None for n in graph.topo_nodes()
+                           if not n.is_variable)
+        self._training: tuple[CachedOp, list[int]] | None = None
 
     def __repr__(self) -> str:
         return f"CachedOp({self.owner}, inputs={self.input_names})"
@@ -76,6 +82,8 @@ class CachedOp:
     def call(self, inputs: list[NDArray]) -> list[NDArray]:
         """The outputs for these inputs; recorded when autograd is recording and an input
         wants a gradient."""
+        if self._trains and autograd.is_training():
+            return self._call_training(inputs)
         if autograd.is_recording() and any(x._ag is not None for x in inputs):
             return self._call_recorded(inputs)
         run = self._run or self._build_runner()  # not self.run: this is the hot path
@@ -87,6 +95,28 @@ class CachedOp:
         """The outputs for one numpy array per input name (unrecorded)."""
         run = self._run or self._build_runner()
         return run(arrays)
+
+    def _call_training(self, inputs: list[NDArray]) -> list[NDArray]:
+        """The training form's outputs; the new auxiliary states it computes as extra
+        outputs are written into the inputs they belong to (the Parameters' arrays), as
+        MXNet's BatchNorm updates its moving statistics in place."""
+        if self._training is None:
+            with self._lock:
+                if self._training is None:
+                    graph, targets = training_form(self.graph)
+                    self._training = (CachedOp(graph, self.input_names, self.owner,
+                                               self.inline_limit),
+                                      [self.input_names.index(t) for t in targets])
+        op, targets = self._training
+        outs = op.call(inputs)
+        n = len(self.graph._outputs)
+        for k, new in zip(targets, outs[n:]):
+            dst = inputs[k]
+            if dst._data.flags.writeable:
+                np.copyto(dst._data, new._data)
+            else:
+                dst._data = new._data.copy()
+        return outs[:n]
 
     def full_attrs(self, attrs: dict) -> dict:
         return attrs
@@ -280,6 +310,39 @@ class CachedOp:
                for n in self.graph.topo_nodes() if n.is_variable}
         warnings.warn(f"minigluon: {self.owner}({', '.join(sig[n] for n in names)}) {what}",
                       RuntimeWarning, stacklevel=user_stacklevel())
+
+
+def training_form(graph: Symbol) -> tuple[Symbol, list[str]]:
+    """graph as it runs in autograd's training mode: each op with a training form swapped
+    for it (``Op.training``: BatchNorm -> _BatchNorm_train), and the new values of their
+    auxiliary states (``Op.update``) appended as outputs.  Returns that graph and, per
+    appended output, the variable it is the new value of."""
+    done: dict[int, Node] = {}
+    updates, targets = [], []
+    for n in graph.topo_nodes():
+        if n.is_variable:
+            done[id(n)] = n
+            continue
+        op = n.op
+        if op.training is not None:
+            op = OPS[op.training(op.full_attrs(n.attrs)) or op.name]
+        new = Node(op, n.name, n.attrs, [(done[id(src)], i) for src, i in n.inputs],
+                   n.shapes, n.dtypes)
+        done[id(n)] = new
+        if op.update is None:
+            continue
+        full = op.full_attrs(n.attrs)
+        names = op.input_names(full)
+        values = op.update(sym, full, [Symbol([ref]) for ref in new.inputs])
+        for name, value in zip(op.aux_inputs, values):
+            src = new.inputs[names.index(name)][0]
+            if not src.is_variable:
+                raise MXNetError(f"{n.name} ({op.name}): its {name} is an auxiliary state "
+                                 f"and must be a variable (a Parameter), not the output of "
+                                 f"{src.name}")
+            updates.append(value._outputs[0])
+            targets.append(src.name)
+    return Symbol([(done[id(n)], i) for n, i in graph._outputs] + updates), targets
 
 
 _ANNOUNCED: set = set()  # (block, hash of the graph's text) pairs already announced

@@ -258,6 +258,16 @@ class Op:
     # with what this op's rule deduces filled in (FullyConnected: weight from data), for
     # a parameter whose shape is inferred at the first call (deferred initialization)
     fill_shapes: Callable | None = None
+    # training(full attrs) -> the name of the op this one runs as in autograd's training
+    # mode (BatchNorm -> _BatchNorm_train: the batch's statistics), or None where the
+    # mode changes nothing; eager calls and hybridized calls in training mode swap it in
+    training: Callable[[dict], str | None] | None = None
+    # MXNet's auxiliary states: inputs that are state, not arguments (list_auxiliary_states,
+    # "aux:" in .params).  An op with an ``update(F, attrs, inputs) -> one new value per
+    # aux input`` writes them: an eager call in place, a compiled graph as extra outputs
+    # that the CachedOp writes back after the run (docs/architecture.md)
+    aux_inputs: tuple[str, ...] = ()
+    update: Callable[..., list] | None = None
 
     @property
     def visible_outputs(self) -> int:

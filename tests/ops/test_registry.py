@@ -512,6 +512,13 @@ TABLE = [
     ("topk", {"k": 2, "ret_typ": "mask", "axis": None}, [(2, 3)]),
     ("gather_nd", {}, [(3, 4), np.array([[0, 2], [1, -1]], np.float32)]),
     ("gather_nd", {}, [(3, 4, 2), np.array([[[0, 2]]], np.float32)]),
+    ("BatchNorm", {}, [(2, 3, 2), (3,), (3,), (3,), (3,)]),
+    ("BatchNorm", {"axis": -1, "output_mean_var": True}, [(2, 3), (3,), (3,), (3,), (3,)]),
+    ("BatchNorm", {"axis": 0}, [(3,), (3,), (3,), (3,), (3,)]),
+    ("_BatchNorm_train", {"fix_gamma": False}, [(4, 2), (2,), (2,), (2,), (2,)]),
+    ("LayerNorm", {"axis": 1}, [(2, 3, 2), (3,), (3,)]),
+    ("InstanceNorm", {}, [(2, 3, 2, 2), (3,), (3,)]),
+    ("GroupNorm", {"num_groups": 3}, [(2, 6, 2), (3,), (3,)]),
 ]
 
 
