@@ -27,8 +27,8 @@ from .ndarray import NDArray
 from .ops.frontend import user_stacklevel
 from .ops.registry import OPS, Op
 from .symbol import Symbol
-from .symbol.symbol import Node
 from .symbol.interpreter import Plan
+from .symbol.symbol import Node
 
 
 class _Gradient(NamedTuple):
