@@ -64,3 +64,84 @@ class BatchNorm(HybridBlock):
 
     def __repr__(self) -> str:
         return _kwargs_repr(self, self._kwargs, self.gamma.shape[0])
+
+
+class _AffineNorm(HybridBlock):
+    """What LayerNorm, InstanceNorm and GroupNorm share: gamma and beta of one shape, each
+    trained unless scale or center is False (MXNet still multiplies by gamma and adds beta:
+    they keep their initial ones and zeros)."""
+
+    def __init__(self, kwargs: tuple, shape: tuple, center: bool, scale: bool,
+                 beta_initializer: Any, gamma_initializer: Any, prefix: str | None,
+                 params: Any):
+        super().__init__(prefix=prefix, params=params)
+        self._kwargs = kwargs  # a tuple, not a dict: see BatchNorm
+        with self.name_scope():
+            self.gamma = self.params.get("gamma", grad_req="write" if scale else "null",
+                                         shape=shape, init=gamma_initializer,
+                                         allow_deferred_init=True)
+            self.beta = self.params.get("beta", grad_req="write" if center else "null",
+                                        shape=shape, init=beta_initializer,
+                                        allow_deferred_init=True)
+
+    def __repr__(self) -> str:
+        body = ", ".join(f"{k}={v!r}" for k, v in self._kwargs)
+        return f"{type(self).__name__}({body}, in_channels={self.gamma.shape[0]})"
+
+
+class LayerNorm(_AffineNorm):
+    """``(x - mean) / sqrt(var + epsilon) * gamma + beta``, statistics over ``axis`` of
+    each sample; gamma and beta have the size of that axis (``in_channels=0``: deferred)."""
+
+    def __init__(self, axis: int = -1, epsilon: float = 1e-5, center: bool = True,
+                 scale: bool = True, beta_initializer: Any = "zeros",
+                 gamma_initializer: Any = "ones", in_channels: int = 0,
+                 prefix: str | None = None, params: Any = None):
+        super().__init__((("eps", epsilon), ("axis", axis), ("center", center),
+                          ("scale", scale)), (in_channels,), center, scale, beta_initializer,
+                         gamma_initializer, prefix, params)
+        self._axis, self._epsilon = axis, epsilon
+
+    def hybrid_forward(self, F, data, gamma, beta):
+        return F.LayerNorm(data, gamma=gamma, beta=beta, axis=self._axis, eps=self._epsilon)
+
+
+class InstanceNorm(_AffineNorm):
+    """Normalizes each sample's each channel (``axis``) over its remaining (spatial) axes;
+    gamma and beta are per channel.  x has at least 3 axes."""
+
+    def __init__(self, axis: int = 1, epsilon: float = 1e-5, center: bool = True,
+                 scale: bool = False, beta_initializer: Any = "zeros",
+                 gamma_initializer: Any = "ones", in_channels: int = 0, **kwargs: Any):
+        super().__init__((("eps", epsilon), ("axis", axis), ("center", center),
+                          ("scale", scale)), (in_channels,), center, scale, beta_initializer,
+                         gamma_initializer, kwargs.pop("prefix", None), kwargs.pop("params", None))
+        self._axis, self._epsilon = axis, epsilon
+
+    def hybrid_forward(self, F, x, gamma, beta):
+        if self._axis == 1:
+            return F.InstanceNorm(x, gamma, beta, name="fwd", eps=self._epsilon)
+        x = F.SwapAxis(x, dim1=1, dim2=self._axis)
+        return F.SwapAxis(F.InstanceNorm(x, gamma, beta, name="fwd", eps=self._epsilon),
+                          dim1=1, dim2=self._axis)
+
+
+class GroupNorm(_AffineNorm):
+    """Splits the channels (axis 1) into ``num_groups`` groups and normalizes each sample's
+    each group; gamma and beta are per group (num_groups,), as in MXNet 1.9.1."""
+
+    def __init__(self, num_groups: int = 1, epsilon: float = 1e-5, center: bool = True,
+                 scale: bool = True, beta_initializer: Any = "zeros",
+                 gamma_initializer: Any = "ones", prefix: str | None = None,
+                 params: Any = None):
+        super().__init__((("eps", epsilon), ("num_groups", num_groups), ("center", center),
+                          ("scale", scale)), (num_groups,), center, scale, beta_initializer,
+                         gamma_initializer, prefix, params)
+        self._num_groups, self._epsilon = num_groups, epsilon
+
+    def hybrid_forward(self, F, data, gamma, beta):
+        return F.GroupNorm(data, gamma=gamma, beta=beta, num_groups=self._num_groups,
+                           eps=self._epsilon)
+
+    def __repr__(self) -> str:
+        return f"GroupNorm({', '.join(f'{k}={v!r}' for k, v in self._kwargs)})"
