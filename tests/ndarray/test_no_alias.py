@@ -140,6 +140,10 @@ CASES.update({  # identities in some settings: a mask or repeat that changes not
     "LayerNorm": ([_u(2, 3), _u(3), _u(3)], {}),
     "InstanceNorm": ([_u(2, 3, 2), _u(3), _u(3)], {}),
     "GroupNorm": ([_u(2, 4, 1), _u(2), _u(2)], {"num_groups": 2}),
+    # numpy's split gives views of the input: each part must be an array of its own
+    "SliceChannel": ([_u(2, 6)], {"num_outputs": 3}),
+    "SliceChannel/one": ([_u(2, 6)], {"num_outputs": 1}),
+    "SliceChannel/squeeze": ([_u(3, 2)], {"num_outputs": 3, "axis": 0, "squeeze_axis": True}),
 })
 for _op in canonical_ops():  # the regular families: one case each
     if any(c.split("/")[0] == _op.name for c in CASES):
