@@ -219,7 +219,12 @@ def _bn_training(attrs: dict) -> str | None:
     return None if attrs["use_global_stats"] else "_BatchNorm_train"
 
 
-_BN_COMMON = dict(attrs=_BN_ATTRS, dtype=_bn_dtype, num_outputs=3, num_visible=1,
+def _mean_var_visible(attrs: dict) -> int:
+    """output_mean_var shows the mean and the variance (or std) outputs, as MXNet's."""
+    return 3 if attrs["output_mean_var"] else 1
+
+
+_BN_COMMON = dict(attrs=_BN_ATTRS, dtype=_bn_dtype, num_outputs=3, num_visible=_mean_var_visible,
                   accepts={"data": FLOATS}, fill_shapes=_bn_fill,
                   aux_inputs=("moving_mean", "moving_var"))
 
@@ -299,7 +304,9 @@ def _norm_op(name: str, view, attrs: dict, hint: str) -> None:
                 F.reshape(F.sum(gv, axis=per), shape=c)]
 
     register(Op(name, ("data", "gamma", "beta"), shape_rule, compute, attrs=attrs, lower=lower,
-                grad=grad, num_outputs=3, num_visible=1, same_dtype=("*",),
+                grad=grad, num_outputs=3,
+                num_visible=_mean_var_visible if "output_mean_var" in attrs else 1,
+                same_dtype=("*",),
                 accepts={"data": FLOATS}, fill_shapes=fill, hint=hint))
 
 
