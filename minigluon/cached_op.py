@@ -72,8 +72,8 @@ class CachedOp:
         self._plan: Plan | None = None
         # a graph with an op that runs otherwise in training mode (BatchNorm) runs, in that
         # mode, its training form: a CachedOp of its own, built on first use
-        self._trains = any(n.op.training is not None for n in graph.topo_nodes()
-                           if not n.is_variable)
+        self._trains = any(n.op.training is not None and n.op.training(n.op.full_attrs(n.attrs))
+                           for n in graph.topo_nodes() if not n.is_variable)
         self._training: tuple[CachedOp, list[int]] | None = None
 
     def __repr__(self) -> str:

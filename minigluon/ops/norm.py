@@ -24,6 +24,12 @@ from ..loopir import Lazy, cast
 from .registry import FLOATS, Attr, DTypeError, Op, register
 
 
+def _f32(value: float) -> float:
+    """eps and momentum as MXNet holds them: C floats, so float64 data sees 0.9 as
+    0.89999998 (the last digits of float64 results depend on it)."""
+    return float(np.float32(value))
+
+
 def _param_dtype(dt: str) -> str:
     """MXNet keeps BatchNorm's gamma, beta and statistics float32 for float16 data."""
     return "float32" if dt == "float16" else dt
@@ -153,10 +159,10 @@ def _bn_np(train: bool):
         w = np.ones_like(gamma) if attrs["fix_gamma"] else gamma
         xf = x.astype(pt)
         if train:
-            y, mean, inv = _normalize_np(xf, _others(ax, x.ndim), attrs["eps"])
+            y, mean, inv = _normalize_np(xf, _others(ax, x.ndim), _f32(attrs["eps"]))
             mean, inv = mean.reshape(-1), inv.reshape(-1)
         else:
-            mean, inv = mm.copy(), pt.type(1) / np.sqrt(mv + pt.type(attrs["eps"]))
+            mean, inv = mm.copy(), pt.type(1) / np.sqrt(mv + pt.type(_f32(attrs["eps"])))
             y = (xf - mean.reshape(sh)) * inv.reshape(sh)
         out = y * w.reshape(sh) + beta.reshape(sh)
         # outputs 1 and 2 are MXNet's: the mean and the inverse standard deviation used
@@ -170,9 +176,9 @@ def _bn_lower(train: bool):
         sh, pt = _along(x.shape[ax], ax, len(x.shape)), mm.dtype
         xf = _as(x, pt)
         if train:
-            y = _lower_normalize(xf, _others(ax, len(x.shape)), attrs["eps"])[0]
+            y = _lower_normalize(xf, _others(ax, len(x.shape)), _f32(attrs["eps"]))[0]
         else:
-            inv = _full(1.0, pt).map("div", mv.map("add", _full(attrs["eps"], pt)).map("sqrt"))
+            inv = _full(1.0, pt).map("div", mv.map("add", _full(_f32(attrs["eps"]), pt)).map("sqrt"))
             y = xf.map("sub", mm.reshape(sh)).map("mul", inv.reshape(sh))
         if not attrs["fix_gamma"]:
             y = y.map("mul", gamma.reshape(sh))
@@ -190,11 +196,18 @@ def _bn_grad(train: bool):
         w = None if attrs["fix_gamma"] else F.reshape(gamma, shape=sh)
         gy = g if w is None else F.broadcast_mul(g, w)
         if train:
-            dx, y = _grad_normalized(F, xf, axes, attrs["eps"], gy)
-        else:  # the moving statistics are constants: a per-channel affine map of x
-            inv = F.reshape(F.rsqrt(mv + attrs["eps"]), shape=sh)
-            dx = F.broadcast_mul(gy, inv)
+            dx, y = _grad_normalized(F, xf, axes, _f32(attrs["eps"]), gy)
+        else:
+            inv = F.reshape(F.rsqrt(mv + _f32(attrs["eps"])), shape=sh)
             y = F.broadcast_mul(F.broadcast_sub(xf, F.reshape(mm, shape=sh)), inv)
+            if attrs["use_global_stats"]:  # the statistics are constants: an affine map
+                dx = F.broadcast_mul(gy, inv)
+            else:
+                # MXNet's backward (in its default train_mode) of a forward run outside
+                # training: the batch-statistics formula, fed the moving statistics the
+                # forward used; not the derivative of that forward, but MXNet's numbers
+                dx = F.broadcast_mul(inv, F.broadcast_sub(gy, _mean(F, gy, axes)) -
+                                     F.broadcast_mul(y, _mean(F, gy * y, axes)))
         # MXNet's fix_gamma: gamma is taken as 1 and its gradient is 0
         dgamma = F.zeros_like(gamma) if w is None else _sum(F, g * y, axes)
         return [_cast(F, dx, str(x.dtype)), dgamma, _sum(F, g, axes), None, None]
@@ -210,7 +223,7 @@ def _bn_update(F, attrs: dict, ins: list) -> list:
     xf = _cast(F, x, str(mm.dtype))
     mean = _mean(F, xf, axes)
     var = _mean(F, F.square(F.broadcast_sub(xf, mean)), axes)
-    m = attrs["momentum"]
+    m = _f32(attrs["momentum"])
     return [F.BlockGrad(mm * m + F.reshape(mean, shape=mm.shape) * (1 - m)),
             F.BlockGrad(mv * m + F.reshape(var, shape=mv.shape) * (1 - m))]
 
@@ -282,14 +295,14 @@ def _norm_op(name: str, view, attrs: dict, hint: str) -> None:
 
     def compute(a, x, gamma, beta):
         vshape, axes, psh, stats = view(a, x.shape)
-        y, mean, inv = _normalize_np(x.reshape(vshape), axes, a["eps"])
+        y, mean, inv = _normalize_np(x.reshape(vshape), axes, _f32(a["eps"]))
         out = y * gamma.reshape(psh) + beta.reshape(psh)
         # outputs 1 and 2 are MXNet's mean and standard deviation sqrt(var + eps)
         return out.reshape(x.shape), mean.reshape(stats), (x.dtype.type(1) / inv).reshape(stats)
 
     def lower(a, x, gamma, beta):
         vshape, axes, psh, _ = view(a, x.shape)
-        y = _lower_normalize(x.reshape(vshape), axes, a["eps"])[0]
+        y = _lower_normalize(x.reshape(vshape), axes, _f32(a["eps"]))[0]
         return y.map("mul", gamma.reshape(psh)).map("add", beta.reshape(psh)).reshape(x.shape)
 
     def grad(F, a, ins, outs, og):
@@ -297,7 +310,7 @@ def _norm_op(name: str, view, attrs: dict, hint: str) -> None:
         vshape, axes, psh, _ = view(a, tuple(x.shape))
         per = tuple(d for d, n in enumerate(psh) if n == 1)  # the axes gamma is shared along
         xv, gv = F.reshape(x, shape=vshape), F.reshape(og[0], shape=vshape)
-        dx, y = _grad_normalized(F, xv, axes, a["eps"],
+        dx, y = _grad_normalized(F, xv, axes, _f32(a["eps"]),
                                  F.broadcast_mul(gv, F.reshape(gamma, shape=psh)))
         c = tuple(gamma.shape)
         return [F.reshape(dx, shape=tuple(x.shape)), F.reshape(F.sum(gv * y, axis=per), shape=c),
