@@ -70,11 +70,12 @@ class CachedOp:
         self._lock = ForkSafeLock()
         self._op: Op | None = None  # as_op(), built on first use
         self._plan: Plan | None = None
-        # a graph with an op that runs otherwise in training mode (BatchNorm) runs, in that
-        # mode, its training form: a CachedOp of its own, built on first use
-        self._trains = any(n.op.training is not None and n.op.training(n.op.full_attrs(n.attrs))
-                           for n in graph.topo_nodes() if not n.is_variable)
-        self._training: tuple[CachedOp, list[int]] | None = None
+        # a graph with an op that runs otherwise in training mode (BatchNorm) or writes
+        # some of its inputs (an aux state) runs, per mode, the form stateful_form gives:
+        # a CachedOp of its own, built on first use
+        self._stateful = any(n.op.training is not None or n.op.update is not None
+                             for n in graph.topo_nodes() if not n.is_variable)
+        self._forms: dict[bool, tuple[CachedOp | None, list[int]]] = {}
 
     def __repr__(self) -> str:
         return f"CachedOp({self.owner}, inputs={self.input_names})"
@@ -82,8 +83,10 @@ class CachedOp:
     def call(self, inputs: list[NDArray]) -> list[NDArray]:
         """The outputs for these inputs; recorded when autograd is recording and an input
         wants a gradient."""
-        if self._trains and autograd.is_training():
-            return self._call_training(inputs)
+        if self._stateful:
+            form, targets = self._form(autograd.is_training())
+            if form is not None:
+                return self._call_stateful(form, targets, inputs)
         if autograd.is_recording() and any(x._ag is not None for x in inputs):
             return self._call_recorded(inputs)
         run = self._run or self._build_runner()  # not self.run: this is the hot path
@@ -96,19 +99,26 @@ class CachedOp:
         run = self._run or self._build_runner()
         return run(arrays)
 
-    def _call_training(self, inputs: list[NDArray]) -> list[NDArray]:
-        """The training form's outputs; the new auxiliary states it computes as extra
-        outputs are written into the inputs they belong to (the Parameters' arrays), as
-        MXNet's BatchNorm updates its moving statistics in place."""
-        if self._training is None:
+    def _form(self, training: bool) -> tuple[CachedOp | None, list[int]]:
+        """The CachedOp this graph runs as in this mode, and the input each of its extra
+        outputs is written into; (None, []) where that is this graph unchanged."""
+        if training not in self._forms:
             with self._lock:
-                if self._training is None:
-                    graph, targets = training_form(self.graph)
-                    self._training = (CachedOp(graph, self.input_names, self.owner,
-                                               self.inline_limit),
-                                      [self.input_names.index(t) for t in targets])
-        op, targets = self._training
-        outs = op.call(inputs)
+                if training not in self._forms:
+                    graph, targets, same = stateful_form(self.graph, training)
+                    form = None if same else CachedOp(graph, self.input_names, self.owner,
+                                                      self.inline_limit)
+                    if form is not None:
+                        form._stateful = False  # its ops are already this mode's
+                    self._forms[training] = (form, [self.input_names.index(t) for t in targets])
+        return self._forms[training]
+
+    def _call_stateful(self, form: CachedOp, targets: list[int],
+                       inputs: list[NDArray]) -> list[NDArray]:
+        """The form's outputs; the new values of the inputs it updates, its extra outputs,
+        are written into those inputs (the Parameters' arrays), as MXNet's BatchNorm
+        updates its moving statistics in place."""
+        outs = form.call(inputs)
         n = len(self.graph._outputs)
         for k, new in zip(targets, outs[n:]):
             dst = inputs[k]
@@ -312,20 +322,23 @@ class CachedOp:
                       RuntimeWarning, stacklevel=user_stacklevel())
 
 
-def training_form(graph: Symbol) -> tuple[Symbol, list[str]]:
-    """graph as it runs in autograd's training mode: each op with a training form swapped
-    for it (``Op.training``: BatchNorm -> _BatchNorm_train), and the new values of their
-    auxiliary states (``Op.update``) appended as outputs.  Returns that graph and, per
-    appended output, the variable it is the new value of."""
+def stateful_form(graph: Symbol, training: bool) -> tuple[Symbol, list[str], bool]:
+    """graph as it runs in this mode of autograd: in training mode each op with a training
+    form swapped for it (``Op.training``: BatchNorm -> _BatchNorm_train); the new values of
+    the inputs the ops update (``Op.update``: aux states) appended as outputs.  Returns
+    that graph, per appended output the variable it is the new value of, and whether the
+    graph is the one given (nothing swapped or appended)."""
     done: dict[int, Node] = {}
     updates, targets = [], []
+    swapped = False
     for n in graph.topo_nodes():
         if n.is_variable:
             done[id(n)] = n
             continue
         op = n.op
-        if op.training is not None:
+        if training and op.training is not None:
             op = OPS[op.training(op.full_attrs(n.attrs)) or op.name]
+            swapped |= op is not n.op
         new = Node(op, n.name, n.attrs, [(done[id(src)], i) for src, i in n.inputs],
                    n.shapes, n.dtypes)
         done[id(n)] = new
@@ -334,7 +347,7 @@ def training_form(graph: Symbol) -> tuple[Symbol, list[str]]:
         full = op.full_attrs(n.attrs)
         names = op.input_names(full)
         values = op.update(sym, full, [Symbol([ref]) for ref in new.inputs])
-        for name, value in zip(op.aux_inputs, values):
+        for name, value in values:
             src = new.inputs[names.index(name)][0]
             if not src.is_variable:
                 raise MXNetError(f"{n.name} ({op.name}): its {name} is an auxiliary state "
@@ -342,7 +355,8 @@ def training_form(graph: Symbol) -> tuple[Symbol, list[str]]:
                                  f"{src.name}")
             updates.append(value._outputs[0])
             targets.append(src.name)
-    return Symbol([(done[id(n)], i) for n, i in graph._outputs] + updates), targets
+    outs = Symbol([(done[id(n)], i) for n, i in graph._outputs] + updates)
+    return outs, targets, not (swapped or updates)
 
 
 _ANNOUNCED: set = set()  # (block, hash of the graph's text) pairs already announced

@@ -256,14 +256,14 @@ def invoke(op: Op, inputs: list, attrs: dict, name: str | None,
 
 
 def write_aux(op: Op, attrs: dict, inputs: list) -> None:
-    """Write op's new auxiliary states (BatchNorm's moving statistics) into its aux inputs'
+    """Write what op's ``update`` gives (BatchNorm's moving statistics) into those inputs'
     memory, as MXNet's operators do; the update is not recorded (no gradient flows there)."""
     from .. import ndarray as F
     full = op.full_attrs(attrs)
     names = op.input_names(full)
     with (_AUTOGRAD or _load_autograd()).pause():
         new = op.update(F, full, inputs)
-    for name, value in zip(op.aux_inputs, new):
+    for name, value in new:
         target = inputs[names.index(name)]
         if target._data.flags.writeable:
             np.copyto(target._data, value._data)

@@ -214,6 +214,13 @@ def _bn_grad(train: bool):
     return grad
 
 
+def _fixed_gamma(F, attrs: dict, ins: list) -> list:
+    """MXNet's fix_gamma writes 1 into gamma, in training mode (_bn_update) and, outside
+    it, with use_global_stats (what this rule gives for the moving-statistics form)."""
+    fixed = attrs["fix_gamma"] and attrs["use_global_stats"]
+    return [("gamma", F.BlockGrad(F.ones_like(ins[1])))] if fixed else []
+
+
 def _bn_update(F, attrs: dict, ins: list) -> list:
     """The new moving mean and variance (biased, as MXNet's) after a training step; not
     differentiated (BlockGrad), as MXNet's auxiliary states are not."""
@@ -224,8 +231,9 @@ def _bn_update(F, attrs: dict, ins: list) -> list:
     mean = _mean(F, xf, axes)
     var = _mean(F, F.square(F.broadcast_sub(xf, mean)), axes)
     m = _f32(attrs["momentum"])
-    return [F.BlockGrad(mm * m + F.reshape(mean, shape=mm.shape) * (1 - m)),
-            F.BlockGrad(mv * m + F.reshape(var, shape=mv.shape) * (1 - m))]
+    gamma = [("gamma", F.BlockGrad(F.ones_like(ins[1])))] if attrs["fix_gamma"] else []
+    return [("moving_mean", F.BlockGrad(mm * m + F.reshape(mean, shape=mm.shape) * (1 - m))),
+            ("moving_var", F.BlockGrad(mv * m + F.reshape(var, shape=mv.shape) * (1 - m)))] + gamma
 
 
 def _bn_training(attrs: dict) -> str | None:
@@ -242,7 +250,7 @@ _BN_COMMON = dict(attrs=_BN_ATTRS, dtype=_bn_dtype, num_outputs=3, num_visible=_
                   aux_inputs=("moving_mean", "moving_var"))
 
 register(Op("BatchNorm", _BN_INPUTS, _bn_shape, _bn_np(False), lower=_bn_lower(False),
-            grad=_bn_grad(False), training=_bn_training, hint="batchnorm", **_BN_COMMON))
+            grad=_bn_grad(False), training=_bn_training, update=_fixed_gamma, hint="batchnorm", **_BN_COMMON))
 register(Op("_BatchNorm_train", _BN_INPUTS, _bn_shape, _bn_np(True), lower=_bn_lower(True),
             grad=_bn_grad(True), update=_bn_update, hint="batchnorm", **_BN_COMMON))
 

@@ -265,8 +265,9 @@ class Op:
     # mode changes nothing; eager calls and hybridized calls in training mode swap it in
     training: Callable[[dict], str | None] | None = None
     # MXNet's auxiliary states: inputs that are state, not arguments (list_auxiliary_states,
-    # "aux:" in .params).  An op with an ``update(F, attrs, inputs) -> one new value per
-    # aux input`` writes them: an eager call in place, a compiled graph as extra outputs
+    # "aux:" in .params).  ``update(F, attrs, inputs) -> [(input name, new value), ...]``
+    # names the inputs a call writes (the aux states; BatchNorm's fixed gamma, reset to 1):
+    # an eager call writes them in place, a compiled graph returns them as extra outputs
     # that the CachedOp writes back after the run (docs/architecture.md)
     aux_inputs: tuple[str, ...] = ()
     update: Callable[..., list] | None = None

@@ -1,6 +1,7 @@
 """Record what Apache MXNet 1.9.1 computes for the normalization ops and layers.
 
-usage: /tmp/mxvenv/bin/python tests/tools/make_norm_fixtures.py tests/fixtures/norm/norm.npz
+usage: /tmp/mxvenv/bin/python tests/tools/make_norm_fixtures.py tests/fixtures/norm/norm.npz \
+           tests/fixtures/norm
 
 Op cases NAME: ``NAME/op``, ``NAME/attrs`` (JSON), ``NAME/train`` (1: run under
 autograd.record(train_mode=True), 0: train_mode=False), inputs ``NAME/in/K`` in call order,
@@ -153,3 +154,24 @@ def main(path):
 
 if __name__ == "__main__":
     main(sys.argv[1])
+
+
+def export_net(directory):
+    """An MXNet net with BatchNorm, trained two steps and exported: ``bn_net-symbol.json``,
+    ``bn_net-0000.params`` (its running statistics as ``aux:``) and ``bn_net.npz`` with an
+    input ``x`` and MXNet's inference output ``out`` for it."""
+    net = mx.gluon.nn.HybridSequential(prefix="net_")
+    with net.name_scope():
+        net.add(mx.gluon.nn.Dense(4, in_units=3), mx.gluon.nn.BatchNorm(in_channels=4))
+    net.initialize(mx.init.Xavier())
+    net.hybridize()
+    for _ in range(2):
+        with mx.autograd.record():
+            net(mx.nd.array(_u((5, 3)))).backward()
+    net.export(f"{directory}/bn_net")
+    x = _u((2, 3))
+    np.savez_compressed(f"{directory}/bn_net.npz", x=x, out=net(mx.nd.array(x)).asnumpy())
+
+
+if __name__ == "__main__" and len(sys.argv) > 2:
+    export_net(sys.argv[2])
