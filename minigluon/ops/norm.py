@@ -277,7 +277,10 @@ def _instance_view(attrs: dict, shape: tuple) -> tuple:
 
 def _group_view(attrs: dict, shape: tuple) -> tuple:
     g = attrs["num_groups"]
-    if len(shape) < 2 or g < 1 or shape[1] % g:
+    if len(shape) < 3:  # as MXNet 1.9.1's check
+        raise ShapeError(f"GroupNorm: data must have at least 3 axes (batch, channel, ...), "
+                         f"got shape {shape}")
+    if g < 1 or shape[1] % g:
         raise ShapeError(f"GroupNorm: data of shape {shape} cannot be split into "
                          f"num_groups={g} groups along axis 1")
     n = shape[0]

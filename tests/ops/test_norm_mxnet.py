@@ -123,6 +123,7 @@ def test_symbol_lists_auxiliary_states_apart():
     (lambda: nd.InstanceNorm(nd.ones((2, 3)), nd.ones(3), nd.ones(3)), "at least 3 axes"),
     (lambda: nd.GroupNorm(nd.ones((2, 3, 2)), nd.ones(2), nd.ones(2), num_groups=2),
      "num_groups=2"),
+    (lambda: nd.GroupNorm(nd.ones((2, 4)), nd.ones(1), nd.ones(1)), "at least 3 axes"),
 ])
 def test_bad_input_is_refused_naming_it(call, match):
     with pytest.raises(mg.base.MXNetError, match=match):
