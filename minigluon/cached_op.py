@@ -327,35 +327,40 @@ def stateful_form(graph: Symbol, training: bool) -> tuple[Symbol, list[str], boo
     form swapped for it (``Op.training``: BatchNorm -> _BatchNorm_train); the new values of
     the inputs the ops update (``Op.update``: aux states) appended as outputs.  Returns
     that graph, per appended output the variable it is the new value of, and whether the
-    graph is the one given (nothing swapped or appended)."""
-    done: dict[int, Node] = {}
+    graph is the one given (nothing swapped or appended).  A swapped-in op with a
+    ``compose`` rule enters as that composition of registry ops, so that values it shares
+    with the update rule (BatchNorm's batch mean and variance) are computed once."""
+    done: dict[int, list] = {}  # a ref per output of each node of graph, in the new graph
     updates, targets = [], []
     swapped = False
     for n in graph.topo_nodes():
         if n.is_variable:
-            done[id(n)] = n
+            done[id(n)] = [(n, 0)]
             continue
         op = n.op
         if training and op.training is not None:
             op = OPS[op.training(op.full_attrs(n.attrs)) or op.name]
             swapped |= op is not n.op
-        new = Node(op, n.name, n.attrs, [(done[id(src)], i) for src, i in n.inputs],
-                   n.shapes, n.dtypes)
-        done[id(n)] = new
+        ins = [done[id(src)][i] for src, i in n.inputs]
+        full = op.full_attrs(n.attrs)
+        if op is not n.op and op.compose is not None:  # registry ops the compiler fuses
+            done[id(n)] = [o._outputs[0] for o in op.compose(sym, full, [Symbol([r]) for r in ins])]
+        else:
+            new = Node(op, n.name, n.attrs, ins, n.shapes, n.dtypes)
+            done[id(n)] = [(new, i) for i in range(len(n.shapes))]
         if op.update is None:
             continue
-        full = op.full_attrs(n.attrs)
         names = op.input_names(full)
-        values = op.update(sym, full, [Symbol([ref]) for ref in new.inputs])
+        values = op.update(sym, full, [Symbol([ref]) for ref in ins])
         for name, value in values:
-            src = new.inputs[names.index(name)][0]
+            src = ins[names.index(name)][0]
             if not src.is_variable:
                 raise MXNetError(f"{n.name} ({op.name}): its {name} is an auxiliary state "
                                  f"and must be a variable (a Parameter), not the output of "
                                  f"{src.name}")
             updates.append(value._outputs[0])
             targets.append(src.name)
-    outs = Symbol([(done[id(n)], i) for n, i in graph._outputs] + updates)
+    outs = Symbol([done[id(n)][i] for n, i in graph._outputs] + updates)
     return outs, targets, not (swapped or updates)
 
 

@@ -236,6 +236,21 @@ def _bn_update(F, attrs: dict, ins: list) -> list:
             ("moving_var", F.BlockGrad(mv * m + F.reshape(var, shape=mv.shape) * (1 - m)))] + gamma
 
 
+def _bn_compose(F, attrs: dict, ins: list) -> list:
+    """_BatchNorm_train as F-ops: its kernel's formula, with the batch mean and variance
+    as nodes of their own (the same nodes _bn_update builds, which the compiler merges)."""
+    x, gamma, beta, mm, _ = ins
+    ax = _bn_axis(attrs, tuple(x.shape))
+    nd, pt = len(x.shape), str(mm.dtype)
+    axes, sh = _others(ax, nd), _along(x.shape[ax], ax, nd)
+    y, inv = _normalized(F, _cast(F, x, pt), axes, _f32(attrs["eps"]))
+    if not attrs["fix_gamma"]:
+        y = F.broadcast_mul(y, F.reshape(gamma, shape=sh))
+    out = _cast(F, F.broadcast_add(y, F.reshape(beta, shape=sh)), str(x.dtype))
+    mean = _mean(F, _cast(F, x, pt), axes)
+    return [out, F.reshape(mean, shape=mm.shape), F.reshape(inv, shape=mm.shape)]
+
+
 def _bn_training(attrs: dict) -> str | None:
     return None if attrs["use_global_stats"] else "_BatchNorm_train"
 
@@ -252,7 +267,8 @@ _BN_COMMON = dict(attrs=_BN_ATTRS, dtype=_bn_dtype, num_outputs=3, num_visible=_
 register(Op("BatchNorm", _BN_INPUTS, _bn_shape, _bn_np(False), lower=_bn_lower(False),
             grad=_bn_grad(False), training=_bn_training, update=_fixed_gamma, hint="batchnorm", **_BN_COMMON))
 register(Op("_BatchNorm_train", _BN_INPUTS, _bn_shape, _bn_np(True), lower=_bn_lower(True),
-            grad=_bn_grad(True), update=_bn_update, hint="batchnorm", **_BN_COMMON))
+            grad=_bn_grad(True), update=_bn_update, compose=_bn_compose, hint="batchnorm",
+            **_BN_COMMON))
 
 
 # --- LayerNorm, InstanceNorm, GroupNorm: the batch's statistics, always --------------------

@@ -271,6 +271,10 @@ class Op:
     # that the CachedOp writes back after the run (docs/architecture.md)
     aux_inputs: tuple[str, ...] = ()
     update: Callable[..., list] | None = None
+    # compose(F, attrs, inputs) -> outputs: a training form as F-ops (mean, square, ...),
+    # what a hybridized training graph holds in its place, so that the statistics it shares
+    # with its update rule are stored once, not recomputed inside every output loop
+    compose: Callable[..., list] | None = None
     # expand(attrs, in_shapes) -> one chain per output of single-input registry ops
     # [(name, attrs), ...] applied to input 0 that computes it: the compiler's simplify
     # rewrites the op into them (split's parts become views that fuse into their readers)

@@ -39,8 +39,10 @@ def _case(name):
 @pytest.mark.parametrize("name", CASES)
 def test_op_matches_mxnet_after_two_calls(name, mode, monkeypatch, recwarn):
     op, attrs, train, ins = _case(name)
-    if attrs.get("output_mean_var"):
-        # the mean and variance outputs are not lowered: that node runs on numpy, announced
+    # the mean and variance outputs are not lowered: that node runs on numpy, announced;
+    # BatchNorm in training mode enters compiled graphs as F-ops (Op.compose), all lowered
+    partly_numpy = attrs.get("output_mean_var") and not (op == "BatchNorm" and train)
+    if partly_numpy:
         monkeypatch.delenv("MINIGLUON_JIT_STRICT", raising=False)
     tol = TOL[ins[0].dtype.name]
     block = OpBlock(op, attrs)
@@ -70,7 +72,7 @@ def test_op_matches_mxnet_after_two_calls(name, mode, monkeypatch, recwarn):
         for k in (3, 4):
             np.testing.assert_allclose(xs[k].asnumpy(), FIXTURE[f"{name}/aux/{k}"], **tol,
                                        err_msg=f"{name}: moving statistic {k}")
-    if mode == "compiled" and not attrs.get("output_mean_var"):
+    if mode == "compiled" and not partly_numpy:
         assert mg.jit.stats()["interpreted_calls"] == before, f"{name}: interpreted"
     elif mode == "compiled":
         assert any("does not write every output" in str(w.message) for w in recwarn)
