@@ -172,3 +172,18 @@ def test_imports_mxnets_exported_batchnorm():
         block.hybridize(hybrid)
         np.testing.assert_allclose(block(nd.array(ref["x"])).asnumpy(), ref["out"],
                                    rtol=1e-5, atol=1e-6)
+
+
+def test_compiled_training_stores_the_batch_statistics_once():
+    """The training form enters the graph as F-ops (Op.compose): the batch mean and
+    variance, one value per channel, are stored and read, not recomputed inside the loop
+    over every element (which would redo the whole reduction once per sample)."""
+    bn = nn.BatchNorm(in_channels=3)
+    bn.initialize()
+    bn.hybridize()
+    x = nd.array(np.random.default_rng(1).uniform(size=(4, 3, 2, 2)))
+    with autograd.train_mode():
+        bn(x)
+    form = next(iter(bn._cache.values())).op._forms[True][0]
+    stats = [b for b in form.exe.schedule.buffers if b[0] == (1, 3, 1, 1)]
+    assert len(stats) >= 2  # the mean and the variance
