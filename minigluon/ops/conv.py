@@ -31,11 +31,9 @@ _GEOMETRY = {
     "kernel": Attr("shape"), "stride": Attr("shape", ()), "dilate": Attr("shape", ()),
     "pad": Attr("shape", ()), "num_filter": Attr("int"), "num_group": Attr("int", 1),
     "workspace": Attr("int", 1024),
-    "cudnn_tune": Attr("str", None, choices=(None, "None", "off", "limited_workspace",
-                                             "fastest")),
+    "cudnn_tune": Attr("str", "None", choices=("None", "off", "limited_workspace", "fastest")),
     "cudnn_off": Attr("bool", False),
-    "layout": Attr("str", None, choices=(None, "None", "NCW", "NCHW", "NCDHW", "NHWC",
-                                         "NDHWC")),
+    "layout": Attr("str", "None", choices=("None", "NCW", "NCHW", "NCDHW", "NHWC", "NDHWC")),
 }
 _CONV_ATTRS = {**_GEOMETRY, "no_bias": Attr("bool", False)}
 _DECONV_ATTRS = {**_GEOMETRY, "no_bias": Attr("bool", True), "adj": Attr("shape", ()),
@@ -65,7 +63,7 @@ def geometry(name: str, attrs: dict, ndim: int | None = None) -> tuple:
     if min(out[3]) < 0:
         raise ShapeError(f"{name}: pad must be non-negative, got {out[3]}")
     layout = attrs["layout"]
-    if layout not in (None, "None", _LAYOUTS[nd]):
+    if layout not in ("None", _LAYOUTS[nd]):
         # MXNet 1.9.1 accepts NHWC and NDHWC in shape inference, then its CPU kernel fails
         raise ShapeError(f"{name}: layout {layout!r} is not supported for a {nd}-d kernel "
                          f"{k}: MXNet's CPU kernels compute {_LAYOUTS[nd]} only; transpose "
@@ -345,11 +343,27 @@ def _lower_convolution(attrs, data, weight, bias=None):
     return y
 
 
+# --- the algorithm a compiled Convolution runs --------------------------------------------
+
+# The direct loop vectorizes along the output row and wins while each output element sums
+# few products (LeNet's first layer, 1 x 5x5: 2.2 ms against 17.6 ms; an RGB 3x3 layer;
+# depthwise layers); beyond that, BLAS's blocking wins (LeNet's second layer, 20 x 5x5:
+# 2-4x; a ResNet 3x3 layer, 64 x 3x3: 4x).  Numbers: bench/bench_conv.py, docs/performance.md.
+DIRECT_MAX_REDUCTION = 64
+
+
+def gemm_wins(attrs: dict, data: tuple, weight: tuple) -> bool:
+    """Whether im2col + BLAS beats the direct loop for this convolution (full attrs,
+    data and weight shapes): when each output element sums more than
+    ``DIRECT_MAX_REDUCTION`` products.  The compiler's ``conv`` pass asks."""
+    return math.prod(weight[1:]) > DIRECT_MAX_REDUCTION
+
+
 # --- gradients ---------------------------------------------------------------------------
 
 def _geom_attrs(attrs, **extra) -> dict:
     keep = ("kernel", "stride", "dilate", "num_group", "layout")
-    return {**{key: attrs[key] for key in keep if attrs[key] is not None}, **extra}
+    return {**{key: attrs[key] for key in keep if attrs[key] != "None"}, **extra}
 
 
 def _bias_grad(F, og, attrs, nd):
@@ -419,7 +433,7 @@ _WGRAD_ATTRS = {key: _GEOMETRY[key] for key in
 
 
 def _wgrad_attrs(attrs) -> dict:
-    return {**attrs, "workspace": 1024, "cudnn_tune": None, "cudnn_off": False,
+    return {**attrs, "workspace": 1024, "cudnn_tune": "None", "cudnn_off": False,
             "no_bias": True}
 
 

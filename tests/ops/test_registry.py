@@ -512,6 +512,18 @@ TABLE = [
     ("topk", {"k": 2, "ret_typ": "mask", "axis": None}, [(2, 3)]),
     ("gather_nd", {}, [(3, 4), np.array([[0, 2], [1, -1]], np.float32)]),
     ("gather_nd", {}, [(3, 4, 2), np.array([[[0, 2]]], np.float32)]),
+    ("Convolution", {"kernel": (3,), "num_filter": 2}, [(2, 3, 5), (2, 3, 3), (2,)]),
+    ("Convolution", {"kernel": (2, 3), "stride": (2, 2), "pad": (1, 1), "dilate": (1, 2),
+                     "num_filter": 4, "num_group": 2, "no_bias": True}, [(1, 2, 5, 6), (4, 1, 2, 3)]),
+    ("Convolution", {"kernel": (1, 2, 2), "num_filter": 1}, [(1, 1, 2, 3, 3), (1, 1, 1, 2, 2), (1,)]),
+    ("Convolution", {"kernel": (2, 2), "num_filter": 3}, [(0, 2, 4, 4), (3, 2, 2, 2), (3,)]),
+    ("Deconvolution", {"kernel": (3,), "stride": (2,), "adj": (1,), "num_filter": 2},
+     [(2, 3, 4), (3, 2, 3)]),
+    ("Deconvolution", {"kernel": (3, 3), "stride": (2, 2), "target_shape": (9, 8),
+                       "num_filter": 2, "num_group": 2, "no_bias": False},
+     [(1, 2, 4, 4), (2, 1, 3, 3), (2,)]),
+    ("_backward_Convolution_weight", {"kernel": (2, 2), "num_filter": 3}, [(2, 2, 4, 4), (2, 3, 3, 3)]),
+    ("_convolution_gemm", {"kernel": (2, 2), "num_filter": 3}, [(2, 2, 4, 4), (3, 2, 2, 2)]),
 ]
 
 

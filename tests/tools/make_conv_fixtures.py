@@ -9,8 +9,8 @@ run, with MKLDNN off, writes only the cases the first could not:
     MXNET_MKLDNN_ENABLED=0 /tmp/mxvenv/bin/python tests/tools/make_conv_fixtures.py
 """
 import json
-import zlib
 import os
+import zlib
 
 import mxnet as mx
 import numpy as np
