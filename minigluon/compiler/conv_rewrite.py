@@ -5,10 +5,12 @@ output element, the bias and what follows in the same loop).  Where im2col + BLA
 faster (``ops.conv.gemm_wins``, a size rule from the measurements in
 docs/performance.md), ``Convolution(x, w, b)`` becomes
 
-    broadcast_add(_convolution_gemm(x, w), Reshape(b, (1, F, 1, ...)))
+    broadcast_add(_convolution_gemm(x, w, no_bias=True), Reshape(b, (1, F, 1, ...)))
 
 the GEMM a BLAS step, the bias add an ordinary op that fuses with the activation after it
 into one loop.  ``Deconvolution(x, w, b)`` (always a BLAS step) loses its bias the same way.
+Integer convolutions run numpy's matmul with their bias (the loop IR does not multiply
+or add integers).
 Only the compiler's graph changes: symbols, JSON exports and eager calls keep the
 registry's ops.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 from ..ops import get_op
 from ..ops.conv import gemm_wins
+from ..ops.registry import FLOATS
 from .graph import Graph, Node, Ref
 
 
@@ -33,22 +36,18 @@ def conv_rewrite(G: Graph) -> Graph:
         data, weight = node.inputs[0], node.inputs[1]
         (dshape, dtype), (wshape, _) = G.type_of(data), G.type_of(weight)
         full = node.op.full_attrs(node.attrs)
-        gemm = node.op.name == "Convolution" and dtype in ("float32", "float64") and \
-            gemm_wins(full, tuple(dshape), tuple(wshape))
+        # integers always take numpy's matmul: the loop IR does not multiply or add them
+        gemm = node.op.name == "Convolution" and (
+            dtype not in FLOATS or gemm_wins(full, tuple(dshape), tuple(wshape)))
         has_bias = len(node.inputs) > 2
-        if not gemm and not (has_bias and node.op.name == "Deconvolution"):
+        if not gemm and not (has_bias and node.op.name == "Deconvolution" and dtype in FLOATS):
             continue
-        attrs = {k: v for k, v in node.attrs.items() if k != "no_bias"}
-        if not has_bias:  # a bias-free GEMM convolution: the node itself changes op
-            node.op = get_op("_convolution_gemm")
-            node.attrs = node.op.parse_attrs(attrs)
+        if gemm and (not has_bias or dtype not in FLOATS):
+            node.op = get_op("_convolution_gemm")  # the same attributes, inputs and bias
             continue
-        if gemm:
-            core = _add(G, node.name + "_gemm", "_convolution_gemm", attrs, [data, weight],
-                        node.shape, dtype)
-        else:
-            core = _add(G, node.name + "_nobias", "Deconvolution", {**attrs, "no_bias": True},
-                        [data, weight], node.shape, dtype)
+        attrs = {**node.attrs, "no_bias": True}
+        name = "_convolution_gemm" if gemm else "Deconvolution"
+        core = _add(G, node.name + "_nobias", name, attrs, [data, weight], node.shape, dtype)
         bshape = (1, node.shape[1]) + (1,) * (len(node.shape) - 2)
         bias = _add(G, node.name + "_bias", "Reshape", {"shape": bshape}, [node.inputs[2]],
                     bshape, dtype)

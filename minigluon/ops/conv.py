@@ -474,17 +474,11 @@ register(Op("_backward_Convolution_weight", ("data", "ograd"), _wgrad_shape, _wg
             hint="conv_wgrad", traits=frozenset({"blas"})))
 
 
-def _gemm_shape(attrs, shapes):
-    return _conv_shape({**attrs, "no_bias": True}, shapes)
-
-
-def _grad_gemm(F, attrs, ins, outs, og):
-    return _grad_convolution(F, {**attrs, "no_bias": True}, ins, outs, og)
-
-
-# The compiler's form of a bias-free Convolution where im2col + BLAS beats the direct loop
-# (compiler/conv_rewrite.py decides): the bias and what follows fuse into one kernel after it.
-register(Op("_convolution_gemm", ("data", "weight"), _gemm_shape,
-            lambda a, x, w: _convolution(a, x, w), attrs=dict(_CONV_ATTRS),
-            same_dtype=("*",), grad=_grad_gemm, cost=_conv_cost,
+# The compiler's form of a Convolution where im2col + BLAS beats the direct loop
+# (compiler/conv_rewrite.py decides): the same op but for how it compiles.  A float bias
+# leaves it as a separate add, which fuses with the activation after it; an integer one
+# stays inside (the loop IR does not add integers).
+register(Op("_convolution_gemm", ("data", "weight", "bias?"), _conv_shape, _convolution,
+            attrs=dict(_CONV_ATTRS), active_inputs=_inputs, same_dtype=("*",),
+            grad=_grad_convolution, cost=_conv_cost, fill_shapes=_fill_shapes("Convolution"),
             hint="convolution", traits=frozenset({"blas"})))

@@ -135,7 +135,7 @@ CASES.update({  # a 1x1 convolution of one channel has its data's shape
                                      {"kernel": (1, 1), "num_filter": 1}),
     "_convolution_gemm": ([_CV.uniform(size=s).astype(np.float32)
                            for s in ((1, 1, 3, 3), (1, 1, 1, 1))],
-                          {"kernel": (1, 1), "num_filter": 1}),
+                          {"kernel": (1, 1), "num_filter": 1, "no_bias": True}),
 })
 CASES.update({  # identities in some settings: a mask or repeat that changes nothing
     "repeat/once": ([_u(3, 4)], {"repeats": 1, "axis": 0}),

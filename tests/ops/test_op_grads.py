@@ -187,7 +187,7 @@ CASES.update({  # stride, pad, dilation and groups: every index rule of the kern
                                      {"kernel": (2, 2), "stride": (2, 1), "pad": (0, 0),
                                       "num_filter": 2, "num_group": 2}),
     "_convolution_gemm": ([_CV.uniform(-1, 1, s) for s in ((1, 2, 3, 4), (2, 2, 2, 2))],
-                          {"kernel": (2, 2), "pad": (0, 1), "num_filter": 2}),
+                          {"kernel": (2, 2), "pad": (0, 1), "num_filter": 2, "no_bias": True}),
 })
 ZERO_GRAD |= {"shape_array", "size_array", "_contrib_arange_like"}
 

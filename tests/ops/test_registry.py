@@ -523,7 +523,7 @@ TABLE = [
                        "num_filter": 2, "num_group": 2, "no_bias": False},
      [(1, 2, 4, 4), (2, 1, 3, 3), (2,)]),
     ("_backward_Convolution_weight", {"kernel": (2, 2), "num_filter": 3}, [(2, 2, 4, 4), (2, 3, 3, 3)]),
-    ("_convolution_gemm", {"kernel": (2, 2), "num_filter": 3}, [(2, 2, 4, 4), (3, 2, 2, 2)]),
+    ("_convolution_gemm", {"kernel": (2, 2), "num_filter": 3}, [(2, 2, 4, 4), (3, 2, 2, 2), (3,)]),
 ]
 
 
