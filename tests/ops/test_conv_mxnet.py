@@ -51,7 +51,13 @@ def test_eager_output_and_gradients_match_mxnet(file):
                                    err_msg=f"{file}: gradient of {n}")
 
 
-@pytest.mark.parametrize("file", FILES)
+# compiled: float64 where MXNet has it (a tighter check, and half the compiles); the
+# float32 path is compiled in tests/gluon/test_conv_layers.py
+COMPILED = [f for f in FILES if f.endswith("float64") or f.replace("float32", "float64")
+            not in FILES]
+
+
+@pytest.mark.parametrize("file", COMPILED)
 def test_compiled_output_and_gradients_match_mxnet(file):
     op, attrs, dtype, fx = _case(file)
     names = _names(fx)
