@@ -1,6 +1,6 @@
 """The compiler as a list of named passes, and the entry point the blocks call.
 
-    infer -> simplify -> ctc -> fuse -> schedule -> (loop IR) -> codegen -> link
+    infer -> simplify -> ctc -> conv -> fuse -> schedule -> (loop IR) -> codegen -> link
 
 ``explain()`` runs them one by one and prints what each produced; ``compile_graph()``
 runs them all, or, when this graph was compiled before (in this process or, through the
@@ -20,6 +20,7 @@ from ..symbol import Symbol
 from ..symbol.symbol import trace_order
 from . import link
 from .codegen import codegen, loop_ir
+from .conv_rewrite import conv_rewrite
 from .ctc_rewrite import ctc_rewrite
 from .errors import CompileError
 from .executable import DATA_OFFSET, Executable
@@ -30,7 +31,8 @@ from .schedule import Schedule, Step, schedule
 from .simplify import simplify
 from .verify import checks_enabled, verify
 
-GRAPH_PASSES = [("infer", infer), ("simplify", simplify), ("ctc", ctc_rewrite), ("fuse", fuse)]
+GRAPH_PASSES = [("infer", infer), ("simplify", simplify), ("ctc", ctc_rewrite),
+                ("conv", conv_rewrite), ("fuse", fuse)]
 
 
 class MemoryCache:

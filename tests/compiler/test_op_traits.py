@@ -20,7 +20,8 @@ COMPILER = Path(mg.__file__).parent / "compiler"
 # codegen's names are loop-IR primitives (max, min), a vocabulary of their own
 GRAPH_PASSES = [p for p in sorted(COMPILER.glob("*.py")) if p.name != "codegen.py"]
 # a rewrite that names the ops it rewrites is a rule, not a copy of a registry fact
-REWRITE_RULES = {("simplify.py", ("sum", "mean"))}  # split a full sum or mean in two
+REWRITE_RULES = {("simplify.py", ("sum", "mean")),  # split a full sum or mean in two
+                 ("conv_rewrite.py", ("Convolution", "Deconvolution"))}  # GEMM or direct, bias out
 
 
 def _op_name_literals(path: Path) -> list[tuple[int, list[str]]]:

@@ -124,6 +124,19 @@ CASES.update({  # a (n, 1) data with one hidden unit and no bias has the shape o
                                        for s in ((3, 1), (1, 1))],
                                       {"num_hidden": 1, "no_bias": True}),
 })
+_CV = np.random.default_rng(8)
+CASES.update({  # a 1x1 convolution of one channel has its data's shape
+    "Convolution": ([_CV.uniform(size=s).astype(np.float32) for s in ((1, 1, 3, 3), (1, 1, 1, 1))],
+                    {"kernel": (1, 1), "num_filter": 1, "no_bias": True}),
+    "Deconvolution": ([_CV.uniform(size=s).astype(np.float32) for s in ((1, 1, 3, 3), (1, 1, 1, 1))],
+                      {"kernel": (1, 1), "num_filter": 1}),
+    "_backward_Convolution_weight": ([_CV.uniform(size=s).astype(np.float32)
+                                      for s in ((1, 1, 1, 1), (1, 1, 1, 1))],
+                                     {"kernel": (1, 1), "num_filter": 1}),
+    "_convolution_gemm": ([_CV.uniform(size=s).astype(np.float32)
+                           for s in ((1, 1, 3, 3), (1, 1, 1, 1))],
+                          {"kernel": (1, 1), "num_filter": 1, "no_bias": True}),
+})
 CASES.update({  # identities in some settings: a mask or repeat that changes nothing
     "repeat/once": ([_u(3, 4)], {"repeats": 1, "axis": 0}),
     "SequenceMask/off": ([_u(3, 4)], {}),

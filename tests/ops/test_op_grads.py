@@ -99,6 +99,24 @@ CASES.update({
     "FullyConnected/1d": ([_FC.uniform(-1, 1, s) for s in ((3,), (2, 1), (2,))],
                           {"num_hidden": 2}),
 })
+_CV = np.random.default_rng(21)  # a generator of its own: RNG's sequence stays as it was
+CASES.update({  # stride, pad, dilation and groups: every index rule of the kernels once
+    "Convolution": ([_CV.uniform(-1, 1, s) for s in ((1, 4, 5, 4), (2, 2, 2, 2), (2,))],
+                    {"kernel": (2, 2), "stride": (2, 1), "pad": (1, 0), "num_filter": 2,
+                     "num_group": 2}),
+    "Convolution/1d_dilate": ([_CV.uniform(-1, 1, s) for s in ((2, 1, 6), (2, 1, 2))],
+                              {"kernel": (2,), "dilate": (3,), "num_filter": 2,
+                               "no_bias": True}),
+    "Deconvolution": ([_CV.uniform(-1, 1, s) for s in ((1, 2, 2, 3), (2, 2, 2, 2), (2,))],
+                      {"kernel": (2, 2), "stride": (2, 1), "pad": (1, 0), "adj": (1, 0),
+                       "num_filter": 2, "no_bias": False}),
+    "_backward_Convolution_weight": ([_CV.uniform(-1, 1, s) for s in ((1, 2, 4, 3),
+                                                                      (1, 2, 2, 2))],
+                                     {"kernel": (2, 2), "stride": (2, 1), "pad": (0, 0),
+                                      "num_filter": 2, "num_group": 2}),
+    "_convolution_gemm": ([_CV.uniform(-1, 1, s) for s in ((1, 2, 3, 4), (2, 2, 2, 2))],
+                          {"kernel": (2, 2), "pad": (0, 1), "num_filter": 2, "no_bias": True}),
+})
 # inputs that are not differentiable (labels, conditions, lengths)
 NO_GRAD_INPUTS = {"where": {0}, "pick": {1}, "take": {1}, "CTCLoss": {1}, "_ctc_loss_lse": {1, 2},
                   "reshape_like": {1},

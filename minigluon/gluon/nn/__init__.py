@@ -5,8 +5,10 @@ from ..block import HybridBlock as HybridBlock
 from ..symbol_block import SymbolBlock as SymbolBlock
 from .activations import ELU, GELU, SELU, Activation, LeakyReLU, PReLU, Swish
 from .basic_layers import Dense, Dropout, Flatten, HybridLambda, HybridSequential, Lambda, Sequential
+from .conv_layers import Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Conv3D, Conv3DTranspose
 from .norm_layers import BatchNorm, GroupNorm, InstanceNorm, LayerNorm
 
-__all__ = ["ELU", "GELU", "SELU", "Activation", "Dense", "Dropout", "Flatten", "HybridLambda",
+__all__ = ["ELU", "GELU", "SELU", "Activation", "Conv1D", "Conv1DTranspose", "Conv2D",
+           "Conv2DTranspose", "Conv3D", "Conv3DTranspose", "Dense", "Dropout", "Flatten", "HybridLambda",
            "HybridSequential", "Lambda", "LeakyReLU", "PReLU", "Sequential", "Swish"]
 __all__ += ["BatchNorm", "GroupNorm", "InstanceNorm", "LayerNorm"]
