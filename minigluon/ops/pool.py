@@ -1,0 +1,407 @@
+"""Pooling and Pad: window reductions over the spatial axes, and border padding.
+
+Pooling's numpy kernel, its lowering and its gradient share one geometry
+(:func:`pool_geometry`): per spatial axis, output position ``o`` reads input positions
+``o * stride - pad + r`` for ``r`` in ``[0, kernel)``, those inside ``[0, size)`` only;
+a position outside is padding.  That is MXNet 1.9.1's CPU kernel, including its quirks:
+an average's divisor counts the padding up to ``size + pad`` (``count_include_pad``, the
+default), a max over a window with no input in it is the dtype's lowest value, and the
+gradient of a max goes to the first position (in window order) holding the maximum.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..base import ShapeError
+from ..loopir import Expr, Lazy, Ops, alu, cast, cmp, const, iadd, iconst, idiv, imod, imul, \
+    ravel, reduce_expr, where
+from ..loopir import bounds as ibounds
+from ..loopir import var as loop_var
+from .registry import FLOATS, Attr, AttrError, Op, register
+
+_FIRST = {3: "NCW", 4: "NCHW", 5: "NCDHW"}
+_LAST = {3: "NWC", 4: "NHWC", 5: "NDHWC"}
+
+
+@dataclass(frozen=True)
+class PoolGeometry:
+    """One pooling's windows, in channels-first order (``perm`` moves a channels-last
+    input there; ``None``: it already is)."""
+
+    shape: tuple  # the input, channels first
+    kernel: tuple
+    stride: tuple
+    pad: tuple
+    out: tuple  # the output, channels first
+    perm: tuple | None
+
+    @property
+    def spatial(self) -> tuple:
+        return self.shape[2:]
+
+
+def pool_geometry(attrs: dict, shape: tuple) -> PoolGeometry:
+    """The windows of Pooling(attrs) over an input of this shape, or MXNet's refusal."""
+    shape = tuple(shape)
+    nd = len(shape)
+    if nd not in (3, 4, 5):
+        raise ShapeError(f"Pooling: data must be 3D (batch, channel, x), 4D (batch, channel, "
+                         f"y, x) or 5D (batch, channel, d, y, x), got shape {shape}")
+    layout = attrs["layout"]
+    perm = None
+    if layout not in (None, "None"):
+        if layout not in (_FIRST[nd], _LAST[nd]):
+            raise ShapeError(f"Pooling: layout {layout!r} does not fit {nd}D data {shape} "
+                             f"(use {_FIRST[nd]!r} or {_LAST[nd]!r})")
+        if layout == _LAST[nd]:
+            perm = (0, nd - 1) + tuple(range(1, nd - 1))
+            shape = tuple(shape[p] for p in perm)
+    n = nd - 2
+    spatial = shape[2:]
+    if attrs["global_pool"]:
+        kernel, stride, pad = spatial, (1,) * n, (0,) * n
+        return PoolGeometry(shape, kernel, stride, pad, shape[:2] + (1,) * n, perm)
+    kernel = tuple(attrs["kernel"])
+    if len(kernel) != n:
+        raise ShapeError(f"Pooling: kernel {kernel} must have {n} entries for {nd}D data "
+                         f"{tuple(shape)} (or set global_pool=True)")
+    stride = tuple(attrs["stride"]) or (1,) * n
+    pad = tuple(attrs["pad"]) or (0,) * n
+    for name, v in (("stride", stride), ("pad", pad)):
+        if len(v) != n:
+            raise ShapeError(f"Pooling: {name} {v} must have {n} entries, as kernel {kernel}")
+    if any(k <= 0 for k in kernel) or any(s <= 0 for s in stride) or any(p < 0 for p in pad):
+        raise AttrError(f"Pooling: kernel and stride must be positive and pad non-negative, "
+                        f"got kernel={kernel}, stride={stride}, pad={pad}")
+    if attrs["pooling_convention"] == "same":
+        # MXNet 1.9.1 accepts the name but its shape rule fails for every input
+        raise AttrError("Pooling: pooling_convention='same' does not work in MXNet 1.9.1 "
+                        "(its shape check fails for every input); use 'valid' or 'full'")
+    out = []
+    for h, k, s, p in zip(spatial, kernel, stride, pad):
+        if k > h + 2 * p:
+            raise ShapeError(f"Pooling: kernel size ({k}) exceeds input ({h} padded to "
+                             f"{h + 2 * p}); data shape {tuple(shape)}")
+        span = h + 2 * p - k
+        out.append(1 + (span // s if attrs["pooling_convention"] == "valid" else -(-span // s)))
+    return PoolGeometry(shape, kernel, stride, pad, shape[:2] + tuple(out), perm)
+
+
+def _check_p(attrs):
+    if attrs["pool_type"] == "lp" and attrs["p_value"] not in (1, 2, 3):
+        raise AttrError(f"Pooling: pool_type='lp' needs p_value 1, 2 or 3, got "
+                        f"{attrs['p_value']}")
+
+
+def _back_perm(perm):
+    inv = [0] * len(perm)
+    for k, p in enumerate(perm):
+        inv[p] = k
+    return tuple(inv)
+
+
+def _pool_shape(attrs, shapes):
+    _check_p(attrs)
+    g = pool_geometry(attrs, shapes[0])
+    return [g.out if g.perm is None else tuple(g.out[p] for p in _back_perm(g.perm))]
+
+
+def _include_pad(attrs) -> bool:
+    return attrs["count_include_pad"]
+
+
+def _lowest(dtype) -> float:
+    return float(np.finfo(dtype).min)
+
+
+# --- numpy reference -------------------------------------------------------------------
+
+def _windows(g: PoolGeometry, x: np.ndarray, fill: float):
+    """(every window of x as trailing axes, the same for 'is an input position'), x
+    channels first.  x is padded with fill on the left by pad and on the right as far as
+    the last window reaches."""
+    n = len(g.kernel)
+    right = [max(0, (o - 1) * s - p + k - h)
+             for o, s, p, k, h in zip(g.out[2:], g.stride, g.pad, g.kernel, g.spatial)]
+    widths = [(0, 0), (0, 0)] + [(p, r) for p, r in zip(g.pad, right)]
+    xp = np.pad(x, widths, constant_values=fill)
+    inside = np.pad(np.ones(g.spatial, bool), widths[2:], constant_values=False)
+    axes = tuple(range(2, 2 + n))
+    win = np.lib.stride_tricks.sliding_window_view(xp, g.kernel, axis=axes)
+    mask = np.lib.stride_tricks.sliding_window_view(inside, g.kernel)
+    step = tuple(slice(0, o * s, s) for o, s in zip(g.out[2:], g.stride))
+    return win[(slice(None), slice(None)) + step], mask[step]
+
+
+def _divisor(g: PoolGeometry, include_pad: bool) -> np.ndarray:
+    """Each output's average divisor: MXNet's window clipped to size + pad (padding
+    counted) or to the input (not counted), as an array over the spatial output axes."""
+    total = np.ones((), np.float64)
+    for d, (o, s, p, k, h) in enumerate(zip(g.out[2:], g.stride, g.pad, g.kernel, g.spatial)):
+        start = np.arange(o) * s - p
+        if include_pad:
+            size = np.minimum(start + k, h + p) - start
+        else:
+            size = np.minimum(start + k, h) - np.maximum(start, 0)
+        total = np.multiply.outer(total, size)
+    return total
+
+
+def _root(v, p):
+    return v if p == 1 else np.sqrt(v) if p == 2 else np.cbrt(v)
+
+
+def _pooling(attrs, x):
+    g = pool_geometry(attrs, x.shape)
+    xc = x if g.perm is None else np.transpose(x, g.perm)
+    kind = attrs["pool_type"]
+    n = len(g.kernel)
+    wax = tuple(range(-n, 0))
+    if kind == "max":
+        win, _ = _windows(g, xc, -np.inf)
+        out = win.max(axis=wax) if win.size else np.empty(g.out, x.dtype)
+        out = np.where(out == -np.inf, _lowest(x.dtype), out) if np.isfinite(xc).all() else out
+    else:
+        win, _ = _windows(g, xc, 0.0)
+        p = attrs["p_value"] if kind == "lp" else 1
+        out = (win ** p if p != 1 else win).sum(axis=wax)
+        if kind == "avg":
+            div = _divisor(g, _include_pad(attrs))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out = np.where(div > 0, out / div, 0.0)
+        elif kind == "lp":
+            out = _root(out, p)
+    out = np.asarray(out, x.dtype)
+    return out if g.perm is None else np.transpose(out, _back_perm(g.perm)).copy()
+
+
+def _first_max_offsets(g: PoolGeometry, xc, out):
+    """Each window's first position (raveled window offset) holding its output, or -1."""
+    win, mask = _windows(g, xc, np.nan)
+    n = len(g.kernel)
+    flat = win.reshape(win.shape[:-n] + (-1,))
+    hit = (flat == out[..., None]) & mask.reshape(mask.shape[:-n] + (-1,))
+    return np.where(hit.any(axis=-1), hit.argmax(axis=-1), -1)
+
+
+def _pooling_backward(attrs, og, x, y):
+    """The gradient of Pooling at data x (output y) for output gradient og."""
+    g = pool_geometry(attrs, x.shape)
+    tr = (lambda a: a) if g.perm is None else (lambda a: np.transpose(a, g.perm))
+    ogc, xc, yc = tr(og), tr(x), tr(y)
+    kind = attrs["pool_type"]
+    n = len(g.kernel)
+    right = [max(0, (o - 1) * s - p + k - h)
+             for o, s, p, k, h in zip(g.out[2:], g.stride, g.pad, g.kernel, g.spatial)]
+    padded = g.shape[:2] + tuple(h + p + r for h, p, r in zip(g.spatial, g.pad, right))
+    gp = np.zeros(padded, np.float64)
+    if kind == "max":
+        first = _first_max_offsets(g, xc, yc)
+    elif kind == "avg":
+        div = _divisor(g, _include_pad(attrs))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(div > 0, ogc / div, 0.0)
+    elif kind == "lp":
+        p = attrs["p_value"]
+        win, _ = _windows(g, xc, 0.0)
+    for k, r in enumerate(np.ndindex(*g.kernel)):
+        at = (slice(None), slice(None)) + tuple(
+            slice(ri, ri + o * s, s) for ri, o, s in zip(r, g.out[2:], g.stride))
+        if kind == "max":
+            gp[at] += np.where(first == k, ogc, 0.0)
+        elif kind == "sum":
+            gp[at] += ogc
+        elif kind == "avg":
+            gp[at] += share
+        else:
+            xr = win[(Ellipsis,) + r]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gp[at] += ogc if p == 1 else ogc * (xr / yc) ** (p - 1)
+    inner = (slice(None), slice(None)) + tuple(slice(p, p + h) for p, h in zip(g.pad, g.spatial))
+    dx = gp[inner].astype(x.dtype)
+    return dx if g.perm is None else np.transpose(dx, _back_perm(g.perm)).copy()
+
+
+# --- lowering ----------------------------------------------------------------------------
+
+def _within(e: Expr, lo: int, hi: int) -> list:
+    """The conditions lo <= e < hi that the index ranges do not already prove."""
+    a, b = ibounds(e)
+    conds = []
+    if a < lo:
+        conds.append(cmp("ge", e, iconst(lo)))
+    if b >= hi:
+        conds.append(cmp("lt", e, iconst(hi)))
+    return conds
+
+
+def _all(conds: list):
+    out = None
+    for c in conds:
+        out = c if out is None else alu("and", out, c)
+    return out
+
+
+def _clamped(e: Expr, n: int) -> Expr:
+    a, b = ibounds(e)
+    return e if 0 <= a and b < n else Expr(Ops.PICKIDX, (e, n, "clip"), "int64")
+
+
+def _channels_first(g: PoolGeometry, x: Lazy) -> Lazy:
+    return x if g.perm is None else x.permute(g.perm)
+
+
+def _back(g: PoolGeometry, y: Lazy) -> Lazy:
+    return y if g.perm is None else y.permute(_back_perm(g.perm))
+
+
+_rv_ids = iter(range(1 << 62))
+
+
+def _window_vars(kernel) -> tuple:
+    uid = next(_rv_ids)
+    return tuple(loop_var(k, f"w{uid}_{a}") for a, k in enumerate(kernel))
+
+
+def _divisor_expr(g: PoolGeometry, o: tuple, include_pad: bool, dtype: str):
+    total = None
+    for oi, s, p, k, h in zip(o, g.stride, g.pad, g.kernel, g.spatial):
+        start = cast(iadd(imul(oi, s), -p), dtype)
+        end = alu("add", start, const(k, dtype))
+        if include_pad:
+            size = alu("sub", alu("min", end, const(h + p, dtype)), start)
+        else:
+            size = alu("sub", alu("min", end, const(h, dtype)),
+                       alu("max", start, const(0, dtype)))
+        total = size if total is None else alu("mul", total, size)
+    return total
+
+
+def _window_read(g: PoolGeometry, x: Lazy, i: tuple, rv: tuple):
+    """(x at window offset rv of output i, 'that position is an input', or None: always)."""
+    pos = [iadd(imul(o, s), r, -p) for o, s, p, r in zip(i[2:], g.stride, g.pad, rv)]
+    conds = [c for e, h in zip(pos, g.spatial) for c in _within(e, 0, h)]
+    v = x(tuple(i[:2]) + tuple(_clamped(e, h) for e, h in zip(pos, g.spatial)))
+    return v, _all(conds)
+
+
+def _lower_pooling(attrs, data):
+    g = pool_geometry(attrs, data.shape)
+    x = _channels_first(g, data)
+    dt = x.dtype
+    kind = attrs["pool_type"]
+    if 0 in g.out or 0 in g.shape:
+        return _back(g, Lazy.full(g.out, 0.0, dt))
+
+    def fn(i):
+        rv = _window_vars(g.kernel)
+        v, ok = _window_read(g, x, i, rv)
+        if kind == "max":
+            body = v if ok is None else where(ok, v, const(-math.inf, dt))
+            m = reduce_expr("max", body, rv)
+            return where(cmp("eq", m, const(-math.inf, dt)), const(_lowest(dt), dt), m)
+        p = attrs["p_value"] if kind == "lp" else 1
+        term = v if p == 1 else alu("mul", v, v) if p == 2 else alu("mul", alu("mul", v, v), v)
+        body = term if ok is None else where(ok, term, const(0.0, dt))
+        total = reduce_expr("sum", body, rv)
+        if kind == "avg":
+            div = _divisor_expr(g, tuple(i[2:]), _include_pad(attrs), dt)
+            return where(cmp("gt", div, const(0.0, dt)), alu("div", total, div), const(0.0, dt))
+        if kind == "lp" and p == 2:
+            return alu("sqrt", total)
+        if kind == "lp" and p == 3:
+            mag = alu("pow", alu("abs", total), const(1.0 / 3.0, dt))
+            return where(cmp("lt", total, const(0.0, dt)), alu("neg", mag), mag)
+        return total
+    return _back(g, Lazy(g.out, dt, fn))
+
+
+def _lower_pooling_backward(attrs, ograd, data, out):
+    g = pool_geometry(attrs, data.shape)
+    og, x, y = (_channels_first(g, t) for t in (ograd, data, out))
+    dt = x.dtype
+    kind = attrs["pool_type"]
+    if 0 in g.out or 0 in g.shape:
+        return _back(g, Lazy.full(g.shape, 0.0, dt))
+    zero = const(0.0, dt)
+
+    def first_offset(o):
+        """The raveled window offset of output o's first position holding its maximum."""
+        rv = _window_vars(g.kernel)
+        v, ok = _window_read(g, x, o, rv)
+        hit = cmp("eq", v, y(o))
+        hit = hit if ok is None else alu("and", hit, ok)
+        k = cast(ravel(rv, g.kernel), dt)
+        return reduce_expr("min", where(hit, k, const(math.prod(g.kernel), dt)), rv)
+
+    def fn(i):
+        rv = _window_vars(g.kernel)
+        conds, o = [], []
+        for xi, s, p, r, n_out in zip(i[2:], g.stride, g.pad, rv, g.out[2:]):
+            num = iadd(xi, p, imul(r, -1))  # o * s when x sits at offset r of window o
+            q = idiv(num, s)
+            if s > 1:
+                rem = imod(num, s)
+                if rem.op is not Ops.CONST:
+                    conds.append(cmp("eq", rem, iconst(0)))
+            conds += _within(num, 0, 1 << 62) + _within(q, 0, n_out)
+            o.append(_clamped(q, n_out))
+        oi = tuple(i[:2]) + tuple(o)
+        g_o = og(oi)
+        if kind == "max":
+            term = where(cmp("eq", first_offset(oi), cast(ravel(rv, g.kernel), dt)), g_o, zero)
+        elif kind == "sum":
+            term = g_o
+        elif kind == "avg":
+            div = _divisor_expr(g, tuple(o), _include_pad(attrs), dt)
+            term = where(cmp("gt", div, zero), alu("div", g_o, div), zero)
+        else:
+            p = attrs["p_value"]
+            ratio = alu("div", x(tuple(i)), y(oi))
+            term = g_o if p == 1 else alu("mul", g_o, ratio if p == 2 else alu("mul", ratio, ratio))
+        ok = _all(conds)
+        return reduce_expr("sum", term if ok is None else where(ok, term, zero), rv)
+    return _back(g, Lazy(g.shape, dt, fn))
+
+
+def _grad_pooling(F, attrs, ins, outs, og):
+    given = {k: v for k, v in attrs.items() if v is not None}
+    return [F._internal._backward_Pooling(og[0], ins[0], outs[0], **given)]
+
+
+POOL_ATTRS = {
+    "kernel": Attr("shape", ()),
+    "pool_type": Attr("str", "max", choices=("max", "avg", "sum", "lp")),
+    "global_pool": Attr("bool", False),
+    "cudnn_off": Attr("bool", False),
+    "pooling_convention": Attr("str", "valid", choices=("valid", "full", "same")),
+    "stride": Attr("shape", ()),
+    "pad": Attr("shape", ()),
+    "p_value": Attr("opt_int", None),
+    # MXNet's None means True
+    "count_include_pad": Attr("bool", True),
+    "layout": Attr("str", None, choices=("None", "NCW", "NCHW", "NCDHW", "NWC", "NHWC",
+                                         "NDHWC")),
+}
+
+register(Op("Pooling", ("data",), _pool_shape, _pooling, attrs=POOL_ATTRS,
+            accepts={"data": FLOATS}, lower=_lower_pooling, grad=_grad_pooling,
+            hint="pooling"))
+
+
+def _backward_shape(attrs, shapes):
+    og, x, y = (tuple(s) for s in shapes)
+    want = _pool_shape(attrs, [x])[0]
+    if og != want or y != want:
+        raise ShapeError(f"_backward_Pooling: ograd {og} and out {y} must have the output "
+                         f"shape {want} of data {x}")
+    return [x]
+
+
+# MXNet has no gradient of Pooling's gradient either
+register(Op("_backward_Pooling", ("ograd", "data", "out"), _backward_shape,
+            _pooling_backward, attrs=POOL_ATTRS, accepts={"ograd": FLOATS},
+            same_dtype=("*",), lower=_lower_pooling_backward, hint="pooling_backward"))
