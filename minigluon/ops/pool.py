@@ -16,8 +16,23 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..base import ShapeError
-from ..loopir import Expr, Lazy, Ops, alu, cast, cmp, const, iadd, iconst, idiv, imod, imul, \
-    ravel, reduce_expr, where
+from ..loopir import (
+    Expr,
+    Lazy,
+    Ops,
+    alu,
+    cast,
+    cmp,
+    const,
+    iadd,
+    iconst,
+    idiv,
+    imod,
+    imul,
+    ravel,
+    reduce_expr,
+    where,
+)
 from ..loopir import bounds as ibounds
 from ..loopir import var as loop_var
 from .registry import FLOATS, Attr, AttrError, Op, register
@@ -193,7 +208,6 @@ def _pooling_backward(attrs, og, x, y):
     tr = (lambda a: a) if g.perm is None else (lambda a: np.transpose(a, g.perm))
     ogc, xc, yc = tr(og), tr(x), tr(y)
     kind = attrs["pool_type"]
-    n = len(g.kernel)
     right = [max(0, (o - 1) * s - p + k - h)
              for o, s, p, k, h in zip(g.out[2:], g.stride, g.pad, g.kernel, g.spatial)]
     padded = g.shape[:2] + tuple(h + p + r for h, p, r in zip(g.spatial, g.pad, right))
@@ -383,7 +397,8 @@ POOL_ATTRS = {
     "p_value": Attr("opt_int", None),
     # MXNet's None means True
     "count_include_pad": Attr("bool", True),
-    "layout": Attr("str", None, choices=("None", "NCW", "NCHW", "NCDHW", "NWC", "NHWC",
+    # MXNet's None: channels first
+    "layout": Attr("str", "None", choices=("None", "NCW", "NCHW", "NCDHW", "NWC", "NHWC",
                                          "NDHWC")),
 }
 
@@ -405,3 +420,125 @@ def _backward_shape(attrs, shapes):
 register(Op("_backward_Pooling", ("ograd", "data", "out"), _backward_shape,
             _pooling_backward, attrs=POOL_ATTRS, accepts={"ograd": FLOATS},
             same_dtype=("*",), lower=_lower_pooling_backward, hint="pooling_backward"))
+
+
+# --- Pad ---------------------------------------------------------------------------------
+
+def _pad_widths(attrs, shape) -> list:
+    """((before, after) per axis) of Pad(attrs) on data of this shape, or MXNet's refusal."""
+    shape = tuple(shape)
+    pw = tuple(attrs["pad_width"])
+    if len(shape) not in (4, 5):
+        raise ShapeError(f"Pad: data must be 4-D or 5-D (MXNet pads the last 2 or 3 axes "
+                         f"only), got shape {shape}")
+    if len(pw) != 2 * len(shape):
+        raise ShapeError(f"Pad: pad_width {pw} must have 2 entries per axis of data {shape} "
+                         f"({2 * len(shape)})")
+    if any(pw[:4]):
+        raise ShapeError(f"Pad: padding on the first two axes must be zero, got pad_width {pw}")
+    if any(p < 0 for p in pw):
+        raise ShapeError(f"Pad: pad_width entries must be >= 0, got {pw}")
+    widths = [(pw[2 * d], pw[2 * d + 1]) for d in range(len(shape))]
+    if attrs["mode"] == "reflect":
+        for d, (n, (a, b)) in enumerate(zip(shape, widths)):
+            if d >= 2 and max(a, b) >= n:
+                raise ShapeError(f"Pad: reflect padding must be smaller than the axis it pads: "
+                                 f"axis {d} has size {n}, pad_width {pw}")
+    return widths
+
+
+def _pad_shape(attrs, shapes):
+    widths = _pad_widths(attrs, shapes[0])
+    return [tuple(n + a + b for n, (a, b) in zip(shapes[0], widths))]
+
+
+def _pad(attrs, x):
+    widths = _pad_widths(attrs, x.shape)
+    if attrs["mode"] == "constant":
+        return np.pad(x, widths, constant_values=np.asarray(attrs["constant_value"], x.dtype))
+    return np.pad(x, widths, mode=attrs["mode"])
+
+
+def _pad_axis(x: Lazy, axis: int, before: int, after: int, mode: str, value: float) -> Lazy:
+    """x padded along one axis; the other axes read as they are."""
+    n = x.shape[axis]
+    shape = x.shape[:axis] + (n + before + after,) + x.shape[axis + 1:]
+    fill = const(value, x.dtype)
+
+    def at(i, k):
+        return x(tuple(i[:axis]) + (k,) + tuple(i[axis + 1:]))
+
+    def fn(i):
+        j = iadd(i[axis], -before)
+        inside = _within(j, 0, n)
+        if not inside:
+            return at(i, j)
+        if mode == "constant":
+            return where(_all(inside), at(i, _clamped(j, n)), fill)
+        if mode == "edge":
+            return at(i, _clamped(j, n))
+        # reflect: mirrored about the first and the last element (not repeating them)
+        v = at(i, _clamped(j, n))
+        if after:
+            v = where(cmp("ge", j, iconst(n)), at(i, _clamped(iadd(imul(j, -1), 2 * n - 2), n)), v)
+        if before:
+            v = where(cmp("lt", j, iconst(0)), at(i, _clamped(imul(j, -1), n)), v)
+        return v
+    return Lazy(shape, x.dtype, fn)
+
+
+def _lower_pad(attrs, x):
+    widths = _pad_widths(attrs, x.shape)
+    for axis, (a, b) in enumerate(widths):
+        if a or b:
+            x = _pad_axis(x, axis, a, b, attrs["mode"], attrs["constant_value"])
+    return x
+
+
+def _place(F, part, axis: int, ndim: int, at: int, n: int):
+    """part (one slab thick along axis) at position at of a zero axis of length n."""
+    pw = [0] * (2 * ndim)
+    pw[2 * axis], pw[2 * axis + 1] = at, n - at - part.shape[axis]
+    return F.Pad(part, mode="constant", pad_width=tuple(pw), constant_value=0.0)
+
+
+def _grad_pad(F, attrs, ins, outs, og):
+    """Axis by axis from the last: the middle of the gradient, plus what each padded
+    element copied (edge: the border element; reflect: its mirror image) added back."""
+    x = ins[0]
+    widths = _pad_widths(attrs, x.shape)
+    nd_ = len(x.shape)
+    g = og[0]
+    for axis in range(nd_ - 1, 1, -1):
+        a, b = widths[axis]
+        if not (a or b):
+            continue
+        n = x.shape[axis]
+        mid = F.slice_axis(g, axis=axis, begin=a, end=a + n)
+        if attrs["mode"] == "edge":
+            if a:
+                mid = mid + _place(F, F.sum(F.slice_axis(g, axis=axis, begin=0, end=a),
+                                            axis=axis, keepdims=True), axis, nd_, 0, n)
+            if b:
+                mid = mid + _place(F, F.sum(F.slice_axis(g, axis=axis, begin=a + n,
+                                                         end=a + n + b),
+                                            axis=axis, keepdims=True), axis, nd_, n - 1, n)
+        elif attrs["mode"] == "reflect":
+            lead = (None,) * axis
+            if a:  # out[a - 1], ..., out[0] copied x[1], ..., x[a]
+                left = F.slice(g, begin=lead + (a - 1,), end=lead + (None,),
+                               step=lead + (-1,))
+                mid = mid + _place(F, left, axis, nd_, 1, n)
+            if b:  # out[a + n + b - 1], ..., out[a + n] copied x[n - 1 - b], ..., x[n - 2]
+                right = F.slice(g, begin=lead + (a + n + b - 1,), end=lead + (a + n - 1,),
+                                step=lead + (-1,))
+                mid = mid + _place(F, right, axis, nd_, n - 1 - b, n)
+        g = mid
+    return [g]
+
+
+register(Op("Pad", ("data",), _pad_shape, _pad,
+            attrs={"mode": Attr("str", choices=("constant", "edge", "reflect")),
+                   "pad_width": Attr("shape"), "constant_value": Attr("float", 0.0)},
+            accepts={"data": FLOATS}, lower=_lower_pad, grad=_grad_pad, aliases=("pad",),
+            hint="pad"))

@@ -135,6 +135,14 @@ CASES.update({  # identities in some settings: a mask or repeat that changes not
     "topk/all": ([_u(3, 4)], {"k": 0, "ret_typ": "value"}),
     "gather_nd/row": ([_u(3, 4), np.array([[1]], np.float32)], {}),
 })
+CASES.update({  # pooling that keeps the shape, padding by nothing, an embedding of one row
+    "Pooling/identity_shape": ([_u(2, 3, 4)], {"kernel": (1,)}),
+    "Pooling/global_one": ([_u(2, 3, 1, 1)], {"global_pool": True, "pool_type": "avg"}),
+    "_backward_Pooling": ([_u(2, 3, 4), _u(2, 3, 4), _u(2, 3, 4)], {"kernel": (1,),
+                                                                    "pool_type": "sum"}),
+    "Pad/nothing": ([_u(1, 2, 3, 3)], {"mode": "constant", "pad_width": (0,) * 8}),
+    "Embedding": ([np.array([0, 1], np.float32), _u(2, 3)], {"input_dim": 2, "output_dim": 3}),
+})
 for _op in canonical_ops():  # the regular families: one case each
     if any(c.split("/")[0] == _op.name for c in CASES):
         continue

@@ -512,6 +512,14 @@ TABLE = [
     ("topk", {"k": 2, "ret_typ": "mask", "axis": None}, [(2, 3)]),
     ("gather_nd", {}, [(3, 4), np.array([[0, 2], [1, -1]], np.float32)]),
     ("gather_nd", {}, [(3, 4, 2), np.array([[[0, 2]]], np.float32)]),
+    ("Pooling", {"kernel": (3, 2), "stride": (2, 2), "pooling_convention": "full"}, [(1, 2, 6, 5)]),
+    ("Pooling", {"kernel": (2,), "pad": (1,), "pool_type": "avg"}, [(2, 1, 4)]),
+    ("Pooling", {"global_pool": True, "layout": "NDHWC"}, [(1, 2, 3, 2, 2)]),
+    ("_backward_Pooling", {"kernel": (2, 2), "pool_type": "max"},
+     [(1, 2, 2, 3), (1, 2, 3, 4), (1, 2, 2, 3)]),
+    ("Pad", {"mode": "edge", "pad_width": (0, 0, 0, 0, 1, 2, 0, 1)}, [(1, 2, 3, 3)]),
+    ("Pad", {"mode": "reflect", "pad_width": (0, 0, 0, 0, 1, 0, 0, 1, 2, 2)}, [(1, 1, 2, 2, 3)]),
+    ("Embedding", {"input_dim": 4, "output_dim": 3}, [_index((2, 3), 4), (4, 3)]),
 ]
 
 
