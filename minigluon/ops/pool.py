@@ -10,6 +10,7 @@ gradient of a max goes to the first position (in window order) holding the maxim
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -178,7 +179,9 @@ def _pooling(attrs, x):
     if kind == "max":
         win, _ = _windows(g, xc, -np.inf)
         out = win.max(axis=wax) if win.size else np.empty(g.out, x.dtype)
-        out = np.where(out == -np.inf, _lowest(x.dtype), out) if np.isfinite(xc).all() else out
+        # MXNet starts each max at the dtype's lowest value: a window of padding (or of
+        # -inf) gives that, not -inf
+        out = np.where(out == -np.inf, _lowest(x.dtype), out)
     else:
         win, _ = _windows(g, xc, 0.0)
         p = attrs["p_value"] if kind == "lp" else 1
@@ -272,7 +275,7 @@ def _back(g: PoolGeometry, y: Lazy) -> Lazy:
     return y if g.perm is None else y.permute(_back_perm(g.perm))
 
 
-_rv_ids = iter(range(1 << 62))
+_rv_ids = itertools.count()
 
 
 def _window_vars(kernel) -> tuple:

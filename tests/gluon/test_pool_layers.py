@@ -89,8 +89,10 @@ def test_pooling_refuses_data_of_the_wrong_rank_naming_its_shape():
 
 
 def test_embedding_refuses_sparse_grad_and_a_wrong_weight():
-    with pytest.raises(ValueError, match="row_sparse"):
-        nn.Embedding(4, 2, sparse_grad=True)
+    layer = nn.Embedding(4, 2, sparse_grad=True)
+    assert layer.weight.grad_stype == "row_sparse"
+    with pytest.raises(mg.base.MXNetError, match="row_sparse.*dense storage only"):
+        layer.initialize()
     with pytest.raises(mg.base.MXNetError, match=r"weight has shape \(3, 2\).*\(4, 2\)"):
         nd.Embedding(nd.array([0, 1]), nd.ones((3, 2)), input_dim=4, output_dim=2)
 

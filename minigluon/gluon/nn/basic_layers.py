@@ -154,20 +154,18 @@ class Embedding(HybridBlock):
     """Rows of weight (input_dim, output_dim) picked by integer-valued indices: data of
     shape (x1, ..., xk) gives (x1, ..., xk, output_dim).  Indices are clipped into
     [0, input_dim); the weight's gradient adds up over repeated indices.  sparse_grad=True
-    (a row_sparse gradient) is refused: minigluon has dense storage only."""
+    asks for a row_sparse gradient: its weight refuses to initialize (dense storage only)."""
 
     def __init__(self, input_dim: int, output_dim: int, dtype: Any = "float32",
                  weight_initializer: Any = None, sparse_grad: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
-        if sparse_grad:
-            raise ValueError("Embedding(sparse_grad=True) needs row_sparse gradients, which "
-                             "minigluon does not have; use sparse_grad=False")
         # a tuple, not a dict: a traced graph keeps the values it read
         self._attrs = (("input_dim", input_dim), ("output_dim", output_dim), ("dtype", dtype),
                        ("sparse_grad", sparse_grad))
         self.weight = self.params.get("weight", shape=(input_dim, output_dim),
                                       init=weight_initializer, dtype=dtype,
-                                      allow_deferred_init=True)
+                                      allow_deferred_init=True,
+                                      grad_stype="row_sparse" if sparse_grad else "default")
 
     def hybrid_forward(self, F, x, weight):
         return F.Embedding(x, weight, name="fwd", **dict(self._attrs))
