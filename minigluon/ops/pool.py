@@ -177,10 +177,10 @@ def _pooling(attrs, x):
     n = len(g.kernel)
     wax = tuple(range(-n, 0))
     if kind == "max":
-        win, _ = _windows(g, xc, -np.inf)
+        # MXNet keeps a running max from the dtype's lowest value, replaced by each larger
+        # element: NaN is skipped, and a window of padding, -inf or NaN gives that value
+        win, _ = _windows(g, np.where(np.isnan(xc), -np.inf, xc), -np.inf)
         out = win.max(axis=wax) if win.size else np.empty(g.out, x.dtype)
-        # MXNet starts each max at the dtype's lowest value: a window of padding (or of
-        # -inf) gives that, not -inf
         out = np.where(out == -np.inf, _lowest(x.dtype), out)
     else:
         win, _ = _windows(g, xc, 0.0)
@@ -316,8 +316,10 @@ def _lower_pooling(attrs, data):
     def fn(i):
         rv = _window_vars(g.kernel)
         v, ok = _window_read(g, x, i, rv)
-        if kind == "max":
-            body = v if ok is None else where(ok, v, const(-math.inf, dt))
+        if kind == "max":  # NaN is skipped and padding never wins (see _pooling)
+            number = Expr(Ops.NOT, (Expr(Ops.ISNAN, (v,), "bool"),), "bool")
+            ok = number if ok is None else alu("and", ok, number)
+            body = where(ok, v, const(-math.inf, dt))
             m = reduce_expr("max", body, rv)
             return where(cmp("eq", m, const(-math.inf, dt)), const(_lowest(dt), dt), m)
         p = attrs["p_value"] if kind == "lp" else 1

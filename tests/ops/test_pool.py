@@ -84,6 +84,14 @@ def test_lp_pooling_keeps_the_sign_as_mxnet(p, want):
     np.testing.assert_allclose(got.ravel(), want, rtol=1e-6)
 
 
+def test_max_pooling_skips_nan_as_mxnet():
+    """MXNet 1.9.1: [1, nan, 3, 0] pooled by 2 gives [1, 3, 3]; a window of NaN only
+    gives the lowest float."""
+    x = np.array([[[1.0, np.nan, 3.0, 0.0, np.nan, np.nan]]], np.float32)
+    got = _both(lambda F, v: F.Pooling(v, kernel=(2,), stride=(1,)), x)
+    np.testing.assert_array_equal(got.ravel(), [1, 3, 3, 0, np.finfo(np.float32).min])
+
+
 def test_float64_stays_float64_and_max_gradient_goes_to_the_first_maximum():
     x = nd.array([[[2.0, 2.0, 1.0, 2.0]]], dtype="float64")
     x.attach_grad()
