@@ -125,10 +125,6 @@ def _pool_shape(attrs, shapes):
     return [g.out if g.perm is None else tuple(g.out[p] for p in _back_perm(g.perm))]
 
 
-def _include_pad(attrs) -> bool:
-    return attrs["count_include_pad"]
-
-
 def _lowest(dtype) -> float:
     return float(np.finfo(dtype).min)
 
@@ -187,7 +183,7 @@ def _pooling(attrs, x):
         p = attrs["p_value"] if kind == "lp" else 1
         out = (win ** p if p != 1 else win).sum(axis=wax)
         if kind == "avg":
-            div = _divisor(g, _include_pad(attrs))
+            div = _divisor(g, attrs["count_include_pad"])
             with np.errstate(divide="ignore", invalid="ignore"):
                 out = np.where(div > 0, out / div, 0.0)
         elif kind == "lp":
@@ -218,7 +214,7 @@ def _pooling_backward(attrs, og, x, y):
     if kind == "max":
         first = _first_max_offsets(g, xc, yc)
     elif kind == "avg":
-        div = _divisor(g, _include_pad(attrs))
+        div = _divisor(g, attrs["count_include_pad"])
         with np.errstate(divide="ignore", invalid="ignore"):
             share = np.where(div > 0, ogc / div, 0.0)
     elif kind == "lp":
@@ -327,7 +323,7 @@ def _lower_pooling(attrs, data):
         body = term if ok is None else where(ok, term, const(0.0, dt))
         total = reduce_expr("sum", body, rv)
         if kind == "avg":
-            div = _divisor_expr(g, tuple(i[2:]), _include_pad(attrs), dt)
+            div = _divisor_expr(g, tuple(i[2:]), attrs["count_include_pad"], dt)
             return where(cmp("gt", div, const(0.0, dt)), alu("div", total, div), const(0.0, dt))
         if kind == "lp" and p == 2:
             return alu("sqrt", total)
@@ -375,7 +371,7 @@ def _lower_pooling_backward(attrs, ograd, data, out):
         elif kind == "sum":
             term = g_o
         elif kind == "avg":
-            div = _divisor_expr(g, tuple(o), _include_pad(attrs), dt)
+            div = _divisor_expr(g, tuple(o), attrs["count_include_pad"], dt)
             term = where(cmp("gt", div, zero), alu("div", g_o, div), zero)
         else:
             p = attrs["p_value"]

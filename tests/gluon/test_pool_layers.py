@@ -97,6 +97,12 @@ def test_embedding_refuses_sparse_grad_and_a_wrong_weight():
         nd.Embedding(nd.array([0, 1]), nd.ones((3, 2)), input_dim=4, output_dim=2)
 
 
+def test_embedding_weight_shape_is_deduced_from_its_attributes():
+    from minigluon.symbol.interpreter import infer_variable_shapes
+    y = mg.sym.Embedding(mg.sym.var("d"), mg.sym.var("w"), input_dim=5, output_dim=4)
+    assert infer_variable_shapes(y, {"d": (2, 3)}) == {"d": (2, 3), "w": (5, 4)}
+
+
 def test_embedding_weight_trains_and_float64_layer_gives_float64():
     layer = nn.Embedding(4, 2, dtype="float64")
     layer.initialize(mg.init.Zero())
