@@ -354,8 +354,18 @@ def _lower_pooling_backward(attrs, ograd, data, out):
 
     def fn(i):
         rv = _window_vars(g.kernel)
-        conds, o = [], []
-        for xi, s, p, r, n_out in zip(i[2:], g.stride, g.pad, rv, g.out[2:]):
+        conds, o, offsets, looped = [], [], [], []
+        for xi, s, p, r, k, n_out in zip(i[2:], g.stride, g.pad, rv, g.kernel, g.out[2:]):
+            if n_out == 1 or s >= k:
+                # windows that do not overlap along this axis (global pooling among them):
+                # x lies in window (x + p) // s at offset (x + p) % s, or in none
+                pos = iadd(xi, p)
+                q = iconst(0) if n_out == 1 else idiv(pos, s)
+                off = iadd(pos, imul(q, -s))
+                conds += _within(off, 0, k) + _within(q, 0, n_out)
+                offsets.append(_clamped(off, k))
+                o.append(_clamped(q, n_out))
+                continue
             num = iadd(xi, p, imul(r, -1))  # o * s when x sits at offset r of window o
             q = idiv(num, s)
             if s > 1:
@@ -364,10 +374,13 @@ def _lower_pooling_backward(attrs, ograd, data, out):
                     conds.append(cmp("eq", rem, iconst(0)))
             conds += _within(num, 0, 1 << 62) + _within(q, 0, n_out)
             o.append(_clamped(q, n_out))
+            offsets.append(r)
+            looped.append(r)
         oi = tuple(i[:2]) + tuple(o)
         g_o = og(oi)
         if kind == "max":
-            term = where(cmp("eq", first_offset(oi), cast(ravel(rv, g.kernel), dt)), g_o, zero)
+            term = where(cmp("eq", first_offset(oi), cast(ravel(tuple(offsets), g.kernel), dt)),
+                         g_o, zero)
         elif kind == "sum":
             term = g_o
         elif kind == "avg":
@@ -378,7 +391,8 @@ def _lower_pooling_backward(attrs, ograd, data, out):
             ratio = alu("div", x(tuple(i)), y(oi))
             term = g_o if p == 1 else alu("mul", g_o, ratio if p == 2 else alu("mul", ratio, ratio))
         ok = _all(conds)
-        return reduce_expr("sum", term if ok is None else where(ok, term, zero), rv)
+        body = term if ok is None else where(ok, term, zero)
+        return reduce_expr("sum", body, tuple(looped)) if looped else body
     return _back(g, Lazy(g.shape, dt, fn))
 
 
