@@ -289,6 +289,43 @@ register(Op("take", ("a", "indices"), _take_shape, _take, fluent=True, lower=_lo
                    "mode": Attr("str", "clip", choices=("clip", "wrap", "raise"))}))
 
 
+# Embedding is take(weight, data) along axis 0 with indices clipped, as MXNet computes it
+_EMBED_TAKE = {"axis": 0, "mode": "clip"}
+
+
+def _embedding_shape(attrs, shapes):
+    data, weight = tuple(shapes[0]), tuple(shapes[1])
+    if attrs["sparse_grad"]:
+        raise AttrError("Embedding: sparse_grad=True needs row_sparse gradients, which "
+                        "minigluon does not have; use sparse_grad=False (a dense gradient)")
+    want = (attrs["input_dim"], attrs["output_dim"])
+    if weight != want:
+        raise ShapeError(f"Embedding: weight has shape {weight}, input_dim and output_dim "
+                         f"need {want}")
+    return [data + (attrs["output_dim"],)]
+
+
+def _embedding_fill_shapes(attrs, shapes):
+    """The weight's shape is (input_dim, output_dim) whatever data is."""
+    return [shapes[0], (attrs["input_dim"], attrs["output_dim"])]
+
+
+def _grad_embedding(F, attrs, ins, outs, og):
+    """The weight's rows get og summed over every index that read them (repeated indices
+    add up); indices get no gradient."""
+    data, weight = ins
+    return [None, _grad_take(F, _EMBED_TAKE, [weight, data], outs, og)[0]]
+
+
+register(Op("Embedding", ("data", "weight"), _embedding_shape,
+            lambda a, data, weight: _take(_EMBED_TAKE, weight, data),
+            attrs={"input_dim": Attr("int"), "output_dim": Attr("int"),
+                   "dtype": Attr("dtype", "float32"), "sparse_grad": Attr("bool", False)},
+            dtype=lambda a, d: [d[1]], accepts={"weight": FLOATS},
+            lower=lambda a, data, weight: _lower_take(_EMBED_TAKE, weight, data),
+            grad=_grad_embedding, fill_shapes=_embedding_fill_shapes, hint="embedding"))
+
+
 def _one_hot(attrs, indices):
     depth = attrs["depth"]
     idx = np.nan_to_num(indices, nan=-1.0).astype(np.int64)

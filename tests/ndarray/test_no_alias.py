@@ -160,6 +160,14 @@ CASES.update({  # identities in some settings: a mask or repeat that changes not
     "SliceChannel/one": ([_u(2, 6)], {"num_outputs": 1}),
     "SliceChannel/squeeze": ([_u(3, 2)], {"num_outputs": 3, "axis": 0, "squeeze_axis": True}),
 })
+CASES.update({  # pooling that keeps the shape, padding by nothing, an embedding of one row
+    "Pooling/identity_shape": ([_u(2, 3, 4)], {"kernel": (1,)}),
+    "Pooling/global_one": ([_u(2, 3, 1, 1)], {"global_pool": True, "pool_type": "avg"}),
+    "_backward_Pooling": ([_u(2, 3, 4), _u(2, 3, 4), _u(2, 3, 4)], {"kernel": (1,),
+                                                                    "pool_type": "sum"}),
+    "Pad/nothing": ([_u(1, 2, 3, 3)], {"mode": "constant", "pad_width": (0,) * 8}),
+    "Embedding": ([np.array([0, 1], np.float32), _u(2, 3)], {"input_dim": 2, "output_dim": 3}),
+})
 for _op in canonical_ops():  # the regular families: one case each
     if any(c.split("/")[0] == _op.name for c in CASES):
         continue

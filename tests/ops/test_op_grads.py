@@ -126,6 +126,8 @@ CONSTANTS = {"_zeros", "_ones", "_full", "_eye", "_arange"} | {
     op.name for op in canonical_ops() if "random" in op.traits and not op.inputs}
 # MXNet's _shuffle has no gradient either: backward through it raises (tests/test_random.py)
 NO_GRADIENT = {"_shuffle"}
+# nor for the gradient of Pooling (tests/ops/test_pool.py checks it raises)
+NO_GRADIENT |= {"_backward_Pooling"}
 # piecewise-constant or stopped ops: their gradient is zero (as MXNet's), not what
 # central differences say at every point (BlockGrad is the identity going forward)
 ZERO_GRAD = {"BlockGrad", "sign", "floor", "ceil", "round", "trunc", "logical_not",
@@ -222,6 +224,30 @@ CASES.update({
                    _NORM.uniform(-1, 1, 2)], {"num_groups": 2}),
 })
 NO_GRAD_INPUTS.update({"BatchNorm": {3, 4}, "_BatchNorm_train": {3, 4}})
+_POOL = np.random.default_rng(19)  # a generator of its own: RNG's sequence stays as it was
+CASES.update({  # distinct values: a max has one position, central differences apply
+    "Pooling": ([_POOL.permutation(24).reshape(1, 2, 3, 4) / 7.0],
+                {"kernel": (2, 2), "stride": (1, 2), "pad": (1, 0)}),
+    "Pooling/avg_full": ([_POOL.uniform(-1, 1, (1, 1, 5, 4))],
+                         {"kernel": (2, 2), "stride": (2, 2), "pad": (1, 1), "pool_type": "avg",
+                          "pooling_convention": "full", "count_include_pad": False}),
+    "Pooling/sum1d": ([_POOL.uniform(-1, 1, (2, 1, 5))], {"kernel": (3,), "pool_type": "sum"}),
+    "Pooling/lp3d": ([_POOL.uniform(0.5, 1.5, (1, 1, 2, 3, 2))],
+                     {"kernel": (2, 2, 1), "pool_type": "lp", "p_value": 2}),
+    "Pooling/global_nwc": ([_POOL.permutation(12).reshape(2, 3, 2) / 5.0],
+                           {"global_pool": True, "layout": "NWC"}),
+    "Pad": ([_POOL.uniform(-1, 1, (1, 2, 3, 3))],
+            {"mode": "reflect", "pad_width": (0, 0, 0, 0, 2, 1, 0, 2)}),
+    "Pad/edge": ([_POOL.uniform(-1, 1, (1, 1, 2, 2, 3))],
+                 {"mode": "edge", "pad_width": (0, 0, 0, 0, 1, 2, 2, 0, 1, 1)}),
+    "Pad/constant": ([_POOL.uniform(-1, 1, (1, 1, 2, 3))],
+                     {"mode": "constant", "pad_width": (0, 0, 0, 0, 1, 0, 2, 1),
+                      "constant_value": 0.5}),
+    # repeated and clipped indices: their rows' gradients add up
+    "Embedding": ([np.array([[0.0, 3.0, 7.0], [-2.0, 3.0, 1.6]]), _POOL.uniform(-1, 1, (4, 2))],
+                  {"input_dim": 4, "output_dim": 2, "dtype": "float64"}),
+})
+NO_GRAD_INPUTS["Embedding"] = {0}
 ZERO_GRAD |= {"shape_array", "size_array", "_contrib_arange_like"}
 
 

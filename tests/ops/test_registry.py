@@ -541,6 +541,14 @@ TABLE = [
     ("softmax_cross_entropy", {}, [(3, 4), np.array([0, 3, 1], np.float32)]),
     ("SliceChannel", {"num_outputs": 3, "axis": 0, "squeeze_axis": True}, [(3, 2)]),
     ("split", {"num_outputs": 1, "axis": -1}, [(2, 5)]),
+    ("Pooling", {"kernel": (3, 2), "stride": (2, 2), "pooling_convention": "full"}, [(1, 2, 6, 5)]),
+    ("Pooling", {"kernel": (2,), "pad": (1,), "pool_type": "avg"}, [(2, 1, 4)]),
+    ("Pooling", {"global_pool": True, "layout": "NDHWC"}, [(1, 2, 3, 2, 2)]),
+    ("_backward_Pooling", {"kernel": (2, 2), "pool_type": "max"},
+     [(1, 2, 2, 3), (1, 2, 3, 4), (1, 2, 2, 3)]),
+    ("Pad", {"mode": "edge", "pad_width": (0, 0, 0, 0, 1, 2, 0, 1)}, [(1, 2, 3, 3)]),
+    ("Pad", {"mode": "reflect", "pad_width": (0, 0, 0, 0, 1, 0, 0, 1, 2, 2)}, [(1, 1, 2, 2, 3)]),
+    ("Embedding", {"input_dim": 4, "output_dim": 3}, [_index((2, 3), 4), (4, 3)]),
 ]
 
 

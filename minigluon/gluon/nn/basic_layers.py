@@ -1,5 +1,5 @@
-"""MXNet 1.9.1's basic layers: Sequential, HybridSequential, Dense, Dropout, Flatten,
-Lambda and HybridLambda, each a few lines over registry ops."""
+"""MXNet 1.9.1's basic layers: Sequential, HybridSequential, Dense, Embedding, Dropout,
+Flatten, Lambda and HybridLambda, each a few lines over registry ops."""
 from __future__ import annotations
 
 import warnings
@@ -148,6 +148,31 @@ class Dense(HybridBlock):
         shape = self.weight.shape
         return (f"{type(self).__name__}({shape[1] if shape[1] else None} -> {shape[0]}, "
                 f"{self.act if self.act else 'linear'})")
+
+
+class Embedding(HybridBlock):
+    """Rows of weight (input_dim, output_dim) picked by integer-valued indices: data of
+    shape (x1, ..., xk) gives (x1, ..., xk, output_dim).  Indices are clipped into
+    [0, input_dim); the weight's gradient adds up over repeated indices.  sparse_grad=True
+    asks for a row_sparse gradient: its weight refuses to initialize (dense storage only)."""
+
+    def __init__(self, input_dim: int, output_dim: int, dtype: Any = "float32",
+                 weight_initializer: Any = None, sparse_grad: bool = False, **kwargs: Any):
+        super().__init__(**kwargs)
+        # a tuple, not a dict: a traced graph keeps the values it read
+        self._attrs = (("input_dim", input_dim), ("output_dim", output_dim), ("dtype", dtype),
+                       ("sparse_grad", sparse_grad))
+        self.weight = self.params.get("weight", shape=(input_dim, output_dim),
+                                      init=weight_initializer, dtype=dtype,
+                                      allow_deferred_init=True,
+                                      grad_stype="row_sparse" if sparse_grad else "default")
+
+    def hybrid_forward(self, F, x, weight):
+        return F.Embedding(x, weight, name="fwd", **dict(self._attrs))
+
+    def __repr__(self) -> str:
+        k = dict(self._attrs)
+        return f"{type(self).__name__}({k['input_dim']} -> {k['output_dim']}, {k['dtype']})"
 
 
 class Dropout(HybridBlock):
