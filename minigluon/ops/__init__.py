@@ -1,6 +1,6 @@
 """The op registry and every operator definition (importing this registers them all)."""
 # importing a module registers its ops
-from . import (  # noqa: F401  # noqa: F401
+from . import (  # noqa: F401
            activations,
            conv,
            creation,
