@@ -277,20 +277,18 @@ def _rnn(attrs, data, params, state, *rest):
     return visible + [masks]
 
 
-def _backward(attrs, data, params, state, *rest):
-    """Inputs: RNN's (data, parameters, state[, state_cell]), the dropout masks, then the
-    head gradients of out, hy[, cy].  Outputs: the gradients of RNN's inputs."""
+def _backward(attrs, data, params, state, masks, dout, dhy, cx=None, dcy=None):
+    """Inputs: RNN's data, parameters and state, the dropout masks, the head gradients of
+    out and hy, then for an LSTM state_cell and the head gradient of cy.  Outputs: the
+    gradients of RNN's inputs (data, parameters, state[, state_cell])."""
     lstm = attrs["mode"] == "lstm"
-    cx, rest = (rest[0], rest[1:]) if lstm else (None, rest)
-    masks, dout, dhy = rest[0], rest[1], rest[2]
-    dcy = rest[3] if lstm else None
     mode, d, layers = attrs["mode"], _dirs(attrs), attrs["num_layers"]
     _, _, _, trace = _forward(attrs, data, params, state, cx, masks)
     weights = unpack(attrs, params, data.shape[2])
     dparams = np.zeros_like(params)
     grads = unpack(attrs, dparams, data.shape[2])  # views: writing them fills dparams
     dstate = np.empty_like(state)
-    dcell = np.empty_like(state) if lstm else None
+    dcell = np.empty_like(state) if lstm else np.zeros_like(state)
     h = attrs["state_size"]
     for layer in reversed(range(layers)):
         x, caches = trace[layer]
@@ -321,8 +319,8 @@ def _grad_rnn(F, attrs, ins, outs, og):
     if attrs["mode"] == "lstm" and len(heads) < 3:
         heads.append(F.zeros_like(ins[3]))
     n_in = 4 if attrs["mode"] == "lstm" else 3
-    names = _backward_inputs(attrs)
-    given = dict(zip(names, list(ins[:n_in]) + [outs[-1]] + heads))
+    given = dict(zip(("data", "parameters", "state", "state_cell"), ins[:n_in]))
+    given.update(zip(("masks", "out_grad", "hy_grad", "cy_grad"), [outs[-1]] + heads))
     grads = F._internal._backward_RNN(**given, **_explicit(attrs))
     grads = [grads[k] for k in range(n_in)]  # a list of arrays, or one Symbol of n_in outputs
     return grads + [None] * (len(ins) - n_in)
@@ -349,26 +347,31 @@ register(Op("RNN", ("data", "parameters", "state", "state_cell?", "sequence_leng
 
 
 def _backward_inputs(attrs) -> tuple[str, ...]:
-    lstm = attrs.get("mode") == "lstm"
-    return (("data", "parameters", "state") + (("state_cell",) if lstm else ()) +
-            ("masks", "out_grad", "hy_grad") + (("cy_grad",) if lstm else ()))
+    names = ("data", "parameters", "state", "masks", "out_grad", "hy_grad")
+    return names + (("state_cell", "cy_grad") if attrs.get("mode") == "lstm" else ())
 
 
 def _backward_shape(attrs, shapes):
-    n_in = 4 if attrs["mode"] == "lstm" else 3
-    fwd = _rnn_shape({**attrs, "state_outputs": True}, shapes[:n_in])
     names = _backward_inputs(attrs)
-    want = [fwd[-1]] + fwd[:-1]
-    for name, s, w in zip(names[n_in:], shapes[n_in:], want):
-        if tuple(s) != tuple(w):
-            raise ShapeError(f"_backward_RNN: {name} must have shape {tuple(w)}, got {tuple(s)}")
-    outs = [tuple(s) for s in shapes[:n_in]]
-    return outs if len(outs) == 4 or _COUNTS_BY_ATTRS else outs + [outs[2]]
+    if len(shapes) != len(names):
+        raise ShapeError(f"_backward_RNN with mode={attrs['mode']!r} takes the inputs "
+                         f"{', '.join(names)}; got {len(shapes)} inputs")
+    given = dict(zip(names, (tuple(s) for s in shapes)))
+    lstm = attrs["mode"] == "lstm"
+    fwd_names = ("data", "parameters", "state") + (("state_cell",) if lstm else ())
+    fwd = _rnn_shape({**attrs, "state_outputs": True}, [given[n] for n in fwd_names])
+    heads = ("out_grad", "hy_grad") + (("cy_grad",) if lstm else ())
+    for name, want in zip(("masks",) + heads, [fwd[-1]] + fwd[:-1]):
+        if given[name] != tuple(want):
+            raise ShapeError(f"_backward_RNN: {name} must have shape {tuple(want)}, got "
+                             f"{given[name]}")
+    outs = [given[n] for n in fwd_names]
+    return outs if lstm or _COUNTS_BY_ATTRS else outs + [given["state"]]
 
 
 _BACKWARD_ATTRS = {k: v for k, v in _ATTRS.items() if k != "state_outputs"}
-register(Op("_backward_RNN", ("data", "parameters", "state", "state_cell?", "masks", "out_grad",
-                              "hy_grad", "cy_grad?"),
+register(Op("_backward_RNN", ("data", "parameters", "state", "masks", "out_grad", "hy_grad",
+                              "state_cell?", "cy_grad?"),
             _backward_shape, _backward, attrs=_BACKWARD_ATTRS,
             num_outputs=(lambda a: 4 if a.get("mode") == "lstm" else 3) if _COUNTS_BY_ATTRS else 4,
             dtype=lambda a, d: [d[0]] * (4 if a["mode"] == "lstm" or not _COUNTS_BY_ATTRS else 3),

@@ -108,6 +108,8 @@ CONSTANTS = {"_zeros", "_ones", "_full", "_eye", "_arange"} | {
     op.name for op in canonical_ops() if "random" in op.traits and not op.inputs}
 # MXNet's _shuffle has no gradient either: backward through it raises (tests/test_random.py)
 NO_GRADIENT = {"_shuffle"}
+# RNN's backward is an op of its own, without a gradient (as MXNet's): no second order
+NO_GRADIENT |= {"_backward_RNN"}
 # piecewise-constant or stopped ops: their gradient is zero (as MXNet's), not what
 # central differences say at every point (BlockGrad is the identity going forward)
 ZERO_GRAD = {"BlockGrad", "sign", "floor", "ceil", "round", "trunc", "logical_not",
@@ -171,6 +173,16 @@ CASES.update({
     "gather_nd/all_axes": ([_SEQ.uniform(-1, 1, (3, 2)), np.array([[1.0, 0], [1, -2]])], {}),
 })
 NO_GRAD_INPUTS.update({"SequenceMask": {1}, "SequenceLast": {1}, "gather_nd": {1}})
+_RNN = np.random.default_rng(14)  # a generator of its own: RNG's sequence stays as it was
+CASES.update({  # small: every parameter is moved twice for central differences
+    "RNN/gru": ([_RNN.uniform(-1, 1, s) for s in ((3, 2, 2), (36,), (1, 2, 2))],
+                {"mode": "gru", "state_size": 2, "num_layers": 1}),
+    "RNN/lstm_bi": ([_RNN.uniform(-1, 1, s) for s in ((2, 2, 2), (96,), (2, 2, 2), (2, 2, 2))],
+                    {"mode": "lstm", "state_size": 2, "num_layers": 1, "bidirectional": True}),
+    "RNN/tanh_2layers": ([_RNN.uniform(-1, 1, s) for s in ((2, 1, 2), (24,), (2, 1, 2))],
+                         {"mode": "rnn_tanh", "state_size": 2, "num_layers": 2}),
+    "_rnn_param_concat": ([_RNN.uniform(-1, 1, s) for s in ((4,), (6,), (2,))], {"dim": 0}),
+})
 ZERO_GRAD |= {"shape_array", "size_array", "_contrib_arange_like"}
 
 
