@@ -22,9 +22,6 @@ from . import random
 from .registry import Attr, AttrError, Op, register
 from .shape import _concat_shape, _grad_concat, _lower_concat
 
-# TEMPORARY until the registry takes output counts that depend on attrs
-_COUNTS_BY_ATTRS = hasattr(Op, "n_outputs")
-
 _GATES = {"rnn_relu": 1, "rnn_tanh": 1, "lstm": 4, "gru": 3}
 _DTYPES = ("float32", "float64")  # MXNet's CPU RNN kernels
 
@@ -127,16 +124,12 @@ def _rnn_shape(attrs, shapes):
         if tuple(s) != hshape:
             raise ShapeError(f"RNN: {name} must have shape {hshape} (layers * directions, "
                              f"batch, state_size), got {tuple(s)}")
-    outs = [(t, n, h * d)] + [hshape] * (_shown(attrs) - 1)
+    outs = [(t, n, h * d)] + [hshape] * (n_visible(attrs) - 1)
     return outs + [_mask_shape(attrs, data)]
 
 
-def _shown(attrs) -> int:
-    return n_visible(attrs) if _COUNTS_BY_ATTRS else 3
-
-
 def _rnn_dtype(attrs, dtypes):
-    return [dtypes[0]] * (_shown(attrs) + 1)
+    return [dtypes[0]] * n_outputs(attrs)
 
 
 # --- the packed parameters ---------------------------------------------------------------
@@ -271,10 +264,7 @@ def _rnn(attrs, data, params, state, *rest):
     cx = rest[0] if attrs["mode"] == "lstm" else None
     masks = _draw_masks(attrs, data, data.dtype)
     out, hy, cy, _ = _forward(attrs, data, params, state, cx, masks)
-    visible = [out, hy, cy][:n_visible(attrs)]
-    if not _COUNTS_BY_ATTRS:
-        visible = [out, hy, cy]
-    return visible + [masks]
+    return [out, hy, cy][:n_visible(attrs)] + [masks]
 
 
 def _backward(attrs, data, params, state, masks, dout, dhy, cx=None, dcy=None):
@@ -288,7 +278,7 @@ def _backward(attrs, data, params, state, masks, dout, dhy, cx=None, dcy=None):
     dparams = np.zeros_like(params)
     grads = unpack(attrs, dparams, data.shape[2])  # views: writing them fills dparams
     dstate = np.empty_like(state)
-    dcell = np.empty_like(state) if lstm else np.zeros_like(state)
+    dcell = np.empty_like(state) if lstm else None
     h = attrs["state_size"]
     for layer in reversed(range(layers)):
         x, caches = trace[layer]
@@ -308,7 +298,7 @@ def _backward(attrs, data, params, state, masks, dout, dhy, cx=None, dcy=None):
         if layer > 0 and masks.ndim == 4:
             dx = dx * masks[layer - 1]
         dout = dx
-    return [dout, dparams, dstate] + ([dcell] if lstm or not _COUNTS_BY_ATTRS else [])
+    return [dout, dparams, dstate] + ([dcell] if lstm else [])
 
 
 def _grad_rnn(F, attrs, ins, outs, og):
@@ -339,8 +329,7 @@ def _rnn_cost(attrs, in_shapes, out_shapes):
 
 register(Op("RNN", ("data", "parameters", "state", "state_cell?", "sequence_length?"),
             _rnn_shape, _rnn, attrs=_ATTRS, dtype=_rnn_dtype,
-            num_outputs=n_outputs if _COUNTS_BY_ATTRS else 4,
-            num_visible=n_visible if _COUNTS_BY_ATTRS else 3, active_inputs=_inputs,
+            num_outputs=n_outputs, num_visible=n_visible, active_inputs=_inputs,
             same_dtype=("data", "parameters", "state", "state_cell"),
             accepts={"data": _DTYPES}, grad=_grad_rnn, cost=_rnn_cost,
             traits={"blas", "random"}))
@@ -366,15 +355,15 @@ def _backward_shape(attrs, shapes):
             raise ShapeError(f"_backward_RNN: {name} must have shape {tuple(want)}, got "
                              f"{given[name]}")
     outs = [given[n] for n in fwd_names]
-    return outs if lstm or _COUNTS_BY_ATTRS else outs + [given["state"]]
+    return outs
 
 
 _BACKWARD_ATTRS = {k: v for k, v in _ATTRS.items() if k != "state_outputs"}
 register(Op("_backward_RNN", ("data", "parameters", "state", "masks", "out_grad", "hy_grad",
                               "state_cell?", "cy_grad?"),
             _backward_shape, _backward, attrs=_BACKWARD_ATTRS,
-            num_outputs=(lambda a: 4 if a.get("mode") == "lstm" else 3) if _COUNTS_BY_ATTRS else 4,
-            dtype=lambda a, d: [d[0]] * (4 if a["mode"] == "lstm" or not _COUNTS_BY_ATTRS else 3),
+            num_outputs=lambda a: 4 if a["mode"] == "lstm" else 3,
+            dtype=lambda a, d: [d[0]] * (4 if a["mode"] == "lstm" else 3),
             active_inputs=_backward_inputs, same_dtype=("*",), accepts={"data": _DTYPES},
             cost=lambda a, ins, outs: 2 * _rnn_cost(a, ins, [(0, 0, a["state_size"])]),
             traits={"blas"}))
