@@ -1,0 +1,4 @@
+"""``mg.gluon.rnn``: MXNet 1.9.1's recurrent layers (fused RNN, LSTM, GRU) and cells."""
+from .rnn_layer import GRU, LSTM, RNN
+
+__all__ = ["GRU", "LSTM", "RNN"]
