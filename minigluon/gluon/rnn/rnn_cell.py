@@ -8,13 +8,15 @@ gates stacked as the fused layers stack them (LSTM i, f, g, o; GRU r, z, n), so 
 as one compiled graph of its own."""
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from ... import ndarray as nd
 from ... import symbol as sym
 from ...ndarray import NDArray
 from ...symbol import Symbol
-from ..block import Block, HybridBlock
+from ..block import _TRACE_PARAMS, Block, HybridBlock
 from ..nn import LeakyReLU
 
 _TENSORS = (NDArray, Symbol)
@@ -106,6 +108,21 @@ def _mask_sequence_variable_length(F, data, length, valid_length, time_axis, mer
     return outputs
 
 
+def _shared_variables(unroll: Callable) -> Callable:
+    """unroll on symbols with one variable per Parameter over all its steps (as MXNet's
+    ``Parameter.var()``), as a hybridized block's trace shares them."""
+    @functools.wraps(unroll)
+    def wrapped(self, *args, **kwargs):
+        if _TRACE_PARAMS.get() is not None:
+            return unroll(self, *args, **kwargs)
+        token = _TRACE_PARAMS.set(({}, True))
+        try:
+            return unroll(self, *args, **kwargs)
+        finally:
+            _TRACE_PARAMS.reset(token)
+    return wrapped
+
+
 class RecurrentCell(Block):
     """The base of every cell: ``state_info``, ``begin_state``, ``unroll`` and the step
     call ``cell(inputs, states) -> (output, new states)``."""
@@ -143,6 +160,7 @@ class RecurrentCell(Block):
             states.append(func(name=f"{self._prefix}begin_state_{self._init_counter}", **info))
         return states
 
+    @_shared_variables
     def unroll(self, length: int, inputs: Any, begin_state: Any = None, layout: str = "NTC",
                merge_outputs: bool | None = None, valid_length: Any = None) -> tuple:
         """Run the cell over ``length`` steps of inputs (one tensor in ``layout``, or a list
@@ -214,6 +232,9 @@ class HybridRecurrentCell(RecurrentCell, HybridBlock):
             # the input width from the first step, as MXNet's shape inference gives it
             # (the block machinery's own inference traces inputs, not a list of states)
             weight.shape = (weight.shape[0], inputs.shape[-1])
+        for p in self._reg_params.values():
+            if p._deferred_init is not None and all(d > 0 for d in p.shape or (0,)):
+                p._finish_deferred_init()
         if self._active and isinstance(inputs, NDArray):
             step = self.__dict__.get("_step")
             if step is None:  # kept out of _children: it is not a part of the cell
@@ -404,6 +425,7 @@ class _CellStack:
             next_states.append(state)
         return inputs, sum(next_states, [])
 
+    @_shared_variables
     def unroll(self, length: int, inputs: Any, begin_state: Any = None, layout: str = "NTC",
                merge_outputs: bool | None = None, valid_length: Any = None) -> tuple:
         """Unroll each cell over the whole sequence in turn (see RecurrentCell.unroll)."""
@@ -484,6 +506,7 @@ class DropoutCell(HybridRecurrentCell):
                                name=self._step_prefix() + "fwd")
         return inputs, states
 
+    @_shared_variables
     def unroll(self, length: int, inputs: Any, begin_state: Any = None, layout: str = "NTC",
                merge_outputs: bool | None = None, valid_length: Any = None) -> tuple:
         self.reset()
@@ -538,6 +561,7 @@ class ResidualCell(ModifierCell):
         output, states = self.base_cell(inputs, states)
         return F.elemwise_add(output, inputs, name=self._step_prefix() + "fwd"), states
 
+    @_shared_variables
     def unroll(self, length: int, inputs: Any, begin_state: Any = None, layout: str = "NTC",
                merge_outputs: bool | None = None, valid_length: Any = None) -> tuple:
         self.reset()
@@ -584,6 +608,7 @@ class BidirectionalCell(HybridRecurrentCell):
                                     "cell instead.")
         return _cells_begin_state(self._children.values(), **kwargs)
 
+    @_shared_variables
     def unroll(self, length: int, inputs: Any, begin_state: Any = None, layout: str = "NTC",
                merge_outputs: bool | None = None, valid_length: Any = None) -> tuple:
         if valid_length is not None:

@@ -52,6 +52,7 @@ class _RNNLayer(HybridBlock):
         ng, ni, nh = self._gates, input_size, hidden_size
         inits = {"i2h_weight": i2h_weight_initializer, "h2h_weight": h2h_weight_initializer,
                  "i2h_bias": i2h_bias_initializer, "h2h_bias": h2h_bias_initializer}
+        self._initializers = {f"{k}_initializer": v for k, v in inits.items()}
         for i in range(num_layers):
             for j in ["l", "r"][:self._dir]:
                 shapes = {"i2h_weight": (ng * nh, ni), "h2h_weight": (ng * nh, nh),
@@ -76,6 +77,38 @@ class _RNNLayer(HybridBlock):
 
     def state_info(self, batch_size: int = 0) -> list[dict]:
         raise NotImplementedError
+
+    def infer_shape(self, inputs, states=None, *args) -> None:
+        """Give the parameters their shapes from these inputs and finish their deferred
+        initialization (the states, a list, take no part: their shapes are fixed)."""
+        self._infer_input_size(inputs)
+        for p in self._reg_params.values():
+            if p._deferred_init is not None and all(d > 0 for d in p.shape):
+                p._finish_deferred_init()
+
+    def _unfuse(self):
+        """The same network as a stack of cells sharing this layer's parameters
+        (HybridSequentialRNNCell of cells, BidirectionalCells, DropoutCells)."""
+        from . import rnn_cell
+        kinds = {"rnn_relu": lambda **kw: rnn_cell.RNNCell(self._hidden_size, activation="relu", **kw),
+                 "rnn_tanh": lambda **kw: rnn_cell.RNNCell(self._hidden_size, activation="tanh", **kw),
+                 "lstm": lambda **kw: rnn_cell.LSTMCell(self._hidden_size, **kw),
+                 "gru": lambda **kw: rnn_cell.GRUCell(self._hidden_size, **kw)}
+        make = kinds[self._mode]
+        stack = rnn_cell.HybridSequentialRNNCell(prefix=self.prefix, params=self.params)
+        with stack.name_scope():
+            ni = self._input_size
+            for i in range(self._num_layers):
+                kw = {"input_size": ni, **self._initializers}
+                if self._dir == 2:
+                    stack.add(rnn_cell.BidirectionalCell(make(prefix=f"l{i}_", **kw),
+                                                         make(prefix=f"r{i}_", **kw)))
+                else:
+                    stack.add(make(prefix=f"l{i}_", **kw))
+                if self._dropout > 0 and i != self._num_layers - 1:
+                    stack.add(rnn_cell.DropoutCell(self._dropout))
+                ni = self._hidden_size * self._dir
+        return stack
 
     def cast(self, dtype: Any) -> None:
         super().cast(dtype)
