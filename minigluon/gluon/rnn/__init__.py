@@ -11,9 +11,10 @@ from .rnn_cell import (
                        ResidualCell,
                        RNNCell,
                        SequentialRNNCell,
+    ZoneoutCell,
 )
 from .rnn_layer import GRU, LSTM, RNN
 
 __all__ = ["GRU", "LSTM", "RNN", "BidirectionalCell", "DropoutCell", "GRUCell",
            "HybridRecurrentCell", "HybridSequentialRNNCell", "LSTMCell", "ModifierCell",
-           "RecurrentCell", "ResidualCell", "RNNCell", "SequentialRNNCell"]
+           "RecurrentCell", "ResidualCell", "RNNCell", "SequentialRNNCell", "ZoneoutCell"]

@@ -551,6 +551,55 @@ class ModifierCell(HybridRecurrentCell):
         return f"{type(self).__name__}({self.base_cell})"
 
 
+class ZoneoutCell(ModifierCell):
+    """Zoneout: while training, each output (and state) keeps its previous step's value
+    with probability zoneout_outputs (zoneout_states).  The previous output is Python
+    state between steps, which a cached graph cannot carry: hybridized or not, its steps
+    run eagerly (the base cell's own steps still run compiled)."""
+
+    def __init__(self, base_cell: RecurrentCell, zoneout_outputs: float = 0.0,
+                 zoneout_states: float = 0.0):
+        assert not isinstance(base_cell, BidirectionalCell), \
+            ("BidirectionalCell doesn't support zoneout since it doesn't support step. "
+             "Please add ZoneoutCell to the cells underneath instead.")
+        super().__init__(base_cell)
+        self.zoneout_outputs = zoneout_outputs
+        self.zoneout_states = zoneout_states
+        self.__dict__["_prev_output"] = None
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(p_out={self.zoneout_outputs}, "
+                f"p_state={self.zoneout_states}, {self.base_cell})")
+
+    def _alias(self) -> str:
+        return "zoneout"
+
+    def reset(self) -> None:
+        super().reset()
+        self.__dict__["_prev_output"] = None
+
+    def forward(self, inputs, states):
+        self.__dict__["_counter"] += 1
+        F = _namespace(inputs)
+        return self.hybrid_forward(F, inputs, _as_list(states))
+
+    def hybrid_forward(self, F, inputs, states):
+        next_output, next_states = self.base_cell(inputs, states)
+
+        def keep_new(p, like):  # 1 where the new value is kept, 0 where the old one stays
+            return F.Dropout(F.ones_like(like), p=p)
+        prev = self.__dict__["_prev_output"]
+        if prev is None:
+            prev = F.zeros_like(next_output)
+        p_out, p_state = self.zoneout_outputs, self.zoneout_states
+        output = (F.where(keep_new(p_out, next_output), next_output, prev)
+                  if p_out != 0 else next_output)
+        states = ([F.where(keep_new(p_state, new), new, old)
+                   for new, old in zip(next_states, states)] if p_state != 0 else next_states)
+        self.__dict__["_prev_output"] = output
+        return output, states
+
+
 class ResidualCell(ModifierCell):
     """The base cell's output plus its input (same width): ``out_t = cell(x_t) + x_t``."""
 
