@@ -1,5 +1,7 @@
-"""MXNet's fused recurrent op ``RNN`` (rnn_relu, rnn_tanh, lstm, gru; layers, directions)
-and ``_rnn_param_concat``, which packs a layer's parameters into RNN's one flat vector.
+"""MXNet's fused recurrent op ``RNN`` (rnn_relu, rnn_tanh, lstm, gru; layers, directions),
+``_rnn_param_concat``, which packs a layer's parameters into RNN's one flat vector, and
+``SequenceReverse``, which reverses each sequence within its length (a bidirectional
+cell's right-to-left pass over padded sequences).
 
 The packed layout is MXNet 1.9.1's: every weight first, then every bias; within each,
 layer by layer, direction by direction (left to right, then right to left), the
@@ -18,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..base import MXNetError, ShapeError
+from ..loopir import Expr, Lazy, Ops, alu, cast, cmp, const, iadd, where
 from . import random
 from .registry import Attr, AttrError, Op, register
 from .shape import _concat_shape, _grad_concat, _lower_concat
@@ -375,3 +378,68 @@ register(Op("_rnn_param_concat", ("args",), _concat_shape,
             attrs={"dim": Attr("int", 1)}, variadic=True, hint="rnn_param_concat",
             same_dtype=("*",), grad=lambda F, a, ins, outs, og: _grad_concat(F, a, ins, og),
             lower=lambda a, *xs: _lower_concat(a, xs)))
+
+
+# --- SequenceReverse: each sequence reversed within its length ------------------------------
+def _reverse_inputs(attrs):
+    return ("data", "sequence_length") if attrs["use_sequence_length"] else ("data",)
+
+
+def _reverse_shape(attrs, shapes):
+    data = tuple(shapes[0])
+    if attrs["axis"] != 0:
+        raise AttrError(f"SequenceReverse: axis must be 0 (as in MXNet 1.9.1), got {attrs['axis']}")
+    if len(data) < 2:
+        raise ShapeError(f"SequenceReverse: data must be (time, batch, ...), got {data}")
+    if attrs["use_sequence_length"]:
+        if len(shapes) < 2:
+            raise ShapeError("SequenceReverse: use_sequence_length=True needs sequence_length")
+        if tuple(shapes[1]) != (data[1],):
+            raise ShapeError(f"SequenceReverse: sequence_length has shape {tuple(shapes[1])}, "
+                             f"data {data} needs ({data[1]},)")
+    return [data]
+
+
+def _sequence_reverse(attrs, data, lengths=None):
+    """Steps 0..L-1 of each batch entry in reverse order, the steps past L where they
+    were; L is the length truncated to an integer (clipped into the sequence)."""
+    steps = data.shape[0]
+    if lengths is None:
+        return data[::-1].copy()
+    counts = np.clip(np.trunc(lengths), 0, steps).astype(np.int64)
+    out = data.copy()
+    for b, n in enumerate(counts):
+        out[:n, b] = data[:n, b][::-1]
+    return out
+
+
+def _lower_sequence_reverse(attrs, data, lengths=None):
+    steps = data.shape[0]
+
+    def fn(i):
+        t = i[0]
+        if lengths is None:
+            src = Expr(Ops.PICKIDX, (alu("sub", const(steps - 1.0, "float64"),
+                                         cast(t, "float64")), steps, "clip"), "int64")
+        else:
+            n = lengths((i[1],))
+            inside = cmp("le", cast(iadd(t, 1), n.dtype), n)  # t < trunc(n)
+            # trunc(n - 1 - t) = trunc(n) - 1 - t there; t itself past the length
+            back = where(inside, alu("sub", alu("sub", n, const(1.0, n.dtype)),
+                                     cast(t, n.dtype)), cast(t, n.dtype))
+            src = Expr(Ops.PICKIDX, (back, steps, "clip"), "int64")
+        return data((src,) + tuple(i[1:]))
+    return Lazy(data.shape, data.dtype, fn)
+
+
+def _grad_sequence_reverse(F, attrs, ins, outs, og):
+    """A permutation that is its own inverse: the head gradient reversed the same way."""
+    if attrs["use_sequence_length"]:
+        return [F.SequenceReverse(og[0], ins[1], use_sequence_length=True), None]
+    return [F.SequenceReverse(og[0])]
+
+
+register(Op("SequenceReverse", ("data", "sequence_length?"), _reverse_shape, _sequence_reverse,
+            attrs={"use_sequence_length": Attr("bool", False), "axis": Attr("int", 0)},
+            active_inputs=_reverse_inputs, lower=_lower_sequence_reverse,
+            grad=_grad_sequence_reverse, hint="sequencereverse"))

@@ -166,3 +166,16 @@ def test_bidirectional_cell_concatenates_both_directions():
     np.testing.assert_allclose(out.asnumpy()[..., 2:], bwd.asnumpy()[:, ::-1], rtol=1e-6)
     with pytest.raises(NotImplementedError, match="unroll"):
         bi(x[:, 0], bi.begin_state(batch_size=2))
+
+
+def test_bidirectional_valid_length_reverses_each_sequence_within_its_length():
+    bi = rnn.BidirectionalCell(rnn.RNNCell(2, input_size=3, prefix="l_"),
+                               rnn.RNNCell(2, input_size=3, prefix="r_"))
+    bi.initialize(mg.init.Uniform(0.5))
+    x = _seq((2, 3, 3), 5)
+    out, _ = bi.unroll(3, x, merge_outputs=True, valid_length=nd.array([2, 3]))
+    short, _ = bi.unroll(2, x[0:1, :2], merge_outputs=True)  # sample 0 alone, unpadded
+    np.testing.assert_allclose(out.asnumpy()[0, :2], short.asnumpy()[0], rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(out.asnumpy()[0, 2], 0)
+    full, _ = bi.unroll(3, x[1:2], merge_outputs=True)
+    np.testing.assert_allclose(out.asnumpy()[1], full.asnumpy()[0], rtol=1e-5, atol=1e-7)

@@ -133,6 +133,8 @@ CASES.update({  # one step of a one-unit RNN: hy has out's values; a lone piece 
                        ((1, 2, 1), (4,), (1, 2, 1), (1,), (1, 2, 1), (1, 2, 1))],
                       {"mode": "rnn_tanh", "state_size": 1, "num_layers": 1}),
     "_rnn_param_concat/one": ([_u(6)], {"dim": 0}),
+    "SequenceReverse/one_step": ([_u(1, 3)], {}),
+    "SequenceReverse/no_length": ([_u(3, 2), np.zeros(2, np.float32)], {"use_sequence_length": True}),
 })
 CASES.update({  # identities in some settings: a mask or repeat that changes nothing
     "repeat/once": ([_u(3, 4)], {"repeats": 1, "axis": 0}),

@@ -186,7 +186,11 @@ CASES.update({  # small: every parameter is moved twice for central differences
     "RNN/tanh_2layers": ([_RNN.uniform(-1, 1, s) for s in ((2, 1, 2), (24,), (2, 1, 2))],
                          {"mode": "rnn_tanh", "state_size": 2, "num_layers": 2}),
     "_rnn_param_concat": ([_RNN.uniform(-1, 1, s) for s in ((4,), (6,), (2,))], {"dim": 0}),
+    "SequenceReverse": ([_RNN.uniform(-1, 1, (3, 2, 2))], {}),
+    "SequenceReverse/lengths": ([_RNN.uniform(-1, 1, (3, 3)), np.array([2.0, 3.0, 0.5])],
+                                {"use_sequence_length": True}),
 })
+NO_GRAD_INPUTS["SequenceReverse"] = {1}
 ZERO_GRAD |= {"shape_array", "size_array", "_contrib_arange_like"}
 
 

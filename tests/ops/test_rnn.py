@@ -166,3 +166,38 @@ def test_dropout_gradient_uses_the_forward_masks():
         down[0][idx] -= 1e-6
         numeric = (loss(up) - loss(down)) / 2e-6
         assert abs(data.grad.asnumpy()[idx] - numeric) < 1e-6
+
+
+SEQREV_CASES = sorted({k.split("/")[1] for k in FIXTURES.files if k.startswith("seqrev/")})
+
+
+@pytest.mark.parametrize("name", SEQREV_CASES)
+def test_sequence_reverse_matches_mxnet_eager_and_compiled(name):
+    key = f"seqrev/{name}/"
+    attrs = json.loads(str(FIXTURES[key + "attrs"]))
+    ins = [FIXTURES[f"{key}in/{k}"] for k in range(2) if f"{key}in/{k}" in FIXTURES.files]
+    head, want, want_grad = FIXTURES[key + "head"], FIXTURES[key + "out"], FIXTURES[key + "grad"]
+    xs = [nd.array(a) for a in ins]
+    xs[0].attach_grad()
+    with autograd.record():
+        out = nd.SequenceReverse(*xs, **attrs)
+    out.backward(nd.array(head))
+    np.testing.assert_array_equal(out.asnumpy(), want)
+    np.testing.assert_array_equal(xs[0].grad.asnumpy(), want_grad)
+
+    vs = [sym.var(f"x{k}", shape=a.shape) for k, a in enumerate(ins)]
+    y = sym.SequenceReverse(*vs, **attrs)
+    h = sym.var("head", shape=head.shape)
+    graph = sym.Group([y] + autograd.symbolic_grad([y], vs[:1], [h]))
+    exe = compile_graph(graph, [f"x{k}" for k in range(len(ins))] + ["head"])
+    assert not exe.interpreted
+    got = exe.run(list(ins) + [head])
+    np.testing.assert_array_equal(got[0], want)
+    np.testing.assert_array_equal(got[1], want_grad)
+
+
+def test_sequence_reverse_refuses_other_axes_and_bad_lengths():
+    with pytest.raises(MXNetError, match="axis must be 0"):
+        nd.SequenceReverse(nd.ones((3, 2)), axis=1)
+    with pytest.raises(MXNetError, match=r"needs \(2,\)"):
+        nd.SequenceReverse(nd.ones((3, 2)), nd.ones((3,)), use_sequence_length=True)

@@ -6,6 +6,9 @@ Op cases (``op/NAME/...``): ``attrs`` (JSON), the inputs ``in/K`` (data, paramet
 state[, state_cell]), the head gradients ``head/K`` of out, hy[, cy], and MXNet's
 outputs ``out/K`` and gradients ``grad/K`` of sum(outputs * heads) by input K.
 
+SequenceReverse cases (``seqrev/NAME/...``): ``attrs``, inputs ``in/K`` (data[, lengths]),
+``head``, MXNet's ``out`` and the gradient of the data ``grad``.
+
 Layer cases (``layer/NAME/...``): ``spec`` (JSON: class, constructor keywords), the data
 ``x`` and the begin states ``state/K``, each parameter ``param/<suffix>`` by the name
 after the layer's prefix, a head per output ``head/K`` (output, then the states), MXNet's
@@ -41,6 +44,14 @@ LAYER_CASES = [
     ("rnn_tanh", "RNN", {"hidden_size": 3, "activation": "tanh"}, (3, 2, 2), False),
     ("lstm_bi_ntc", "LSTM", {"hidden_size": 2, "num_layers": 2, "bidirectional": True,
                              "layout": "NTC"}, (2, 3, 3), True),
+]
+
+
+# name, attrs, data shape, lengths or None
+SEQREV_CASES = [
+    ("all", {}, (4, 3, 2), None),
+    ("lengths", {"use_sequence_length": True}, (4, 3, 2), [2.0, 4.0, 0.7]),
+    ("lengths_2d", {"use_sequence_length": True}, (3, 2), [3.0, 1.5]),
 ]
 
 
@@ -113,6 +124,23 @@ def layer_case(rng, out, name, cls, kwargs, dims, given):
         out[f"{key}head/{k}"] = h
 
 
+def seqrev_case(rng, out, name, attrs, shape, lengths):
+    x = mx.nd.array(rng.uniform(-1, 1, shape))
+    x.attach_grad()
+    ins = [x] + ([mx.nd.array(lengths)] if lengths is not None else [])
+    with mx.autograd.record():
+        y = mx.nd.SequenceReverse(*ins, **attrs)
+    head = rng.uniform(-1, 1, shape).astype("float32")
+    y.backward(mx.nd.array(head))
+    key = f"seqrev/{name}/"
+    out[key + "attrs"] = np.array(json.dumps(attrs))
+    for k, a in enumerate(ins):
+        out[f"{key}in/{k}"] = a.asnumpy()
+    out[key + "head"] = head
+    out[key + "out"] = y.asnumpy()
+    out[key + "grad"] = x.grad.asnumpy()
+
+
 def main(path):
     rng = np.random.default_rng(1914)
     mx.random.seed(1914)
@@ -121,6 +149,8 @@ def main(path):
         op_case(rng, out, *case)
     for case in LAYER_CASES:
         layer_case(rng, out, *case)
+    for case in SEQREV_CASES:
+        seqrev_case(rng, out, *case)
     np.savez_compressed(path, **out)
     print(f"wrote {len(OP_CASES)} op and {len(LAYER_CASES)} layer cases to {path}")
 

@@ -123,6 +123,16 @@ def _shared_variables(unroll: Callable) -> Callable:
     return wrapped
 
 
+def _reverse(steps: list, length: int, valid_length=None) -> list:
+    """The steps in reverse order, or with valid_length (N,) each sequence reversed
+    within its own length (SequenceReverse), its padding left where it is."""
+    if valid_length is None:
+        return list(reversed(steps))
+    F = _namespace(steps)
+    flipped = F.SequenceReverse(F.stack(*steps, axis=0), valid_length, use_sequence_length=True)
+    return _parts(F.split(flipped, axis=0, num_outputs=length, squeeze_axis=True), length)
+
+
 class RecurrentCell(Block):
     """The base of every cell: ``state_info``, ``begin_state``, ``unroll`` and the step
     call ``cell(inputs, states) -> (output, new states)``."""
@@ -660,20 +670,18 @@ class BidirectionalCell(HybridRecurrentCell):
     @_shared_variables
     def unroll(self, length: int, inputs: Any, begin_state: Any = None, layout: str = "NTC",
                merge_outputs: bool | None = None, valid_length: Any = None) -> tuple:
-        if valid_length is not None:
-            raise NotImplementedError("BidirectionalCell.unroll with valid_length needs "
-                                      "SequenceReverse, which minigluon does not have yet")
         self.reset()
         inputs, axis, F, batch_size = _format_sequence(length, inputs, layout, False)
         states = _get_begin_state(self, F, begin_state, inputs, batch_size)
         l_cell, r_cell = self._children.values()
         n = len(l_cell.state_info(batch_size))
         l_out, l_states = l_cell.unroll(length, inputs=inputs, begin_state=states[:n],
-                                        layout=layout, merge_outputs=merge_outputs)
-        r_out, r_states = r_cell.unroll(length, inputs=list(reversed(inputs)),
+                                        layout=layout, merge_outputs=merge_outputs,
+                                        valid_length=valid_length)
+        r_out, r_states = r_cell.unroll(length, inputs=_reverse(inputs, length, valid_length),
                                         begin_state=states[n:], layout=layout,
-                                        merge_outputs=False)
-        r_out = list(reversed(r_out))
+                                        merge_outputs=False, valid_length=valid_length)
+        r_out = _reverse(r_out, length, valid_length)
         if merge_outputs is None:
             merge_outputs = isinstance(l_out, _TENSORS)
             l_out, _, _, _ = _format_sequence(None, l_out, layout, merge_outputs)
@@ -685,4 +693,7 @@ class BidirectionalCell(HybridRecurrentCell):
         else:
             outputs = [F.concat(lo, ro, dim=1, name=f"{self._output_prefix}t{i}")
                        for i, (lo, ro) in enumerate(zip(l_out, r_out))]
+        if valid_length is not None:
+            outputs = _mask_sequence_variable_length(F, outputs, length, valid_length, axis,
+                                                     merge_outputs)
         return outputs, l_states + r_states
