@@ -1,6 +1,7 @@
 """gluon.rnn's fused layers (RNN, LSTM, GRU) against MXNet 1.9.1's numbers (fixtures made
 by tests/tools/make_rnn_fixtures.py), eager, compiled and interpreted, and their API."""
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import minigluon as mg
 from minigluon import autograd, jit
 from minigluon.gluon import rnn
+from tests.gluon.test_mxnet_crosscheck import RUNNER, _mxnet_python
 from tests.modes import MODES
 
 nd = mg.nd
@@ -161,3 +163,35 @@ def test_lstm_classifier_trains_hybridized_without_the_interpreter(monkeypatch):
         losses.append(float(loss.mean().asscalar()))
     assert jit.stats()["interpreted_calls"] == before
     assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_mxnet_runs_minigluon_exports_of_the_layers(tmp_path):
+    """Optional (skipped without MXNet 1.9.1): the exported graph (RNN op, packed
+    parameters, zero begin states as inputs data1, data2 as MXNet's) run by MXNet."""
+    exe = _mxnet_python()
+    if exe is None:
+        pytest.skip("MXNet 1.9.1 is not installed (set MINIGLUON_MXNET_PYTHON)")
+    layers = {"lstm": rnn.LSTM(3, num_layers=2, bidirectional=True, layout="NTC"),
+              "gru": rnn.GRU(2, dropout=0.3, num_layers=2), "rnn": rnn.RNN(3)}
+    cases, expected = [], {}
+    for name, layer in layers.items():
+        layer.initialize(mg.init.Uniform(0.5))
+        layer.hybridize()
+        x = np.random.default_rng(1).uniform(-1, 1, (2, 4, 3)).astype("float32")
+        expected[name] = layer(nd.array(x)).asnumpy()
+        states = [s.asnumpy() for s in layer.begin_state(x.shape[layer._layout.find("N")])]
+        sym_file, params_file = layer.export(str(tmp_path / name))
+        np.savez(tmp_path / f"{name}-in.npz", data0=x,
+                 **{f"data{k + 1}": s for k, s in enumerate(states)})
+        cases.append({"symbol": sym_file, "params": params_file,
+                      "inputs": str(tmp_path / f"{name}-in.npz"),
+                      "outputs": str(tmp_path / f"{name}-out.npz")})
+    (tmp_path / "manifest.json").write_text(json.dumps(cases))
+    run = subprocess.run([exe, str(RUNNER), str(tmp_path / "manifest.json")],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    results = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    assert [r["ok"] for r in results] == [True] * len(cases), results
+    for name in layers:
+        got = np.load(tmp_path / f"{name}-out.npz")["out0"]
+        np.testing.assert_allclose(got, expected[name], rtol=1e-5, atol=1e-6, err_msg=name)

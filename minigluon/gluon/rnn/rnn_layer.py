@@ -49,6 +49,7 @@ class _RNNLayer(HybridBlock):
         self._dtype = dtype
         self._use_sequence_length = use_sequence_length
         self._gates = _GATES[mode]
+        self._skip_states = False  # whether the call being run was given no states
         ng, ni, nh = self._gates, input_size, hidden_size
         inits = {"i2h_weight": i2h_weight_initializer, "h2h_weight": h2h_weight_initializer,
                  "i2h_bias": i2h_bias_initializer, "h2h_bias": h2h_bias_initializer}
@@ -141,17 +142,22 @@ class _RNNLayer(HybridBlock):
                                       "minigluon's RNN layers do not support it")
         if isinstance(inputs, (NDArray, Symbol)):
             self._infer_input_size(inputs)
-        if states is None:
+        if self.__dict__.get("_skip_states") != skip_states:
+            # hybrid_forward reads it: a trace is guarded by its value, so a hybridized
+            # layer traces again when calls switch between giving states and not
+            self._skip_states = skip_states
+        if skip_states:  # zeros, passed as inputs as MXNet passes them
             batch = inputs.shape[self._layout.find("N")]
             func = nd.zeros if isinstance(inputs, NDArray) else sym.zeros
             states = self.begin_state(batch, func=func, dtype=inputs.dtype)
         if isinstance(states, (NDArray, Symbol)):
             states = [states]
-        out, new_states = super().__call__(inputs, *states, **kwargs)
-        return out if skip_states else (out, new_states)
+        return super().__call__(inputs, *states, **kwargs)
 
     def hybrid_forward(self, F, inputs, *states, **params):
+        """(output, [final states]); the output alone when the call gave no states."""
         batch = inputs.shape[self._layout.find("N")]
+        skip_states = self._skip_states
         for state, info in zip(states, self.state_info(batch)):
             if tuple(state.shape) != info["shape"]:
                 raise ValueError(f"Invalid recurrent state shape. Expecting {info['shape']}, "
@@ -175,7 +181,7 @@ class _RNNLayer(HybridBlock):
         outputs, new_states = rnn[0], [rnn[k] for k in range(1, len(states) + 1)]
         if self._layout == "NTC":
             outputs = F.swapaxes(outputs, dim1=0, dim2=1)
-        return outputs, new_states
+        return outputs if skip_states else (outputs, new_states)
 
 
 def _state(layer: _RNNLayer, batch_size: int, size: int) -> dict:
