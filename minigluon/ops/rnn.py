@@ -87,9 +87,11 @@ def _check_attrs(attrs) -> None:
     if attrs["projection_size"]:
         raise MXNetError("RNN: projection_size (LSTMP) is not supported by minigluon yet")
     if attrs["use_sequence_length"]:
-        # MXNet 1.9.1's CPU RNN refuses it too: only its cuDNN kernel reads lengths
-        raise MXNetError("RNN: use_sequence_length=True is only available with cuDNN in "
-                         "MXNet 1.9.1; minigluon, like MXNet's CPU kernel, does not support it")
+        # only MXNet 1.9.1's cuDNN kernel reads the lengths (its CPU kernel ignores them):
+        # refused rather than computed without them
+        raise MXNetError("RNN: use_sequence_length=True is only implemented by MXNet 1.9.1's "
+                         "cuDNN kernel (its CPU kernel ignores the lengths); minigluon does "
+                         "not support it: mask the outputs with SequenceMask instead")
     if attrs["lstm_state_clip_min"] is not None or attrs["lstm_state_clip_max"] is not None:
         # MXNet 1.9.1 clips LSTM states only in its cuDNN kernel (its CPU kernel ignores
         # or refuses the attributes): refused rather than computed differently

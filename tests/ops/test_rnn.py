@@ -115,6 +115,7 @@ def test_mixed_dtypes_are_refused():
     ({"lstm_state_clip_min": -1.0, "lstm_state_clip_max": 1.0}, "clip"),
     ({"projection_size": 1}, "projection_size"),
     ({"p": 1.0}, "dropout p"),
+    ({"use_sequence_length": True}, "cuDNN"),
 ])
 def test_unsupported_or_bad_attributes_are_refused(extra, match):
     xs, attrs = _inputs("lstm")

@@ -138,8 +138,8 @@ class _RNNLayer(HybridBlock):
     def __call__(self, inputs, states=None, sequence_length=None, **kwargs):
         skip_states = states is None
         if self._use_sequence_length:
-            raise NotImplementedError("use_sequence_length needs cuDNN in MXNet 1.9.1; "
-                                      "minigluon's RNN layers do not support it")
+            raise NotImplementedError("use_sequence_length is read only by MXNet 1.9.1's "
+                                      "cuDNN kernel; minigluon's RNN layers do not support it")
         if isinstance(inputs, (NDArray, Symbol)):
             self._infer_input_size(inputs)
         if self.__dict__.get("_skip_states") != skip_states:
