@@ -91,6 +91,9 @@ def test_hybridized_step_is_compiled_and_matches_eager(monkeypatch):
     assert after["compiled_calls"] - before["compiled_calls"] == 4
     assert after["interpreted_calls"] == before["interpreted_calls"]
     np.testing.assert_allclose(hybrid.asnumpy(), eager.asnumpy(), rtol=1e-5, atol=1e-7)
+    cell.unroll(4, x, layout="TNC", merge_outputs=True)  # the step graph is traced once
+    assert {k: jit.stats()[k] for k in ("kernels_compiled", "cache_hits")} == \
+        {k: after[k] for k in ("kernels_compiled", "cache_hits")}
 
 
 def test_state_info_begin_state_and_deferred_input_size():

@@ -248,8 +248,9 @@ class HybridRecurrentCell(RecurrentCell, HybridBlock):
         if self._active and isinstance(inputs, NDArray):
             step = self.__dict__.get("_step")
             if step is None:  # kept out of _children: it is not a part of the cell
-                step = self.__dict__["_step"] = _Step(self)
-                step.hybridize(True)
+                step = _Step(self)
+                step.hybridize(True)  # (which hybridizes this cell again: stored after)
+                self.__dict__["_step"] = step
             return step(inputs, *_as_list(states))  # its trace calls this cell on symbols
         return super().forward(inputs, states)
 
