@@ -195,3 +195,11 @@ def test_mxnet_runs_minigluon_exports_of_the_layers(tmp_path):
     for name in layers:
         got = np.load(tmp_path / f"{name}-out.npz")["out0"]
         np.testing.assert_allclose(got, expected[name], rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_symbol_of_unknown_shape_needs_begin_states():
+    layer = rnn.LSTM(3, prefix="lstm_")
+    with pytest.raises(ValueError, match="unknown shape needs begin states"):
+        layer(mg.sym.var("x"))
+    out, states = layer(mg.sym.var("x"), layer.begin_state(func=mg.sym.var))
+    assert out.list_arguments()[-2:] == ["lstm_h0_0", "lstm_h0_1"] and len(states) == 2

@@ -129,7 +129,8 @@ class _RNNLayer(HybridBlock):
     def _infer_input_size(self, inputs) -> None:
         """Give the first layer's input weights their width from the data, as MXNet's
         shape inference does at the first call (``input_size=0``)."""
-        width = inputs.shape[self._layout.find("C")] if len(inputs.shape) == 3 else 0
+        shape = inputs.shape
+        width = shape[self._layout.find("C")] if shape and len(shape) == 3 else 0
         for j in ["l", "r"][:self._dir]:
             p = getattr(self, f"{j}0_i2h_weight")
             if p.shape[1] == 0 and width > 0:
@@ -147,6 +148,9 @@ class _RNNLayer(HybridBlock):
             # layer traces again when calls switch between giving states and not
             self._skip_states = skip_states
         if skip_states:  # zeros, passed as inputs as MXNet passes them
+            if not inputs.shape:
+                raise ValueError(f"{type(self).__name__}: data of unknown shape needs begin "
+                                 f"states (begin_state(func=mg.sym.var))")
             batch = inputs.shape[self._layout.find("N")]
             func = nd.zeros if isinstance(inputs, NDArray) else sym.zeros
             states = self.begin_state(batch, func=func, dtype=inputs.dtype)
@@ -156,15 +160,16 @@ class _RNNLayer(HybridBlock):
 
     def hybrid_forward(self, F, inputs, *states, **params):
         """(output, [final states]); the output alone when the call gave no states."""
-        batch = inputs.shape[self._layout.find("N")]
         skip_states = self._skip_states
-        for state, info in zip(states, self.state_info(batch)):
-            if tuple(state.shape) != info["shape"]:
-                raise ValueError(f"Invalid recurrent state shape. Expecting {info['shape']}, "
-                                 f"got {tuple(state.shape)}.")
-        if len(states) != len(self.state_info(batch)):
-            raise ValueError(f"{type(self).__name__} takes {len(self.state_info(batch))} "
+        if len(states) != len(self.state_info()):
+            raise ValueError(f"{type(self).__name__} takes {len(self.state_info())} "
                              f"begin state(s), got {len(states)}")
+        if inputs.shape:  # (a symbol declared without a shape is checked when inferred)
+            info = self.state_info(inputs.shape[self._layout.find("N")])
+            for state, want in zip(states, info):
+                if state.shape and tuple(state.shape) != want["shape"]:
+                    raise ValueError(f"Invalid recurrent state shape. Expecting "
+                                     f"{want['shape']}, got {tuple(state.shape)}.")
         if self._layout == "NTC":
             inputs = F.swapaxes(inputs, dim1=0, dim2=1)
         # MXNet's packed order: all weights, then all biases; layer, direction, i2h/h2h
