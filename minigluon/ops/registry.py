@@ -260,8 +260,9 @@ class Op:
     # with what this op's rule deduces filled in (FullyConnected: weight from data), for
     # a parameter whose shape is inferred at the first call (deferred initialization)
     fill_shapes: Callable | None = None
-    # expand(attrs, in_shapes) -> one chain per output of single-input registry ops
-    # [(name, attrs), ...] applied to input 0 that computes it: the compiler's simplify
+    # expand(attrs, in_shapes) -> (steps, outputs): the op as a small graph of registry
+    # ops, steps [(name, attrs, [ref, ...])] where a ref is ("in", k) for the op's input k
+    # or (j, i) for output i of step j, and one ref per output.  The compiler's simplify
     # rewrites the op into them (split's parts become views that fuse into their readers)
     expand: Callable | None = None
 

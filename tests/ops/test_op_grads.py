@@ -167,16 +167,20 @@ CASES.update({
     "topk": ([_SEQ.uniform(-1, 1, (3, 4))], {"k": 2, "ret_typ": "value", "axis": 0}),
     "topk/flat": ([_SEQ.uniform(-1, 1, (2, 3))], {"k": 3, "ret_typ": "value", "axis": None,
                                                   "is_ascend": True}),
+    "topk/both": ([_SEQ.uniform(-1, 1, (3, 4))], {"k": 2, "ret_typ": "both", "dtype": "float64"}),
     "topk/mask": ([_SEQ.uniform(-1, 1, (2, 3))], {"k": 2, "ret_typ": "mask"}),
     # repeated and negative rows: their gradients add up in one element
     "gather_nd": ([_SEQ.uniform(-1, 1, (3, 4, 2)), np.array([[0.0, 2, -1, 2], [1, 3, 0, 3]])], {}),
     "gather_nd/all_axes": ([_SEQ.uniform(-1, 1, (3, 2)), np.array([[1.0, 0], [1, -2]])], {}),
+    # wrapped (5, -1) and truncated (0.7) labels
+    "softmax_cross_entropy": ([_SEQ.uniform(-1, 1, (4, 3)), np.array([2.0, 5, -1, 0.7])], {}),
     "SliceChannel": ([_SEQ.uniform(-1, 1, (2, 6))], {"num_outputs": 3}),
     "SliceChannel/squeeze": ([_SEQ.uniform(-1, 1, (2, 3, 2))],
                              {"num_outputs": 2, "axis": -1, "squeeze_axis": True}),
     "SliceChannel/one": ([_SEQ.uniform(-1, 1, (2, 3))], {"num_outputs": 1, "axis": 0}),
 })
-NO_GRAD_INPUTS.update({"SequenceMask": {1}, "SequenceLast": {1}, "gather_nd": {1}})
+NO_GRAD_INPUTS.update({"SequenceMask": {1}, "SequenceLast": {1}, "gather_nd": {1},
+                       "softmax_cross_entropy": {1}})
 _RNN = np.random.default_rng(14)  # a generator of its own: RNG's sequence stays as it was
 CASES.update({  # small: every parameter is moved twice for central differences
     "RNN/gru": ([_RNN.uniform(-1, 1, s) for s in ((3, 2, 2), (36,), (1, 2, 2))],

@@ -524,9 +524,11 @@ TABLE = [
     ("topk", {"k": 2, "ret_typ": "value", "axis": 0}, [(3, 2)]),
     ("topk", {"k": 0, "ret_typ": "indices", "dtype": "int32"}, [(2, 3)]),
     ("topk", {"k": 2, "ret_typ": "mask", "axis": None}, [(2, 3)]),
+    ("topk", {"k": 2, "ret_typ": "both", "dtype": "int32"}, [(2, 3)]),
     ("gather_nd", {}, [(3, 4), np.array([[0, 2], [1, -1]], np.float32)]),
     ("gather_nd", {}, [(3, 4, 2), np.array([[[0, 2]]], np.float32)]),
     ("SliceChannel", {"num_outputs": 2}, [(3, 4)]),
+    ("softmax_cross_entropy", {}, [(3, 4), np.array([0, 3, 1], np.float32)]),
     ("SliceChannel", {"num_outputs": 3, "axis": 0, "squeeze_axis": True}, [(3, 2)]),
     ("split", {"num_outputs": 1, "axis": -1}, [(2, 5)]),
 ]
