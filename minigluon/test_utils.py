@@ -35,6 +35,12 @@ def default_dtype():
     return np.float32
 
 
+def effective_dtype(dat: Any) -> np.dtype:
+    """The dtype that sets comparison tolerances for dat: its own (MXNet lowers float32
+    to float16 only for TF32 GPUs, which minigluon does not run on)."""
+    return np.dtype(dat.dtype)
+
+
 def _numpy(x: Any) -> np.ndarray:
     return x.asnumpy() if isinstance(x, NDArray) else np.asarray(x)
 

@@ -11,6 +11,7 @@ from . import (  # noqa: F401
            pool,
            random,
            reduce,
+           rnn,
            select,
            sequence,
            shape,

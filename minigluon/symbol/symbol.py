@@ -234,9 +234,16 @@ class Symbol(OperatorMixin):
         return Symbol(outs)
 
     def infer_shape(self, *args, **kwargs):
-        """(arg_shapes, out_shapes, aux_shapes), as MXNet returns them."""
-        from .interpreter import infer_graph
-        shapes, _ = infer_graph(self, _named(self, args, kwargs), {})
+        """(arg_shapes, out_shapes, aux_shapes), as MXNet returns them; a variable not
+        given takes the shape the ops reading it deduce (a FullyConnected's weight)."""
+        from .interpreter import infer_graph, infer_variable_shapes
+        given = _named(self, args, kwargs)
+        try:
+            deduced = {k: v for k, v in infer_variable_shapes(self, given).items()
+                       if v is not None}
+        except (MXNetError, ValueError, TypeError):
+            deduced = {}  # infer_graph reports it, naming the node
+        shapes, _ = infer_graph(self, {**deduced, **given}, {})
         aux = self._aux_ids()
         return ([shapes[(id(n), 0)] for n in self.topo_nodes() if n.is_variable and id(n) not in aux],
                 [shapes[(id(n), i)] for n, i in self._outputs],

@@ -137,6 +137,18 @@ CASES.update({  # a 1x1 convolution of one channel has its data's shape
                            for s in ((1, 1, 3, 3), (1, 1, 1, 1))],
                           {"kernel": (1, 1), "num_filter": 1, "no_bias": True}),
 })
+_RNN = np.random.default_rng(14)  # a generator of its own: RNG's sequence stays as it was
+CASES.update({  # one step of a one-unit RNN: hy has out's values; a lone piece to concat
+    "RNN/one_step": ([_RNN.uniform(-1, 1, s).astype(np.float32) for s in ((1, 2, 1), (4,), (1, 2, 1))],
+                     {"mode": "rnn_tanh", "state_size": 1, "num_layers": 1,
+                      "state_outputs": True}),
+    "_backward_RNN": ([_RNN.uniform(-1, 1, s).astype(np.float32) for s in
+                       ((1, 2, 1), (4,), (1, 2, 1), (1,), (1, 2, 1), (1, 2, 1))],
+                      {"mode": "rnn_tanh", "state_size": 1, "num_layers": 1}),
+    "_rnn_param_concat/one": ([_u(6)], {"dim": 0}),
+    "SequenceReverse/one_step": ([_u(1, 3)], {}),
+    "SequenceReverse/no_length": ([_u(3, 2), np.zeros(2, np.float32)], {"use_sequence_length": True}),
+})
 CASES.update({  # identities in some settings: a mask or repeat that changes nothing
     "repeat/once": ([_u(3, 4)], {"repeats": 1, "axis": 0}),
     "SequenceMask/off": ([_u(3, 4)], {}),

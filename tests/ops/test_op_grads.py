@@ -128,6 +128,8 @@ CONSTANTS = {"_zeros", "_ones", "_full", "_eye", "_arange"} | {
 NO_GRADIENT = {"_shuffle"}
 # nor for the gradient of Pooling (tests/ops/test_pool.py checks it raises)
 NO_GRADIENT |= {"_backward_Pooling"}
+# RNN's backward is an op of its own, without a gradient (as MXNet's): no second order
+NO_GRADIENT |= {"_backward_RNN"}
 # piecewise-constant or stopped ops: their gradient is zero (as MXNet's), not what
 # central differences say at every point (BlockGrad is the identity going forward)
 ZERO_GRAD = {"BlockGrad", "sign", "floor", "ceil", "round", "trunc", "logical_not",
@@ -248,6 +250,20 @@ CASES.update({  # distinct values: a max has one position, central differences a
                   {"input_dim": 4, "output_dim": 2, "dtype": "float64"}),
 })
 NO_GRAD_INPUTS["Embedding"] = {0}
+_RNN = np.random.default_rng(14)  # a generator of its own: RNG's sequence stays as it was
+CASES.update({  # small: every parameter is moved twice for central differences
+    "RNN/gru": ([_RNN.uniform(-1, 1, s) for s in ((3, 2, 2), (36,), (1, 2, 2))],
+                {"mode": "gru", "state_size": 2, "num_layers": 1}),
+    "RNN/lstm_bi": ([_RNN.uniform(-1, 1, s) for s in ((2, 2, 2), (96,), (2, 2, 2), (2, 2, 2))],
+                    {"mode": "lstm", "state_size": 2, "num_layers": 1, "bidirectional": True}),
+    "RNN/tanh_2layers": ([_RNN.uniform(-1, 1, s) for s in ((2, 1, 2), (24,), (2, 1, 2))],
+                         {"mode": "rnn_tanh", "state_size": 2, "num_layers": 2}),
+    "_rnn_param_concat": ([_RNN.uniform(-1, 1, s) for s in ((4,), (6,), (2,))], {"dim": 0}),
+    "SequenceReverse": ([_RNN.uniform(-1, 1, (3, 2, 2))], {}),
+    "SequenceReverse/lengths": ([_RNN.uniform(-1, 1, (3, 3)), np.array([2.0, 3.0, 0.5])],
+                                {"use_sequence_length": True}),
+})
+NO_GRAD_INPUTS["SequenceReverse"] = {1}
 ZERO_GRAD |= {"shape_array", "size_array", "_contrib_arange_like"}
 
 
