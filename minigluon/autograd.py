@@ -91,11 +91,14 @@ class TapeNode:
     belongs in ``attrs``, which backward drops when it frees the node.
     """
 
-    __slots__ = ("attrs", "inputs", "op", "outputs", "freed")
+    __slots__ = ("after_backward", "attrs", "inputs", "op", "outputs", "freed")
 
     def __init__(self, op, attrs, inputs, outputs):
         self.op, self.attrs, self.inputs, self.outputs = op, attrs, inputs, outputs
         self.freed = False
+        # run each time this node's backward runs: MXNet's BatchNorm updates its moving
+        # statistics in its backward, so a forward no gradient passes through leaves them
+        self.after_backward: list = []
 
 
 def needs_grad(x) -> bool:
@@ -170,6 +173,8 @@ def _run_backward(heads: list, head_grads: list, retain_graph: bool,
             for x, g in zip(node.inputs, in_grads):
                 if g is not None and needs_grad(x):
                     _accumulate(grads, x, g, fresh)
+            for hook in node.after_backward:
+                hook()
             if not retain_graph:
                 # what the op kept for its gradient (a CachedOp's forward values) goes
                 # with the graph

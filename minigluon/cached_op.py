@@ -24,6 +24,7 @@ from . import symbol as sym
 from .base import CompileError, ForkSafeLock, MXNetError, ShapeError, fmt_type
 from .compiler import remat
 from .ndarray import NDArray
+from .ndarray.ndarray import write_now
 from .ops.frontend import user_stacklevel
 from .ops.registry import OPS, Op
 from .symbol import Symbol
@@ -75,7 +76,7 @@ class CachedOp:
         # a CachedOp of its own, built on first use
         self._stateful = any(n.op.training is not None or n.op.update is not None
                              for n in graph.topo_nodes() if not n.is_variable)
-        self._forms: dict[bool, tuple[CachedOp | None, list[int]]] = {}
+        self._forms: dict[bool, tuple[CachedOp | None, list[tuple]]] = {}
 
     def __repr__(self) -> str:
         return f"CachedOp({self.owner}, inputs={self.input_names})"
@@ -99,33 +100,43 @@ class CachedOp:
         run = self._run or self._build_runner()
         return run(arrays)
 
-    def _form(self, training: bool) -> tuple[CachedOp | None, list[int]]:
-        """The CachedOp this graph runs as in this mode, and the input each of its extra
-        outputs is written into; (None, []) where that is this graph unchanged."""
+    def _form(self, training: bool) -> tuple[CachedOp | None, list[tuple]]:
+        """The CachedOp this graph runs as in this mode, and per extra output (the input
+        it is written into, and None to write it at once or the positions of the inputs
+        whose gradient makes its op's backward run, which then writes it); (None, [])
+        where that is this graph unchanged."""
         if training not in self._forms:
             with self._lock:
                 if training not in self._forms:
-                    graph, targets, same = stateful_form(self.graph, training)
+                    graph, targets, same, when = stateful_form(self.graph, training)
                     form = None if same else CachedOp(graph, self.input_names, self.owner,
                                                       self.inline_limit)
                     if form is not None:
                         form._stateful = False  # its ops are already this mode's
-                    self._forms[training] = (form, [self.input_names.index(t) for t in targets])
+                    index = self.input_names.index
+                    self._forms[training] = (form, [
+                        (index(t), None if w is None else [index(d) for d in w])
+                        for t, w in zip(targets, when)])
         return self._forms[training]
 
-    def _call_stateful(self, form: CachedOp, targets: list[int],
+    def _call_stateful(self, form: CachedOp, targets: list[tuple],
                        inputs: list[NDArray]) -> list[NDArray]:
         """The form's outputs; the new values of the inputs it updates, its extra outputs,
-        are written into those inputs (the Parameters' arrays), as MXNet's BatchNorm
-        updates its moving statistics in place."""
+        are written into those inputs (the Parameters' arrays): a fixed gamma at once, a
+        moving statistic when the backward of this call runs and would run its op's (as
+        MXNet's BatchNorm updates them in its backward)."""
         outs = form.call(inputs)
         n = len(self.graph._outputs)
-        for k, new in zip(targets, outs[n:]):
-            dst = inputs[k]
-            if dst._data.flags.writeable:
-                np.copyto(dst._data, new._data)
-            else:
-                dst._data = new._data.copy()
+        node = outs[0]._ag if outs else None
+        later = []
+        for (k, deps), new in zip(targets, outs[n:]):
+            write = (inputs[k], new, deps is not None)
+            if deps is None:
+                write_now([write])
+            elif isinstance(node, tuple) and any(inputs[d]._ag is not None for d in deps):
+                later.append(write)
+        if later:
+            node[0].after_backward.append(lambda: write_now(later))
         return outs[:n]
 
     def full_attrs(self, attrs: dict) -> dict:
@@ -322,21 +333,26 @@ class CachedOp:
                       RuntimeWarning, stacklevel=user_stacklevel())
 
 
-def stateful_form(graph: Symbol, training: bool) -> tuple[Symbol, list[str], bool]:
+def stateful_form(graph: Symbol, training: bool) -> tuple[Symbol, list[str], bool, list]:
     """graph as it runs in this mode of autograd: in training mode each op with a training
     form swapped for it (``Op.training``: BatchNorm -> _BatchNorm_train); the new values of
     the inputs the ops update (``Op.update``: aux states) appended as outputs.  Returns
-    that graph, per appended output the variable it is the new value of, and whether the
-    graph is the one given (nothing swapped or appended).  A swapped-in op with a
-    ``compose`` rule enters as that composition of registry ops, so that values it shares
-    with the update rule (BatchNorm's batch mean and variance) are computed once."""
+    that graph, per appended output the variable it is the new value of, whether the
+    graph is the one given (nothing swapped or appended), and per appended output None
+    (not an auxiliary state: written at once) or the variables the op's other inputs
+    depend on (the op's backward runs, and writes it, when one of them needs a gradient).
+    A swapped-in op with a ``compose`` rule enters as that composition of registry ops,
+    so that values it shares with the update rule (BatchNorm's batch mean and variance) are computed once."""
     done: dict[int, list] = {}  # a ref per output of each node of graph, in the new graph
-    updates, targets = [], []
+    updates, targets, when = [], [], []
     swapped = False
+    below: dict[int, frozenset] = {}  # the variables each node depends on
     for n in graph.topo_nodes():
         if n.is_variable:
             done[id(n)] = [(n, 0)]
+            below[id(n)] = frozenset([n.name])
             continue
+        below[id(n)] = frozenset().union(*(below[id(src)] for src, _ in n.inputs))
         op = n.op
         if training and op.training is not None:
             op = OPS[op.training(op.full_attrs(n.attrs)) or op.name]
@@ -360,8 +376,11 @@ def stateful_form(graph: Symbol, training: bool) -> tuple[Symbol, list[str], boo
                                  f"{src.name}")
             updates.append(value._outputs[0])
             targets.append(src.name)
+            others = [below[id(s)] for (s, _), k in zip(n.inputs, names)
+                      if k not in op.aux_inputs]
+            when.append(frozenset().union(*others) if name in op.aux_inputs else None)
     outs = Symbol([done[id(n)][i] for n, i in graph._outputs] + updates)
-    return outs, targets, not (swapped or updates)
+    return outs, targets, not (swapped or updates), when
 
 
 _ANNOUNCED: set = set()  # (block, hash of the graph's text) pairs already announced

@@ -4,7 +4,9 @@ consume them read each input once and write only the result.
 
 A node is *stored* (``materialize=True``) when it is a graph output, feeds an op that
 runs outside the loop IR (no ``lower`` in the registry: an external or special kernel),
-is itself such an op, is used by two different kernels (so it is computed once), or is a
+is itself such an op, is read by a window op (a convolution or pooling reads each of
+its elements for several outputs), is used by two different kernels (so it is computed
+once), or is a
 reduction producing a matrix that a later reduction reads (SDMLLoss's distances).
 Each stored op node is the root of one kernel; ``kernel`` on a node names the kernel(s)
 that compute it.
@@ -58,6 +60,9 @@ def fuse(G: Graph) -> Graph:
             node.materialize = True
         if not node.is_input and (not lowerable(node) or n in extra):
             node.materialize = True
+            for u, _ in node.inputs:
+                G[u].materialize = True
+        if not node.is_input and "window" in node.op.traits:
             for u, _ in node.inputs:
                 G[u].materialize = True
     # walk consumers-first: a node belongs to the kernels of its consumers

@@ -246,25 +246,35 @@ def invoke(op: Op, inputs: list, attrs: dict, name: str | None,
             r._ctx = inputs[0]._ctx
     track(inputs, results)
     autograd = _AUTOGRAD or _load_autograd()
-    if op.update is not None:
-        write_aux(op, attrs, inputs)
+    writes = aux_writes(op, attrs, inputs) if op.update is not None else []
+    write_now(w for w in writes if not w[2])
     if autograd.is_recording():
         # the tape keeps every output (CTCLoss's gradient output included) for backward
         autograd.record_op(op, attrs, inputs, results + [NDArray(o) for o in
                                                           outs[op.n_visible(attrs):]])
+        node = results[0]._ag
+        later = [w for w in writes if w[2]]
+        if later and isinstance(node, tuple):
+            node[0].after_backward.append(lambda: write_now(later))
     return results[0] if len(results) == 1 else results
 
 
-def write_aux(op: Op, attrs: dict, inputs: list) -> None:
-    """Write what op's ``update`` gives (BatchNorm's moving statistics) into those inputs'
-    memory, as MXNet's operators do; the update is not recorded (no gradient flows there)."""
+def aux_writes(op: Op, attrs: dict, inputs: list) -> list[tuple]:
+    """What op's ``update`` gives (BatchNorm's moving statistics, a fixed gamma's 1), as
+    (input, new value, whether it waits for the op's backward) triples: an auxiliary state
+    changes when the op's backward runs, as MXNet's CPU BatchNorm updates it (a forward no
+    gradient passes through, or one outside record(), leaves it); other inputs at once."""
     from .. import ndarray as F
     full = op.full_attrs(attrs)
     names = op.input_names(full)
     with (_AUTOGRAD or _load_autograd()).pause():
         new = op.update(F, full, inputs)
-    for name, value in new:
-        target = inputs[names.index(name)]
+    return [(inputs[names.index(name)], value, name in op.aux_inputs) for name, value in new]
+
+
+def write_now(writes) -> None:
+    """Write each new value into its input's memory (the update is not recorded)."""
+    for target, value, _ in writes:
         if target._data.flags.writeable:
             np.copyto(target._data, value._data)
         else:  # a broadcast view: the array gets memory of its own, as __setitem__ does

@@ -417,7 +417,8 @@ def _conv_cost(attrs, in_shapes, out_shapes):
 register(Op("Convolution", ("data", "weight", "bias?"), _conv_shape, _convolution,
             attrs=_CONV_ATTRS, active_inputs=_inputs, same_dtype=("*",),
             lower=_lower_convolution, grad=_grad_convolution, cost=_conv_cost,
-            fill_shapes=_fill_shapes("Convolution"), hint="convolution"))
+            fill_shapes=_fill_shapes("Convolution"), hint="convolution",
+            traits=frozenset({"window"})))
 
 register(Op("Deconvolution", ("data", "weight", "bias?"), _deconv_shape, _deconvolution,
             attrs=_DECONV_ATTRS, active_inputs=_inputs, same_dtype=("*",),

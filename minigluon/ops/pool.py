@@ -419,7 +419,7 @@ POOL_ATTRS = {
 
 register(Op("Pooling", ("data",), _pool_shape, _pooling, attrs=POOL_ATTRS,
             accepts={"data": FLOATS}, lower=_lower_pooling, grad=_grad_pooling,
-            hint="pooling"))
+            hint="pooling", traits=frozenset({"window"})))
 
 
 def _backward_shape(attrs, shapes):
@@ -434,7 +434,8 @@ def _backward_shape(attrs, shapes):
 # MXNet has no gradient of Pooling's gradient either
 register(Op("_backward_Pooling", ("ograd", "data", "out"), _backward_shape,
             _pooling_backward, attrs=POOL_ATTRS, accepts={"ograd": FLOATS},
-            same_dtype=("*",), lower=_lower_pooling_backward, hint="pooling_backward"))
+            same_dtype=("*",), lower=_lower_pooling_backward, hint="pooling_backward",
+            traits=frozenset({"window"})))
 
 
 # --- Pad ---------------------------------------------------------------------------------

@@ -44,6 +44,9 @@ TRAITS = {
                       "own (views, broadcasts to the same shape, a cast to the same dtype)",
     "identity": "always returns input 0's value (_copy, BlockGrad)",
     "blas": "its numpy kernel is an external BLAS call: compiled code, not interpreted",
+    "window": "each output element reads a window of its inputs' elements (convolution, "
+              "pooling): the inputs are stored, since computing them inside its loop would "
+              "repeat that work for every window they fall in",
     "random": "draws from mg.random's one generator: a compiled graph runs it as a host "
               "(numpy) step in trace order, by design and not as a fallback; never merged "
               "with a twin, never recomputed for backward",

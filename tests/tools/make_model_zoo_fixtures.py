@@ -4,7 +4,7 @@ usage: /tmp/mxvenv/bin/python tests/tools/make_model_zoo_fixtures.py tests/fixtu
 
 For each NAME: NAME.params (MXNet's save_parameters) and NAME.npz with the input ``x``, the
 inference output ``out``, the training-mode output ``out_train`` and the running mean of
-the first BatchNorm after that training-mode call ``bn_mean``.  Regenerated, never edited.
+the first BatchNorm after that training-mode call and its backward ``bn_mean``.  Regenerated, never edited.
 """
 import sys
 
@@ -35,7 +35,9 @@ def main(out_dir):
         net.save_parameters(f"{out_dir}/{name}.params")
         out = net(mx.nd.array(x)).asnumpy()
         with mx.autograd.record():
-            out_train = net(mx.nd.array(x)).asnumpy()
+            train = net(mx.nd.array(x))
+        train.backward()  # MXNet's CPU BatchNorm updates its running statistics here
+        out_train = train.asnumpy()
         bn = [p for p in net.collect_params().values() if p.name.endswith("running_mean")][0]
         np.savez(f"{out_dir}/{name}.npz", x=x, out=out, out_train=out_train,
                  bn_mean=bn.data().asnumpy())
