@@ -413,7 +413,7 @@ class Block:
                                       "shared": 0}
                 total = 0
                 for p in block.params.values():
-                    size = p.data().size
+                    size = p.list_data()[0].size
                     total += size
                     row["trainable"] += 0 if p.grad_req == "null" else size
                     if id(p) in seen:
@@ -605,7 +605,11 @@ class HybridBlock(Block):
             if entry is not None and ((g := entry[5]) is None or
                                       g.version == _attr_version or g.hold()) and (
                     entry[4][0] == _param_version[0] or _types_hold(entry)):
-                inputs = list(args) + [p._data for p in entry.params] if entry.params else args
+                if entry.params:  # each parameter's copy on the inputs' context
+                    ctx = args[0].context if args else None
+                    inputs = list(args) + [p._data_on(ctx) for p in entry.params]
+                else:
+                    inputs = args
                 return self._call_cached_op(entry, inputs, args)
         values, names = self._bind(args, kwargs)
         if self._array_kind(values, names) is Symbol:  # traced inside a hybridized parent
@@ -631,8 +635,9 @@ class HybridBlock(Block):
         entry = self._build_cache(values)
         if all(isinstance(a, NDArray) for a in args):  # what the hot path looks up
             self._fast[tuple((a._data.shape, a._data.dtype) for a in args)] = entry
+        ctx = _context_of(values)
         return self._call_cached_op(entry, [v for v in values if v is not None] +
-                                    [p.data() for p in entry.params], values)
+                                    [p._data_on(ctx) for p in entry.params], values)
 
     def _check_hybrid_inputs(self, values: list, names: list[str]) -> None:
         """As MXNet's cached op: the inputs share one context, and which of them are None
@@ -659,7 +664,10 @@ class HybridBlock(Block):
         pending = [p for p in self._reg_params.values() if p._deferred_init is not None]
         if pending:
             self._deferred_infer_shape(values, names)
-        return [p.data() for p in self._reg_params.values()]
+        ctx = _context_of(values)
+        if ctx is None:  # no array among the inputs: the current context's copies
+            return [p.data() for p in self._reg_params.values()]
+        return [p._data_on(ctx) for p in self._reg_params.values()]
 
     def infer_shape(self, *args) -> None:
         """Infer the unknown parameter shapes of this block and the children it calls
@@ -822,6 +830,10 @@ class HybridBlock(Block):
                 raise
             raise again from e
         self._ran(entry.op.graph)
+        ctx = getattr(inputs[0], "_ctx", None) if inputs else None
+        if ctx is not None:  # the outputs are on the inputs' context (cpu(0) is unlabelled)
+            for o in outs:
+                o._ctx = ctx
         return outs[0] if entry.out_format is None else _regroup(entry.out_format, outs)
 
     def _clear_cached_op(self) -> None:
@@ -845,7 +857,9 @@ class HybridBlock(Block):
         entry = self._cache.get(_cache_key(values))
         if entry is None or not _holds(entry.guards) or not _types_hold(entry):
             entry = self._new_entry(values)
-        return entry.op, [v for v in values if v is not None] + [p.data() for p in entry.params]
+        ctx = _context_of(values)
+        return entry.op, [v for v in values if v is not None] + [p._data_on(ctx)
+                                                                  for p in entry.params]
 
     def cached_graph(self, *args) -> Symbol:
         """The graph a hybridized call with these inputs runs (traced if not cached yet)."""
@@ -876,7 +890,7 @@ class HybridBlock(Block):
         with open(sym_file, "w", encoding="utf-8") as f:
             f.write(to_json(graph, shapes=False))
         args = set(graph.list_arguments())
-        save(params_file, {f"arg:{name}": p.data() for name, p in self.collect_params().items()
+        save(params_file, {f"arg:{name}": p._reduce() for name, p in self.collect_params().items()
                            if name in args})
         return sym_file, params_file
 
@@ -960,6 +974,15 @@ def _param_symbols(block: HybridBlock) -> list[Symbol]:
 def _param_types(params: tuple[Parameter, ...]) -> tuple:
     return tuple((p._data._data.shape, p._data._data.dtype) if p._data is not None else None
                  for p in params)
+
+
+def _context_of(values: list) -> Any:
+    """The context of a call's first NDArray input (None: it has none): the copy of each
+    parameter the call reads, as MXNet's blocks run where their input is."""
+    for v in values:
+        if isinstance(v, NDArray):
+            return v.context
+    return None
 
 
 def _types_hold(entry: _CacheEntry) -> bool:
