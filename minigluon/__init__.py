@@ -5,6 +5,8 @@
 """
 from . import autograd, context, gluon, jit, lr_scheduler, ndarray, optimizer, random, symbol, util
 from . import initializer as init
+from . import kvstore
+from . import kvstore as kv
 from . import ndarray as nd
 from . import symbol as sym
 from .base import MXNetError
