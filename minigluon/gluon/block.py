@@ -34,6 +34,7 @@ from ..ops.frontend import (
 )
 from ..symbol import Symbol
 from ..symbol.graph_json import to_json
+from ..symbol.interpreter import Plan
 from ..symbol.symbol import name_scope
 from .parameter import Parameter, ParameterDict, load_named
 from .parameter import _version as _param_version
@@ -388,6 +389,12 @@ class Block:
                                         dtype_source=dtype_source, source=filename)
         self.apply(lambda b: b._clear_cached_op())
 
+    def register_op_hook(self, callback: Any, monitor_all: bool = False) -> None:
+        """Install ``callback(node_name, op_name, array)`` on every HybridBlock below: see
+        :meth:`HybridBlock.register_op_hook`."""
+        for child in self._children.values():
+            child.register_op_hook(callback, monitor_all)
+
     def summary(self, *inputs) -> None:
         """Print each block's output shape and parameter count for a call on inputs (the
         block must be initialized and not hybridized), as MXNet's table."""
@@ -538,6 +545,25 @@ class HybridBlock(Block):
                           f'hook/pre-hook. If "{self.name}" is a child of HybridBlock, the '
                           f"hooks will not take effect.", stacklevel=2)
         super().hybridize(active, **kwargs)
+
+    def register_op_hook(self, callback: Any, monitor_all: bool = False) -> None:
+        """Call ``callback(node_name, op_name, array)`` for each node's output (and, with
+        ``monitor_all``, each of its inputs first) whenever this block runs hybridized, as
+        MXNet's monitor: names are bytes such as ``b'dense0_fwd_output'`` or
+        ``b'dense0_fwd_weight'``, op names as in the graph's JSON (``b'FullyConnected'``),
+        and ``array`` a copy of the value as an NDArray (MXNet hands a raw handle).
+
+        Fused compiled code has no intermediate values, so the values reported are those
+        of the numpy reference kernels, node by node, on the call's inputs; the call's own
+        result is unchanged.  Eager calls report nothing, as in MXNet."""
+        if not callable(callback):
+            raise TypeError(f"register_op_hook: callback must be callable, got "
+                            f"{type(callback).__name__}")
+        hook = (callback, bool(monitor_all))
+        # not through __setattr__: a hook changes no traced graph
+        self.__dict__["_op_hook"] = hook
+        for child in self._children.values():
+            child.__dict__["_op_hook"] = hook
 
     def register_child(self, block: Block, name: str | None = None) -> None:
         """As Block's; a HybridBlock's children are HybridBlocks (MXNet's ValueError)."""
@@ -830,6 +856,9 @@ class HybridBlock(Block):
                 raise
             raise again from e
         self._ran(entry.op.graph)
+        hook = self.__dict__.get("_op_hook")
+        if hook is not None:
+            _report_to_op_hook(entry.op, inputs, *hook)
         ctx = getattr(inputs[0], "_ctx", None) if inputs else None
         if ctx is not None:  # the outputs are on the inputs' context (cpu(0) is unlabelled)
             for o in outs:
@@ -974,6 +1003,46 @@ def _param_symbols(block: HybridBlock) -> list[Symbol]:
 def _param_types(params: tuple[Parameter, ...]) -> tuple:
     return tuple((p._data._data.shape, p._data._data.dtype) if p._data is not None else None
                  for p in params)
+
+
+# MXNet names a node's inputs by the op's FListInputNames; an op without them (Activation)
+# gets input0, input1, ... in the monitor's names
+_UNNAMED_INPUTS = frozenset({"Activation"})
+
+
+def _monitor_input_names(node: Any) -> list[str]:
+    n = len(node.inputs)
+    names = [x.rstrip("?") for x in node.op.inputs]
+    if node.op.name in _UNNAMED_INPUTS or node.op.variadic or len(names) < n:
+        return [f"input{i}" for i in range(n)]
+    return names[:n]
+
+
+def _report_to_op_hook(op: CachedOp, inputs: list, callback: Any, monitor_all: bool) -> None:
+    """Walk op's graph with the numpy kernels on the call's inputs, handing each node's
+    inputs (monitor_all) and outputs to callback (register_op_hook)."""
+    plan = Plan(op.graph)
+    arrays = {name: x._data for name, x in zip(op.input_names, inputs)}
+    values: list = [None] * plan.num_slots
+    for j, name in zip(plan.input_slots, plan.input_names):
+        values[j] = arrays[name]
+    with np.errstate(all="ignore"):
+        for node, attrs, ins, outs in plan.steps:
+            args = [values[j] for j in ins]
+            op_name = node.op.name.encode()
+            if monitor_all:
+                for name, a in zip(_monitor_input_names(node), args):
+                    callback(f"{node.name}_{name}".encode(), op_name, NDArray(np.array(a)))
+            res = node.op.compute(attrs, *args)
+            res = tuple(res) if isinstance(res, (tuple, list)) else (res,)
+            for j, r in zip(outs, res):
+                values[j] = r
+            visible = (node.op.n_visible(attrs) if hasattr(node.op, "n_visible")
+                       else node.op.num_visible)
+            shown = res[:visible or len(res)]
+            for k, r in enumerate(shown):
+                suffix = "output" if len(shown) == 1 else f"output{k}"
+                callback(f"{node.name}_{suffix}".encode(), op_name, NDArray(np.array(r)))
 
 
 def _context_of(values: list) -> Any:
