@@ -259,11 +259,13 @@ class Parameter:
             for arr in self._data_list:
                 arr._data[...] = value
             return
-        self._ctx_list = ctxs
-        # a context listed twice maps to its last copy, as in MXNet
-        self._ctx_map = {c: i for i, c in enumerate(ctxs)}
         self._data_list = [NDArray(value if i == 0 else value.copy()).as_in_context(c)
                            for i, c in enumerate(ctxs)]
+        # the arrays' own context objects: a call's input on cpu(0) has the same one, so
+        # the hot path's test is an identity
+        self._ctx_list = [d.context for d in self._data_list]
+        # a context listed twice maps to its last copy, as in MXNet
+        self._ctx_map = {c: i for i, c in enumerate(self._ctx_list)}
         self._data = self._data_list[0]
         self._attach()
         _version[0] += 1
@@ -308,7 +310,8 @@ class Parameter:
     def _data_on(self, ctx: Context) -> NDArray:
         """The copy a call with inputs on ctx reads (the hot path of a block's call)."""
         arrays = self._data_list
-        if arrays is not None and len(arrays) == 1 and self._ctx_list[0] == ctx:
+        if arrays is not None and len(arrays) == 1 and (self._ctx_list[0] is ctx or
+                                                        self._ctx_list[0] == ctx):
             return arrays[0]
         return self._pick(self._check_and_get(), ctx)
 
