@@ -334,7 +334,7 @@ def symbolic_grad(outputs: list, wrt: list, head_grads: list) -> list:
     for node in reversed(topo_order(heads)):
         if node.is_variable or not node.inputs:  # constants (_zeros, _eye) have no inputs
             continue
-        n_out = node.op.num_outputs
+        n_out = node.num_outputs
         ogs = [grads.get((node, i)) for i in range(n_out)]
         if all(g is None for g in ogs):
             continue

@@ -1,5 +1,7 @@
 """Pass 2, simplify: remove what needs no code, merge duplicates, split full reductions.
 
+- an op with an ``expand`` rule in the registry (split) becomes, per output, the chain of
+  single-input ops its rule gives (slice_axis views), which then fuse like any view;
 - identities: a reshape to the same shape, ``x * 1``, ``x + 0``, a cast to the same dtype,
   ``BlockGrad`` and copies vanish (their consumers read the input directly);
 - ``reshape_like(x, y)`` becomes ``Reshape(x, shape=y.shape)``, so y is no longer read;
@@ -79,7 +81,28 @@ def _rewrite(G: Graph, replace) -> None:
     G.outputs = [moved.get(ref, ref) for ref in G.outputs]
 
 
+def _expanded(G: Graph, n: int) -> list[Ref] | None:
+    """Node n's outputs as the op chains of its registry ``expand`` rule; None without one."""
+    node = G[n]
+    if node.is_input or node.op.expand is None:
+        return None
+    src = node.inputs[0]
+    outs = []
+    for k, chain in enumerate(node.op.expand(node.op.full_attrs(node.attrs), [G.type_of(src)[0]])):
+        ref = src
+        for step, (name, attrs) in enumerate(chain):
+            op = get_op(name)
+            parsed = op.parse_attrs(attrs)
+            shapes, dtypes = op.infer(parsed, [G.type_of(ref)[0]], [G.type_of(ref)[1]])
+            ref = (G.add(Node("op", f"{node.name}_out{k}_{step}", shapes, dtypes, op, parsed,
+                              [ref])), 0)
+        outs.append(ref)
+    return outs
+
+
 def simplify(G: Graph) -> Graph:
+    _rewrite(G, lambda n: _expanded(G, n))
+
     def identity(n: int) -> list[Ref] | None:
         node = G[n]
         if node.is_input:

@@ -76,9 +76,9 @@ def _check_structure(G: Graph, fail) -> None:
             continue
         if node.op is None:
             raise fail("an op node has no op", n)
-        if len(node.shapes) != node.op.num_outputs:
+        if len(node.shapes) != node.op.n_outputs(node.attrs):
             raise fail(f"{len(node.shapes)} output types, but {node.op.name} has "
-                       f"{node.op.num_outputs} outputs", n)
+                       f"{node.op.n_outputs(node.attrs)} outputs", n)
         _check_arity(node, n, fail)
         for u, out in node.inputs:
             if u not in G.nodes:

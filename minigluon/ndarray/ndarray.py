@@ -243,7 +243,7 @@ def invoke(op: Op, inputs: list, attrs: dict, name: str | None,
             outs = op.run(attrs, arrays, views)
     except (MXNetError, ValueError, TypeError) as e:
         raise op_error(op, inputs, e) from e
-    results = [NDArray(o) for o in outs[: op.visible_outputs]]
+    results = [NDArray(o) for o in outs[: op.n_visible(attrs)]]
     if inputs and getattr(inputs[0], "_ctx", None) is not None:  # stays on its cpu(k), as MXNet
         for r in results:
             r._ctx = inputs[0]._ctx
@@ -252,7 +252,7 @@ def invoke(op: Op, inputs: list, attrs: dict, name: str | None,
     if autograd.is_recording():
         # the tape keeps every output (CTCLoss's gradient output included) for backward
         autograd.record_op(op, attrs, inputs, results + [NDArray(o) for o in
-                                                          outs[op.visible_outputs:]])
+                                                          outs[op.n_visible(attrs):]])
     return results[0] if len(results) == 1 else results
 
 

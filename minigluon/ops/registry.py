@@ -224,8 +224,10 @@ class Op:
     compute: Callable[..., Any]
     attrs: dict[str, Attr] = field(default_factory=dict)
     dtype: Callable[[dict, list], list] | None = None
-    num_outputs: int = 1
-    num_visible: int | None = None
+    # an int, or a rule of the op's full attributes (split's num_outputs; RNN's state
+    # outputs); read them through n_outputs(attrs) / n_visible(attrs)
+    num_outputs: int | Callable[[dict], int] = 1
+    num_visible: int | Callable[[dict], int] | None = None
     variadic: bool = False
     hint: str | None = None
     aliases: tuple[str, ...] = ()
@@ -258,10 +260,23 @@ class Op:
     # with what this op's rule deduces filled in (FullyConnected: weight from data), for
     # a parameter whose shape is inferred at the first call (deferred initialization)
     fill_shapes: Callable | None = None
+    # expand(attrs, in_shapes) -> one chain per output of single-input registry ops
+    # [(name, attrs), ...] applied to input 0 that computes it: the compiler's simplify
+    # rewrites the op into them (split's parts become views that fuse into their readers)
+    expand: Callable | None = None
 
-    @property
-    def visible_outputs(self) -> int:
-        return self.num_outputs if self.num_visible is None else self.num_visible
+    def n_outputs(self, attrs: dict) -> int:
+        """How many outputs the op has with these (explicit or full) attributes, hidden
+        ones (CTCLoss's gradient) included."""
+        n = self.num_outputs
+        return n if isinstance(n, int) else int(n(self.full_attrs(attrs)))
+
+    def n_visible(self, attrs: dict) -> int:
+        """How many of those outputs a caller sees."""
+        n = self.num_visible
+        if n is None:
+            return self.n_outputs(attrs)
+        return n if isinstance(n, int) else int(n(self.full_attrs(attrs)))
 
     @property
     def name_hint(self) -> str:
@@ -311,7 +326,7 @@ class Op:
         self.check_dtypes(attrs, dtypes)
         if self.dtype:
             return list(self.dtype(self.full_attrs(attrs), dtypes))
-        return [dtypes[0]] * self.num_outputs
+        return [dtypes[0]] * self.n_outputs(attrs)
 
     def _dtype_slots(self, attrs: dict, n: int) -> tuple[list[str], list[int]]:
         """The input names, and the positions of those that must share one dtype."""

@@ -10,7 +10,7 @@ from ..loopir import Expr, Lazy, Ops, alu, cast, cmp, iadd, iconst, idiv, imod, 
 from .elemwise import broadcast_shapes
 from .gradients import unbroadcast
 from .reduce import normalize_axis
-from .registry import Attr, Op, register
+from .registry import Attr, AttrError, Op, register
 
 
 def mxnet_reshape(src: tuple, spec: tuple, reverse: bool = False) -> tuple:
@@ -526,3 +526,66 @@ register(Op("Cast", ("data",), lambda a, s: [s[0]], lambda a, x: x.astype(a["dty
             aliases=("cast",), hint="cast", fluent=True, lower=_lower_cast,
             grad=lambda F, a, ins, outs, og: [F.Cast(og[0], dtype=str(ins[0].dtype))],
             traits=_SAME_SHAPE))
+
+
+def _split_count(attrs) -> int:
+    n = attrs["num_outputs"]
+    if n < 1:
+        raise AttrError(f"split: num_outputs must be at least 1, got {n}")
+    return n
+
+
+def _split_parts(attrs, shape: tuple) -> tuple[int, int]:
+    """(axis, length of each part) for splitting shape, with MXNet's checks."""
+    n = _split_count(attrs)
+    if not -len(shape) <= attrs["axis"] < len(shape):
+        raise ShapeError(f"split: axis {attrs['axis']} is out of range for an input of shape "
+                         f"{tuple(shape)}")
+    ax = attrs["axis"] % len(shape)
+    if attrs["squeeze_axis"] and shape[ax] != n:
+        raise ShapeError(f"split: with squeeze_axis=True, axis {ax} of the input (shape "
+                         f"{tuple(shape)}) must have num_outputs={n} elements")
+    if shape[ax] % n:
+        raise ShapeError(f"split: num_outputs={n} does not evenly divide axis {ax} of the "
+                         f"input, shape {tuple(shape)}")
+    return ax, shape[ax] // n
+
+
+def _split_shape(attrs, shapes):
+    shape = tuple(shapes[0])
+    ax, step = _split_parts(attrs, shape)
+    part = shape[:ax] + (() if attrs["squeeze_axis"] else (step,)) + shape[ax + 1:]
+    return [part] * attrs["num_outputs"]
+
+
+def _split(attrs, x):
+    ax, step = _split_parts(attrs, x.shape)
+    parts = np.split(x, attrs["num_outputs"], axis=ax)
+    return [np.squeeze(p, axis=ax) if attrs["squeeze_axis"] else p for p in parts]
+
+
+def _split_expand(attrs, in_shapes):
+    """Each part as slice_axis of the input (and a Reshape dropping the axis): the
+    compiler rewrites split into these, so each part fuses into its readers as a view."""
+    shape = tuple(in_shapes[0])
+    ax, step = _split_parts(attrs, shape)
+    chains = []
+    for k in range(attrs["num_outputs"]):
+        chain = [("slice_axis", {"axis": ax, "begin": k * step, "end": (k + 1) * step})]
+        if attrs["squeeze_axis"]:
+            chain.append(("Reshape", {"shape": shape[:ax] + shape[ax + 1:]}))
+        chains.append(chain)
+    return chains
+
+
+def _grad_split(F, attrs, ins, outs, og):
+    ax = attrs["axis"] % len(ins[0].shape)
+    parts = [F.expand_dims(g, axis=ax) for g in og] if attrs["squeeze_axis"] else list(og)
+    return [parts[0] if len(parts) == 1 else F.concat(*parts, dim=ax)]
+
+
+register(Op("SliceChannel", ("data",), _split_shape, _split,
+            attrs={"num_outputs": Attr("int"), "axis": Attr("int", 1),
+                   "squeeze_axis": Attr("bool", False)},
+            num_outputs=_split_count, aliases=("split",), hint="split",
+            fluent=True, expand=_split_expand, grad=_grad_split))

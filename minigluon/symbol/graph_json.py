@@ -68,7 +68,7 @@ def _entry(source: str, where: str, value: Any, limit: int, nodes: list) -> tupl
     if not 0 <= src < limit:
         raise _fail(source, where, f"refers to node {src}, which is not an earlier node")
     node = nodes[src]
-    count = 1 if node.is_variable else node.op.visible_outputs
+    count = 1 if node.is_variable else node.op.n_visible(node.attrs)
     if not 0 <= idx < count:
         raise _fail(source, where, f"output {idx} of node {node.name!r} does not exist "
                     f"(it has {count})")

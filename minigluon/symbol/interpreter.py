@@ -52,7 +52,7 @@ def infer_graph(symbol: Symbol, shapes: dict, dtypes: dict,
         in_dtypes = [out_dtypes[k] for k in ins]
         try:
             if any(s is None for s in in_shapes):
-                s = [None] * node.op.num_outputs
+                s = [None] * node.num_outputs
                 d = node.op.infer_dtype(node.attrs, in_dtypes)
             else:
                 s, d = node.op.infer(node.attrs, in_shapes, in_dtypes)
@@ -62,7 +62,7 @@ def infer_graph(symbol: Symbol, shapes: dict, dtypes: dict,
             if new is None:
                 raise
             raise new from e
-        for i in range(node.op.num_outputs):
+        for i in range(node.num_outputs):
             out_shapes[(id(node), i)], out_dtypes[(id(node), i)] = s[i], d[i]
     return out_shapes, out_dtypes
 
@@ -96,7 +96,7 @@ def infer_variable_shapes(symbol: Symbol, known: dict[str, tuple]) -> dict[str, 
                         changed = True
                 ins = [usable(f) if s is None else s for s, f in zip(ins, filled)]
             outs = (node.op.shape(attrs, ins) if all(s is not None for s in ins)
-                    else [None] * node.op.num_outputs)
+                    else [None] * node.num_outputs)
             for i, s in enumerate(outs):
                 shapes[(id(node), i)] = None if s is None else tuple(int(d) for d in s)
     return var_shape
@@ -122,7 +122,7 @@ class Plan:
                 continue
             ins = [slot[(id(n), i)] for n, i in node.inputs]
             outs = []
-            for i in range(node.op.num_outputs):
+            for i in range(node.num_outputs):
                 slot[(id(node), i)] = len(slot)
                 outs.append(slot[(id(node), i)])
             self.steps.append((node, node.op.full_attrs(node.attrs), ins, outs))

@@ -39,7 +39,7 @@ class Node:
 
     @property
     def num_outputs(self) -> int:
-        return 1 if self.op is None else self.op.num_outputs
+        return 1 if self.op is None else self.op.n_outputs(self.attrs)
 
 
 _CREATED = itertools.count()
@@ -206,14 +206,14 @@ class Symbol(OperatorMixin):
             if node.is_variable:
                 out.append(node.name)
             else:
-                suffix = "output" if node.op.visible_outputs == 1 else f"output{i}"
+                suffix = "output" if node.op.n_visible(node.attrs) == 1 else f"output{i}"
                 out.append(f"{node.name}_{suffix}")
         return out
 
     def get_internals(self) -> Symbol:
         outs = []
         for n in self.topo_nodes():
-            count = 1 if n.is_variable else n.op.visible_outputs
+            count = 1 if n.is_variable else n.op.n_visible(n.attrs)
             outs.extend((n, i) for i in range(count))
         return Symbol(outs)
 
@@ -276,10 +276,10 @@ def invoke(op: Op, inputs: list, attrs: dict, name: str | None) -> Symbol:
         except (MXNetError, ValueError, TypeError) as e:
             raise op_error(op, inputs, e) from e
     else:
-        shapes, dtypes = [None] * op.num_outputs, [None] * op.num_outputs
+        shapes, dtypes = [None] * op.n_outputs(attrs), [None] * op.n_outputs(attrs)
     node = Node(op, _SCOPE.get()[0] + name if name else _auto_name(op.name_hint), attrs, refs,
                 shapes, dtypes)
-    out = Symbol([(node, i) for i in range(op.visible_outputs)])
+    out = Symbol([(node, i) for i in range(op.n_visible(attrs))])
     track(inputs, [out])
     return out
 

@@ -134,6 +134,10 @@ CASES.update({  # identities in some settings: a mask or repeat that changes not
     "sort/sorted": ([np.arange(6, dtype=np.float32).reshape(2, 3)], {}),
     "topk/all": ([_u(3, 4)], {"k": 0, "ret_typ": "value"}),
     "gather_nd/row": ([_u(3, 4), np.array([[1]], np.float32)], {}),
+    # numpy's split gives views of the input: each part must be an array of its own
+    "SliceChannel": ([_u(2, 6)], {"num_outputs": 3}),
+    "SliceChannel/one": ([_u(2, 6)], {"num_outputs": 1}),
+    "SliceChannel/squeeze": ([_u(3, 2)], {"num_outputs": 3, "axis": 0, "squeeze_axis": True}),
 })
 for _op in canonical_ops():  # the regular families: one case each
     if any(c.split("/")[0] == _op.name for c in CASES):

@@ -76,7 +76,7 @@ def test_gradient_is_head_times_mask():
 
 def test_one_visible_output_as_mxnet():
     op = get_op("Dropout")
-    assert (op.num_outputs, op.visible_outputs) == (2, 1)
+    assert (op.n_outputs({}), op.n_visible({})) == (2, 1)
     s = sym.Dropout(sym.var("d", shape=(2, 3)))
     assert len(s.list_outputs()) == 1
     assert isinstance(nd.Dropout(nd.ones((2, 3))), nd.NDArray)

@@ -169,6 +169,10 @@ CASES.update({
     # repeated and negative rows: their gradients add up in one element
     "gather_nd": ([_SEQ.uniform(-1, 1, (3, 4, 2)), np.array([[0.0, 2, -1, 2], [1, 3, 0, 3]])], {}),
     "gather_nd/all_axes": ([_SEQ.uniform(-1, 1, (3, 2)), np.array([[1.0, 0], [1, -2]])], {}),
+    "SliceChannel": ([_SEQ.uniform(-1, 1, (2, 6))], {"num_outputs": 3}),
+    "SliceChannel/squeeze": ([_SEQ.uniform(-1, 1, (2, 3, 2))],
+                             {"num_outputs": 2, "axis": -1, "squeeze_axis": True}),
+    "SliceChannel/one": ([_SEQ.uniform(-1, 1, (2, 3))], {"num_outputs": 1, "axis": 0}),
 })
 NO_GRAD_INPUTS.update({"SequenceMask": {1}, "SequenceLast": {1}, "gather_nd": {1}})
 ZERO_GRAD |= {"shape_array", "size_array", "_contrib_arange_like"}
@@ -211,6 +215,11 @@ def _call(F, name, inputs, attrs):
     return fn(*inputs, **attrs)
 
 
+def _listed(out):
+    """An op's visible outputs as a list (split and topk 'both' give several)."""
+    return out if isinstance(out, list) else [out]
+
+
 def _numeric(name, arrays, attrs, k, w, eps=1e-6):
     x = arrays[k]
     g = np.zeros_like(x)
@@ -219,8 +228,8 @@ def _numeric(name, arrays, attrs, k, w, eps=1e-6):
         for d in (eps, -eps):
             moved = [a.copy() for a in arrays]
             moved[k][i] += d
-            out = _call(nd, name, [nd.array(a, dtype="float64") for a in moved], attrs)
-            vals.append(float((out.asnumpy() * w).sum()))
+            outs = _listed(_call(nd, name, [nd.array(a, dtype="float64") for a in moved], attrs))
+            vals.append(sum(float((o.asnumpy() * wo).sum()) for o, wo in zip(outs, w)))
         g[i] = (vals[0] - vals[1]) / (2 * eps)
     return g
 
@@ -245,9 +254,9 @@ def test_gradient_matches_central_differences_eager_and_compiled(case):
     for k in diff:
         xs[k].attach_grad()
     with autograd.record():
-        out = _call(nd, name, xs, attrs)
-    w = RNG.uniform(-1, 1, out.shape)
-    out.backward(nd.array(w, dtype="float64"))
+        outs = _listed(_call(nd, name, xs, attrs))
+    w = [RNG.uniform(-1, 1, o.shape) for o in outs]
+    autograd.backward(outs, [nd.array(wo, dtype="float64") for wo in w])
     expected = {k: (np.zeros_like(arrays[k]) if name in ZERO_GRAD
                     else HEAD_FREE[name](arrays, attrs) if name in HEAD_FREE
                     else _numeric(name, arrays, attrs, k, w)) for k in diff}
@@ -260,13 +269,14 @@ def test_gradient_matches_central_differences_eager_and_compiled(case):
     # the same gradient traced with F = sym and compiled
     vs = [sym.var(f"x{k}", shape=a.shape, dtype="float64") for k, a in enumerate(arrays)]
     y = _call(sym, name, vs, attrs)
-    head = sym.var("head", shape=y.shape, dtype="float64")
-    grads = autograd.symbolic_grad([y], [vs[k] for k in diff], [head])
+    ys = list(y) if len(y.list_outputs()) > 1 else [y]
+    heads = [sym.var(f"head{i}", shape=o.shape, dtype="float64") for i, o in enumerate(ys)]
+    grads = autograd.symbolic_grad(ys, [vs[k] for k in diff], heads)
     grads = [sym.zeros_like(vs[k]) if g is None else g for k, g in zip(diff, grads)]
     graph = sym.Group(grads)
-    names = [n for n in [f"x{k}" for k in range(len(arrays))] + ["head"]
+    names = [n for n in [f"x{k}" for k in range(len(arrays))] + [f"head{i}" for i in range(len(ys))]
              if n in graph.list_arguments()]
-    feed = {f"x{k}": a for k, a in enumerate(arrays)} | {"head": w}
+    feed = {f"x{k}": a for k, a in enumerate(arrays)} | {f"head{i}": wo for i, wo in enumerate(w)}
     if case in NOT_COMPILED:
         with pytest.raises(CompileError, match="no compiled form"):
             compile_graph(graph, names)

@@ -35,7 +35,7 @@ def run_checked(name: str, *arrays, **attrs):
     shapes, dtypes = op.infer(parsed, [a.shape for a in arrays], [a.dtype.name for a in arrays])
     with np.errstate(all="ignore"):
         outs = op.run(parsed, list(arrays))
-    assert len(outs) == op.num_outputs
+    assert len(outs) == op.n_outputs(attrs)
     got_shapes = [np.asarray(o).shape for o in outs]
     got_dtypes = [np.asarray(o).dtype.name for o in outs]
     assert got_shapes == shapes, f"{name}{attrs}: inferred {shapes}, kernel gave {got_shapes}"
@@ -67,7 +67,12 @@ def test_every_op_has_name_shape_function_and_kernel(op):
     assert OPS[op.name] is op and get_op(op.name) is op
     for alias in op.aliases:
         assert OPS[alias] is op
-    assert op.num_outputs >= 1 and 1 <= op.visible_outputs <= op.num_outputs
+    if isinstance(op.num_outputs, int):
+        assert op.num_outputs >= 1
+    else:
+        assert callable(op.num_outputs)  # a rule of the attributes (split's num_outputs)
+    if isinstance(op.num_visible, int) and isinstance(op.num_outputs, int):
+        assert 1 <= op.num_visible <= op.num_outputs
     assert op.name_hint and op.name_hint == op.name_hint.lower()
     for key, spec in op.attrs.items():
         assert isinstance(spec, Attr) and spec.kind in _KINDS, (op.name, key)
@@ -512,6 +517,9 @@ TABLE = [
     ("topk", {"k": 2, "ret_typ": "mask", "axis": None}, [(2, 3)]),
     ("gather_nd", {}, [(3, 4), np.array([[0, 2], [1, -1]], np.float32)]),
     ("gather_nd", {}, [(3, 4, 2), np.array([[[0, 2]]], np.float32)]),
+    ("SliceChannel", {"num_outputs": 2}, [(3, 4)]),
+    ("SliceChannel", {"num_outputs": 3, "axis": 0, "squeeze_axis": True}, [(3, 2)]),
+    ("split", {"num_outputs": 1, "axis": -1}, [(2, 5)]),
 ]
 
 
