@@ -1037,9 +1037,7 @@ def _report_to_op_hook(op: CachedOp, inputs: list, callback: Any, monitor_all: b
             res = tuple(res) if isinstance(res, (tuple, list)) else (res,)
             for j, r in zip(outs, res):
                 values[j] = r
-            visible = (node.op.n_visible(attrs) if hasattr(node.op, "n_visible")
-                       else node.op.num_visible)
-            shown = res[:visible or len(res)]
+            shown = res[:node.op.n_visible(attrs)]
             for k, r in enumerate(shown):
                 suffix = "output" if len(shown) == 1 else f"output{k}"
                 callback(f"{node.name}_{suffix}".encode(), op_name, NDArray(np.array(r)))
