@@ -21,13 +21,14 @@ import numpy as np
 
 from . import autograd, jit
 from . import symbol as sym
-from .base import CompileError, ForkSafeLock, ShapeError, fmt_type
+from .base import CompileError, ForkSafeLock, MXNetError, ShapeError, fmt_type
 from .compiler import remat
 from .ndarray import NDArray
 from .ops.frontend import user_stacklevel
 from .ops.registry import OPS, Op
 from .symbol import Symbol
 from .symbol.interpreter import Plan
+from .symbol.symbol import Node
 
 
 class _Gradient(NamedTuple):
@@ -60,7 +61,7 @@ class CachedOp:
         # autograd.get_symbol shows a graph of at most this many ops inlined (MXNet's)
         self.inline_limit = inline_limit
         self.name = f"hybridized {owner}"
-        read = set(graph.list_arguments())
+        read = set(graph.list_inputs())
         # positions of the inputs the graph reads: those are compiled, and go on the tape
         self.reads = [k for k, n in enumerate(input_names) if n in read]
         self._run = None  # numpy arrays -> numpy arrays; built by the first call
@@ -69,6 +70,12 @@ class CachedOp:
         self._lock = ForkSafeLock()
         self._op: Op | None = None  # as_op(), built on first use
         self._plan: Plan | None = None
+        # a graph with an op that runs otherwise in training mode (BatchNorm) or writes
+        # some of its inputs (an aux state) runs, per mode, the form stateful_form gives:
+        # a CachedOp of its own, built on first use
+        self._stateful = any(n.op.training is not None or n.op.update is not None
+                             for n in graph.topo_nodes() if not n.is_variable)
+        self._forms: dict[bool, tuple[CachedOp | None, list[int]]] = {}
 
     def __repr__(self) -> str:
         return f"CachedOp({self.owner}, inputs={self.input_names})"
@@ -76,6 +83,10 @@ class CachedOp:
     def call(self, inputs: list[NDArray]) -> list[NDArray]:
         """The outputs for these inputs; recorded when autograd is recording and an input
         wants a gradient."""
+        if self._stateful:
+            form, targets = self._form(autograd.is_training())
+            if form is not None:
+                return self._call_stateful(form, targets, inputs)
         if autograd.is_recording() and any(x._ag is not None for x in inputs):
             return self._call_recorded(inputs)
         run = self._run or self._build_runner()  # not self.run: this is the hot path
@@ -87,6 +98,35 @@ class CachedOp:
         """The outputs for one numpy array per input name (unrecorded)."""
         run = self._run or self._build_runner()
         return run(arrays)
+
+    def _form(self, training: bool) -> tuple[CachedOp | None, list[int]]:
+        """The CachedOp this graph runs as in this mode, and the input each of its extra
+        outputs is written into; (None, []) where that is this graph unchanged."""
+        if training not in self._forms:
+            with self._lock:
+                if training not in self._forms:
+                    graph, targets, same = stateful_form(self.graph, training)
+                    form = None if same else CachedOp(graph, self.input_names, self.owner,
+                                                      self.inline_limit)
+                    if form is not None:
+                        form._stateful = False  # its ops are already this mode's
+                    self._forms[training] = (form, [self.input_names.index(t) for t in targets])
+        return self._forms[training]
+
+    def _call_stateful(self, form: CachedOp, targets: list[int],
+                       inputs: list[NDArray]) -> list[NDArray]:
+        """The form's outputs; the new values of the inputs it updates, its extra outputs,
+        are written into those inputs (the Parameters' arrays), as MXNet's BatchNorm
+        updates its moving statistics in place."""
+        outs = form.call(inputs)
+        n = len(self.graph._outputs)
+        for k, new in zip(targets, outs[n:]):
+            dst = inputs[k]
+            if dst._data.flags.writeable:
+                np.copyto(dst._data, new._data)
+            else:
+                dst._data = new._data.copy()
+        return outs[:n]
 
     def full_attrs(self, attrs: dict) -> dict:
         return attrs
@@ -280,6 +320,48 @@ class CachedOp:
                for n in self.graph.topo_nodes() if n.is_variable}
         warnings.warn(f"minigluon: {self.owner}({', '.join(sig[n] for n in names)}) {what}",
                       RuntimeWarning, stacklevel=user_stacklevel())
+
+
+def stateful_form(graph: Symbol, training: bool) -> tuple[Symbol, list[str], bool]:
+    """graph as it runs in this mode of autograd: in training mode each op with a training
+    form swapped for it (``Op.training``: BatchNorm -> _BatchNorm_train); the new values of
+    the inputs the ops update (``Op.update``: aux states) appended as outputs.  Returns
+    that graph, per appended output the variable it is the new value of, and whether the
+    graph is the one given (nothing swapped or appended).  A swapped-in op with a
+    ``compose`` rule enters as that composition of registry ops, so that values it shares
+    with the update rule (BatchNorm's batch mean and variance) are computed once."""
+    done: dict[int, list] = {}  # a ref per output of each node of graph, in the new graph
+    updates, targets = [], []
+    swapped = False
+    for n in graph.topo_nodes():
+        if n.is_variable:
+            done[id(n)] = [(n, 0)]
+            continue
+        op = n.op
+        if training and op.training is not None:
+            op = OPS[op.training(op.full_attrs(n.attrs)) or op.name]
+            swapped |= op is not n.op
+        ins = [done[id(src)][i] for src, i in n.inputs]
+        full = op.full_attrs(n.attrs)
+        if op is not n.op and op.compose is not None:  # registry ops the compiler fuses
+            done[id(n)] = [o._outputs[0] for o in op.compose(sym, full, [Symbol([r]) for r in ins])]
+        else:
+            new = Node(op, n.name, n.attrs, ins, n.shapes, n.dtypes)
+            done[id(n)] = [(new, i) for i in range(len(n.shapes))]
+        if op.update is None:
+            continue
+        names = op.input_names(full)
+        values = op.update(sym, full, [Symbol([ref]) for ref in ins])
+        for name, value in values:
+            src = ins[names.index(name)][0]
+            if not src.is_variable:
+                raise MXNetError(f"{n.name} ({op.name}): its {name} is an auxiliary state "
+                                 f"and must be a variable (a Parameter), not the output of "
+                                 f"{src.name}")
+            updates.append(value._outputs[0])
+            targets.append(src.name)
+    outs = Symbol([done[id(n)][i] for n, i in graph._outputs] + updates)
+    return outs, targets, not (swapped or updates)
 
 
 _ANNOUNCED: set = set()  # (block, hash of the graph's text) pairs already announced

@@ -19,6 +19,14 @@ def lowerable(node: Node) -> bool:
     return not node.is_input and node.op.lower is not None and not node.op.extern_kernel
 
 
+def extra_outputs_read(G: Graph) -> set[int]:
+    """The nodes an output beyond their first is read from (a consumer's or the graph's):
+    a lowering computes output 0 only, so such a node runs outside the loop IR unless a
+    hand-written kernel writes all its outputs (BatchNorm with output_mean_var)."""
+    found = {u for node in G.nodes.values() for u, out in node.inputs if out > 0}
+    return found | {n for n, i in G.outputs if i > 0}
+
+
 def _is_matrix_reduction(node: Node) -> bool:
     """A reduction whose result is itself a matrix (not one value per row): evaluated inside
     a later reduction's loop it would be recomputed for every use, so it is stored."""
@@ -41,13 +49,14 @@ def _feeds_reduction(G: Graph, users: dict[int, list[int]], n: int) -> bool:
 
 def fuse(G: Graph) -> Graph:
     users = G.users()
+    extra = extra_outputs_read(G)
     for n, _ in G.outputs:
         G[n].materialize = True
     for n in G:
         node = G[n]
         if _is_matrix_reduction(node) and _feeds_reduction(G, users, n):
             node.materialize = True
-        if not node.is_input and not lowerable(node):
+        if not node.is_input and (not lowerable(node) or n in extra):
             node.materialize = True
             for u, _ in node.inputs:
                 G[u].materialize = True

@@ -41,6 +41,10 @@ class Node:
     kernel: str = ""
 
     @property
+    def num_outputs(self) -> int:
+        return len(self.shapes)
+
+    @property
     def shape(self) -> tuple[int, ...]:
         """Output 0's shape."""
         return self.shapes[0]

@@ -117,10 +117,10 @@ def schedule(G: Graph) -> Schedule:
                               op=op.name, attrs=attrs,
                               parallel=node.shape[0] if node.shape else 1, work=work))
             continue
-        if op.lower is None or extern:
+        if op.lower is None or extern or n in extra_outputs:
             outs = [new_slot((n, i), s, t) for i, (s, t) in enumerate(zip(node.shapes, node.dtypes))]
             reads = [slot[ref] for ref in node.inputs]
-            why = "no compiled kernel computes it" if not extern else \
+            why = "no compiled kernel computes it" if op.lower is None and not extern else \
                 "its compiled kernel does not write every output this graph uses"
             steps.append(Step("external", n, reads, outs, op=op.name, why=why, attrs=attrs))
             continue

@@ -82,22 +82,22 @@ def _rewrite(G: Graph, replace) -> None:
 
 
 def _expanded(G: Graph, n: int) -> list[Ref] | None:
-    """Node n's outputs as the op chains of its registry ``expand`` rule; None without one."""
+    """Node n's outputs computed by the small graph of its registry ``expand`` rule; None
+    for an op without one."""
     node = G[n]
     if node.is_input or node.op.expand is None:
         return None
-    src = node.inputs[0]
-    outs = []
-    for k, chain in enumerate(node.op.expand(node.op.full_attrs(node.attrs), [G.type_of(src)[0]])):
-        ref = src
-        for step, (name, attrs) in enumerate(chain):
-            op = get_op(name)
-            parsed = op.parse_attrs(attrs)
-            shapes, dtypes = op.infer(parsed, [G.type_of(ref)[0]], [G.type_of(ref)[1]])
-            ref = (G.add(Node("op", f"{node.name}_out{k}_{step}", shapes, dtypes, op, parsed,
-                              [ref])), 0)
-        outs.append(ref)
-    return outs
+    steps, outs = node.op.expand(node.op.full_attrs(node.attrs),
+                                 [G.type_of(r)[0] for r in node.inputs])
+    made: list[int] = []
+    for j, (name, attrs, refs) in enumerate(steps):
+        ins = [node.inputs[r[1]] if r[0] == "in" else (made[r[0]], r[1]) for r in refs]
+        op = get_op(name)
+        parsed = op.parse_attrs(attrs)
+        shapes, dtypes = op.infer(parsed, [G.type_of(r)[0] for r in ins],
+                                  [G.type_of(r)[1] for r in ins])
+        made.append(G.add(Node("op", f"{node.name}_{j}", shapes, dtypes, op, parsed, ins)))
+    return [(made[j], i) for j, i in outs]
 
 
 def simplify(G: Graph) -> Graph:

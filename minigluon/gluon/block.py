@@ -798,7 +798,7 @@ class HybridBlock(Block):
             _TRACE_PARAMS.reset(ptoken)
         flat, out_format = _flatten(out)
         graph = sym.Group(flat)
-        read = set(graph.list_arguments())
+        read = set(graph.list_inputs())
         taken = tuple(p for p, _ in used.values() if p.name in read)
         return graph, input_names + [p.name for p in taken], out_format, _guards(reads), taken
 
@@ -918,9 +918,9 @@ class HybridBlock(Block):
         sym_file, params_file = f"{path}-symbol.json", f"{path}-{epoch:04d}.params"
         with open(sym_file, "w", encoding="utf-8") as f:
             f.write(to_json(graph, shapes=False))
-        args = set(graph.list_arguments())
-        save(params_file, {f"arg:{name}": p._reduce() for name, p in self.collect_params().items()
-                           if name in args})
+        args, aux = set(graph.list_arguments()), set(graph.list_auxiliary_states())
+        save(params_file, {f"{'aux' if name in aux else 'arg'}:{name}": p._reduce()
+                           for name, p in self.collect_params().items() if name in args | aux})
         return sym_file, params_file
 
     def explain(self, *args) -> str:
@@ -929,7 +929,7 @@ class HybridBlock(Block):
         op = self._cached_op_for(args)[0]
         graph = op.graph
         params = [n for n in op.input_names if not re.fullmatch(r"data\d*", n)]
-        names = sorted((n for n in graph.list_arguments() if n not in params),
+        names = sorted((n for n in graph.list_inputs() if n not in params),
                        key=lambda n: int(n[len("data"):] or 0))
         return explain(graph, names + params)
 

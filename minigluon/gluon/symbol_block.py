@@ -35,7 +35,7 @@ class SymbolBlock(HybridBlock):
         outputs = sym.Group(outputs) if isinstance(outputs, (list, tuple)) else outputs
         inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
         self._graph = outputs
-        args = outputs.list_arguments()
+        args = outputs.list_inputs()
         names = []
         for x in inputs:
             if not isinstance(x, Symbol) or len(x._outputs) != 1 or not x._outputs[0][0].is_variable:
@@ -65,7 +65,7 @@ class SymbolBlock(HybridBlock):
         """Load ``symbol_file`` (MXNet graph JSON) and, if given, its ``.params`` file."""
         graph = sym.load(symbol_file)
         names = [input_names] if isinstance(input_names, str) else list(input_names)
-        args = graph.list_arguments()
+        args = graph.list_inputs()
         unread = [n for n in names if n not in args]
         # a name the graph lacks is most often a misspelt input: say so if anything fails
         hint = (f"; the graph has no input {unread[0]!r} (its variables: {args})"

@@ -236,6 +236,8 @@ def invoke(op: Op, inputs: list, attrs: dict, name: str | None,
            views: bool = False) -> NDArray | list:
     """Run one registry op eagerly on NDArrays: new arrays, or (``views=True``) views of
     the input's memory where numpy gives them."""
+    if op.training is not None and (_AUTOGRAD or _load_autograd()).is_training():
+        op = get_op(op.training(op.full_attrs(attrs)) or op.name)  # BatchNorm's batch statistics
     arrays = [x._data for x in inputs]
     try:
         op.infer(attrs, [a.shape for a in arrays], [a.dtype.name for a in arrays])
@@ -249,11 +251,29 @@ def invoke(op: Op, inputs: list, attrs: dict, name: str | None,
             r._ctx = inputs[0]._ctx
     track(inputs, results)
     autograd = _AUTOGRAD or _load_autograd()
+    if op.update is not None:
+        write_aux(op, attrs, inputs)
     if autograd.is_recording():
         # the tape keeps every output (CTCLoss's gradient output included) for backward
         autograd.record_op(op, attrs, inputs, results + [NDArray(o) for o in
                                                           outs[op.n_visible(attrs):]])
     return results[0] if len(results) == 1 else results
+
+
+def write_aux(op: Op, attrs: dict, inputs: list) -> None:
+    """Write what op's ``update`` gives (BatchNorm's moving statistics) into those inputs'
+    memory, as MXNet's operators do; the update is not recorded (no gradient flows there)."""
+    from .. import ndarray as F
+    full = op.full_attrs(attrs)
+    names = op.input_names(full)
+    with (_AUTOGRAD or _load_autograd()).pause():
+        new = op.update(F, full, inputs)
+    for name, value in new:
+        target = inputs[names.index(name)]
+        if target._data.flags.writeable:
+            np.copyto(target._data, value._data)
+        else:  # a broadcast view: the array gets memory of its own, as __setitem__ does
+            target._data = value._data.copy()
 
 
 def is_tensor(x: Any) -> bool:

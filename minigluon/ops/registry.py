@@ -260,8 +260,24 @@ class Op:
     # with what this op's rule deduces filled in (FullyConnected: weight from data), for
     # a parameter whose shape is inferred at the first call (deferred initialization)
     fill_shapes: Callable | None = None
-    # expand(attrs, in_shapes) -> one chain per output of single-input registry ops
-    # [(name, attrs), ...] applied to input 0 that computes it: the compiler's simplify
+    # training(full attrs) -> the name of the op this one runs as in autograd's training
+    # mode (BatchNorm -> _BatchNorm_train: the batch's statistics), or None where the
+    # mode changes nothing; eager calls and hybridized calls in training mode swap it in
+    training: Callable[[dict], str | None] | None = None
+    # MXNet's auxiliary states: inputs that are state, not arguments (list_auxiliary_states,
+    # "aux:" in .params).  ``update(F, attrs, inputs) -> [(input name, new value), ...]``
+    # names the inputs a call writes (the aux states; BatchNorm's fixed gamma, reset to 1):
+    # an eager call writes them in place, a compiled graph returns them as extra outputs
+    # that the CachedOp writes back after the run (docs/architecture.md)
+    aux_inputs: tuple[str, ...] = ()
+    update: Callable[..., list] | None = None
+    # compose(F, attrs, inputs) -> outputs: a training form as F-ops (mean, square, ...),
+    # what a hybridized training graph holds in its place, so that the statistics it shares
+    # with its update rule are stored once, not recomputed inside every output loop
+    compose: Callable[..., list] | None = None
+    # expand(attrs, in_shapes) -> (steps, outputs): the op as a small graph of registry
+    # ops, steps [(name, attrs, [ref, ...])] where a ref is ("in", k) for the op's input k
+    # or (j, i) for output i of step j, and one ref per output.  The compiler's simplify
     # rewrites the op into them (split's parts become views that fuse into their readers)
     expand: Callable | None = None
 

@@ -96,13 +96,11 @@ def _topk_k(attrs, shape):
 
 def _topk_shape(attrs, shapes):
     shape = tuple(shapes[0])
-    if attrs["ret_typ"] == "both":
-        raise ShapeError("topk: ret_typ='both' (two outputs) is not supported yet; call topk "
-                         "twice, with ret_typ='value' and ret_typ='indices'")
     ax, work, k = _topk_k(attrs, shape)
     if attrs["ret_typ"] == "mask":
         return [shape]
-    return [work[:ax] + (k,) + work[ax + 1:]]
+    top = work[:ax] + (k,) + work[ax + 1:]
+    return [top, top] if attrs["ret_typ"] == "both" else [top]
 
 
 def _topk(attrs, x):
@@ -110,6 +108,8 @@ def _topk(attrs, x):
     flat = x.reshape(work)
     idx = np.take(ranked(flat, ax, attrs["is_ascend"]), np.arange(k), axis=ax)
     kind = attrs["ret_typ"]
+    if kind == "both":
+        return np.take_along_axis(flat, idx, axis=ax), idx.astype(attrs["dtype"])
     if kind == "value":
         return np.take_along_axis(flat, idx, axis=ax)
     if kind == "indices":
@@ -120,13 +120,15 @@ def _topk(attrs, x):
 
 
 def _topk_dtype(attrs, dtypes):
+    if attrs["ret_typ"] == "both":  # values, then their indices
+        return [dtypes[0], attrs["dtype"]]
     return [attrs["dtype"] if attrs["ret_typ"] == "indices" else dtypes[0]]
 
 
 def _grad_topk(F, attrs, ins, outs, og):
     x = ins[0]
-    if attrs["ret_typ"] != "value":  # indices and masks are constant almost everywhere
-        return [F.zeros_like(x)]
+    if attrs["ret_typ"] not in ("value", "both"):  # indices and masks: constant almost
+        return [F.zeros_like(x)]                     # everywhere
     ax, work, _ = _topk_k(attrs, tuple(x.shape))
     idx = F.topk(x, axis=attrs["axis"], k=attrs["k"], ret_typ="indices",
                  is_ascend=attrs["is_ascend"], dtype="float64")
@@ -138,6 +140,7 @@ register(Op("topk", ("data",), _topk_shape, _topk, fluent=True,
                    "ret_typ": Attr("str", "indices", choices=("both", "indices", "mask", "value")),
                    "is_ascend": Attr("bool", False),
                    "dtype": Attr("str", "float32", choices=_INDEX_DTYPES)},
+            num_outputs=lambda a: 2 if a["ret_typ"] == "both" else 1,
             dtype=_topk_dtype, grad=_grad_topk))
 
 

@@ -1,5 +1,6 @@
 """The shape and sequence F-ops custom losses are written with: repeat, SequenceMask,
-SequenceLast, L2Normalization, shape_array, size_array, contrib.arange_like, MakeLoss."""
+SequenceLast, L2Normalization, shape_array, size_array, contrib.arange_like, MakeLoss,
+softmax_cross_entropy."""
 from __future__ import annotations
 
 import math
@@ -9,7 +10,7 @@ import numpy as np
 from ..base import ShapeError
 from ..loopir import Expr, Lazy, Ops, alu, cast, cmp, const, iadd, iconst, idiv, ravel, where
 from .reduce import normalize_axis
-from .registry import FLOATS, Attr, Op, register
+from .registry import FLOATS, Attr, Op, get_op, register
 
 # --- repeat ------------------------------------------------------------------------------
 
@@ -303,3 +304,56 @@ register(Op("MakeLoss", ("data",), lambda a, s: [tuple(s[0])], lambda a, x: x.co
 register(Op("make_loss", ("data",), lambda a, s: [tuple(s[0])], lambda a, x: x.copy(),
             lower=lambda a, x: x, fluent=True,
             grad=lambda F, a, ins, outs, og: [F.ones_like(ins[0])]))
+
+
+# --- softmax_cross_entropy ---------------------------------------------------------------
+
+def _sce_shape(attrs, shapes):
+    data, label = tuple(shapes[0]), tuple(shapes[1])
+    if len(data) != 2:
+        raise ShapeError(f"softmax_cross_entropy: data must be 2-d (batch, classes), got shape "
+                         f"{data}")
+    if len(label) != 1 or label[0] != data[0]:
+        raise ShapeError(f"softmax_cross_entropy: label must be 1-d with one class per row of "
+                         f"data {data}, got shape {label}")
+    return [(1,)]
+
+
+def _sce_expand(attrs, in_shapes):
+    """-sum log max(softmax(data)[label], 1e-8), as MXNet computes it (the floor caps a
+    row's loss at 18.42); a label is truncated to an integer and wraps around the classes."""
+    steps = [("softmax", {"axis": -1}, [("in", 0)]),
+             ("pick", {"axis": -1, "mode": "wrap"}, [(0, 0), ("in", 1)]),
+             ("_maximum_scalar", {"scalar": 1e-8}, [(1, 0)]),
+             ("log", {}, [(2, 0)]),
+             ("sum", {"keepdims": False}, [(3, 0)]),
+             ("negative", {}, [(4, 0)]),
+             ("Reshape", {"shape": (1,)}, [(5, 0)])]
+    return steps, [(6, 0)]
+
+
+def _sce(attrs, data, label):
+    """The expansion run step by step with the registry's numpy kernels: eager and compiled
+    compute the same formula."""
+    steps, outs = _sce_expand(attrs, [data.shape, label.shape])
+    vals: list = []
+    for name, a, refs in steps:
+        op = get_op(name)
+        args = [(data, label)[r[1]] if r[0] == "in" else vals[r[0]] for r in refs]
+        vals.append(op.run(op.parse_attrs(a), args)[0])
+    return vals[outs[0][0]]
+
+
+def _grad_sce(F, attrs, ins, outs, og):
+    data, label = ins
+    classes = data.shape[1]
+    index = F.trunc(label)  # pick's reading of a label: truncated, then wrapped
+    target = F.one_hot(index - F.floor(index / classes) * classes, depth=classes,
+                       dtype=str(data.dtype))
+    return [F.broadcast_mul(F.softmax(data, axis=-1) - target, F.reshape(og[0], shape=(1, 1))),
+            None]
+
+
+register(Op("softmax_cross_entropy", ("data", "label"), _sce_shape, _sce,
+            same_dtype=("data", "label"), accepts={"data": FLOATS}, expand=_sce_expand,
+            grad=_grad_sce))

@@ -569,13 +569,14 @@ def _split_expand(attrs, in_shapes):
     compiler rewrites split into these, so each part fuses into its readers as a view."""
     shape = tuple(in_shapes[0])
     ax, step = _split_parts(attrs, shape)
-    chains = []
+    steps, outs = [], []
     for k in range(attrs["num_outputs"]):
-        chain = [("slice_axis", {"axis": ax, "begin": k * step, "end": (k + 1) * step})]
+        steps.append(("slice_axis", {"axis": ax, "begin": k * step, "end": (k + 1) * step},
+                      [("in", 0)]))
         if attrs["squeeze_axis"]:
-            chain.append(("Reshape", {"shape": shape[:ax] + shape[ax + 1:]}))
-        chains.append(chain)
-    return chains
+            steps.append(("Reshape", {"shape": shape[:ax] + shape[ax + 1:]}, [(len(steps) - 1, 0)]))
+        outs.append((len(steps) - 1, 0))
+    return steps, outs
 
 
 def _grad_split(F, attrs, ins, outs, og):

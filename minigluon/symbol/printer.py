@@ -37,7 +37,7 @@ def format_nodes(nodes: Sequence[Any], outputs: Sequence[tuple[Any, int]], title
             params.append(f"%{node.name} : {fmt_type(node.shapes[0], node.dtypes[0] or '?')}")
             continue
         outs = []
-        for i in range(node.op.n_outputs(node.attrs)):  # compiler nodes too (the contract above)
+        for i in range(len(node.shapes)):  # symbol and compiler nodes alike
             names[(id(node), i)] = f"%{len(names) - len(params)}"
             outs.append(names[(id(node), i)])
         ins = node.inputs if inputs_of is None else inputs_of(node)

@@ -193,12 +193,28 @@ class Symbol(OperatorMixin):
         return topo_order(n for n, _ in self._outputs)
 
     def list_arguments(self) -> list[str]:
+        """The variables that are not auxiliary states."""
+        aux = self._aux_ids()
+        return [n.name for n in self.topo_nodes() if n.is_variable and id(n) not in aux]
+
+    def list_inputs(self) -> list[str]:
+        """Every variable: arguments and auxiliary states."""
         return [n.name for n in self.topo_nodes() if n.is_variable]
 
-    list_inputs = list_arguments
-
     def list_auxiliary_states(self) -> list[str]:
-        return []
+        """The variables ops hold state in (BatchNorm's moving mean and variance:
+        ``Op.aux_inputs``), as MXNet lists them apart from the arguments."""
+        aux = self._aux_ids()
+        return [n.name for n in self.topo_nodes() if id(n) in aux]
+
+    def _aux_ids(self) -> set[int]:
+        found: set[int] = set()
+        for n in self.topo_nodes():
+            if n.op is not None and n.op.aux_inputs:
+                names = n.op.input_names(n.op.full_attrs(n.attrs))
+                found |= {id(src) for (src, _), name in zip(n.inputs, names)
+                          if name in n.op.aux_inputs and src.is_variable}
+        return found
 
     def list_outputs(self) -> list[str]:
         out = []
@@ -221,15 +237,19 @@ class Symbol(OperatorMixin):
         """(arg_shapes, out_shapes, aux_shapes), as MXNet returns them."""
         from .interpreter import infer_graph
         shapes, _ = infer_graph(self, _named(self, args, kwargs), {})
-        return ([shapes[(id(n), 0)] for n in self.topo_nodes() if n.is_variable],
-                [shapes[(id(n), i)] for n, i in self._outputs], [])
+        aux = self._aux_ids()
+        return ([shapes[(id(n), 0)] for n in self.topo_nodes() if n.is_variable and id(n) not in aux],
+                [shapes[(id(n), i)] for n, i in self._outputs],
+                [shapes[(id(n), 0)] for n in self.topo_nodes() if id(n) in aux])
 
     def infer_type(self, *args, **kwargs):
         from .interpreter import infer_graph
         given = {k: normalize_dtype(v) for k, v in _named(self, args, kwargs).items()}
         _, dtypes = infer_graph(self, {}, given, need_shapes=False)
-        return ([dtypes[(id(n), 0)] for n in self.topo_nodes() if n.is_variable],
-                [dtypes[(id(n), i)] for n, i in self._outputs], [])
+        aux = self._aux_ids()
+        return ([dtypes[(id(n), 0)] for n in self.topo_nodes() if n.is_variable and id(n) not in aux],
+                [dtypes[(id(n), i)] for n, i in self._outputs],
+                [dtypes[(id(n), 0)] for n in self.topo_nodes() if id(n) in aux])
 
     def eval(self, ctx: Any = None, **kwargs) -> list:
         """Evaluate with the numpy interpreter: ``sym.eval(x=nd.array(...))``."""

@@ -165,16 +165,45 @@ CASES.update({
     "topk": ([_SEQ.uniform(-1, 1, (3, 4))], {"k": 2, "ret_typ": "value", "axis": 0}),
     "topk/flat": ([_SEQ.uniform(-1, 1, (2, 3))], {"k": 3, "ret_typ": "value", "axis": None,
                                                   "is_ascend": True}),
+    "topk/both": ([_SEQ.uniform(-1, 1, (3, 4))], {"k": 2, "ret_typ": "both", "dtype": "float64"}),
     "topk/mask": ([_SEQ.uniform(-1, 1, (2, 3))], {"k": 2, "ret_typ": "mask"}),
     # repeated and negative rows: their gradients add up in one element
     "gather_nd": ([_SEQ.uniform(-1, 1, (3, 4, 2)), np.array([[0.0, 2, -1, 2], [1, 3, 0, 3]])], {}),
     "gather_nd/all_axes": ([_SEQ.uniform(-1, 1, (3, 2)), np.array([[1.0, 0], [1, -2]])], {}),
+    # wrapped (5, -1) and truncated (0.7) labels
+    "softmax_cross_entropy": ([_SEQ.uniform(-1, 1, (4, 3)), np.array([2.0, 5, -1, 0.7])], {}),
     "SliceChannel": ([_SEQ.uniform(-1, 1, (2, 6))], {"num_outputs": 3}),
     "SliceChannel/squeeze": ([_SEQ.uniform(-1, 1, (2, 3, 2))],
                              {"num_outputs": 2, "axis": -1, "squeeze_axis": True}),
     "SliceChannel/one": ([_SEQ.uniform(-1, 1, (2, 3))], {"num_outputs": 1, "axis": 0}),
 })
-NO_GRAD_INPUTS.update({"SequenceMask": {1}, "SequenceLast": {1}, "gather_nd": {1}})
+NO_GRAD_INPUTS.update({"SequenceMask": {1}, "SequenceLast": {1}, "gather_nd": {1},
+                       "softmax_cross_entropy": {1}})
+_NORM = np.random.default_rng(19)  # a generator of its own: RNG's sequence stays as it was
+
+
+def _bn_inputs(shape, c):
+    return [_NORM.uniform(-1, 1, shape), _NORM.uniform(0.5, 1.5, c), _NORM.uniform(-1, 1, c),
+            _NORM.uniform(-1, 1, c), _NORM.uniform(0.5, 1.5, c)]
+
+
+CASES.update({
+    # BatchNorm itself is the moving-statistics form (under record() it would run as
+    # _BatchNorm_train, the batch-statistics form, unless use_global_stats)
+    "BatchNorm": (_bn_inputs((2, 3, 2), 3), {"use_global_stats": True, "fix_gamma": False}),
+    "BatchNorm/fix_gamma": (_bn_inputs((3, 2), 2), {"use_global_stats": True, "axis": -1}),
+    "_BatchNorm_train": (_bn_inputs((3, 2, 2), 2), {"fix_gamma": False}),
+    "_BatchNorm_train/fix_gamma_axis": (_bn_inputs((2, 2, 3), 3), {"axis": 2}),
+    "LayerNorm": ([_NORM.uniform(-1, 1, (2, 3)), _NORM.uniform(0.5, 1.5, 3),
+                   _NORM.uniform(-1, 1, 3)], {}),
+    "LayerNorm/axis0": ([_NORM.uniform(-1, 1, (3, 2)), _NORM.uniform(0.5, 1.5, 3),
+                         _NORM.uniform(-1, 1, 3)], {"axis": 0, "eps": 1e-3}),
+    "InstanceNorm": ([_NORM.uniform(-1, 1, (2, 2, 3)), _NORM.uniform(0.5, 1.5, 2),
+                      _NORM.uniform(-1, 1, 2)], {}),
+    "GroupNorm": ([_NORM.uniform(-1, 1, (2, 4, 2)), _NORM.uniform(0.5, 1.5, 2),
+                   _NORM.uniform(-1, 1, 2)], {"num_groups": 2}),
+})
+NO_GRAD_INPUTS.update({"BatchNorm": {3, 4}, "_BatchNorm_train": {3, 4}})
 ZERO_GRAD |= {"shape_array", "size_array", "_contrib_arange_like"}
 
 

@@ -121,7 +121,6 @@ def test_hybridized_custom_loss_matches_eager():
     (lambda: nd.repeat(nd.ones((3, 2)), repeats=2, axis=2), "axis"),
     (lambda: nd.MakeLoss(nd.ones((3,)), normalization="mean"), "normalization"),
     (lambda: nd.topk(nd.ones((3, 2)), k=3), "k=3 is larger than the 2 elements"),
-    (lambda: nd.topk(nd.ones((3, 2)), ret_typ="both"), "ret_typ='both'"),
     (lambda: nd.argsort(nd.ones((3, 2)), dtype="bool"), "dtype"),
     (lambda: nd.gather_nd(nd.ones((3, 2)), nd.array([[1, 3]])), "out of bounds for axis 0"),
     (lambda: nd.gather_nd(nd.ones((3, 2)), nd.ones((3, 1))), "first axis of 1 to 2"),
