@@ -5,6 +5,7 @@
 """
 from . import autograd, context, gluon, jit, lr_scheduler, ndarray, optimizer, random, symbol, util
 from . import initializer as init
+from . import kvstore as kv  # also binds mg.kvstore, the submodule
 from . import ndarray as nd
 from . import symbol as sym
 from .base import MXNetError
@@ -16,3 +17,4 @@ __all__ = ["__version__", "autograd", "Context", "context", "cpu", "cpu_pinned",
            "gluon", "gpu", "init", "is_np_shape", "jit", "lr_scheduler", "MXNetError", "nd", "ndarray",
            "np_shape", "num_gpus", "optimizer", "random", "set_np_shape", "sym", "symbol", "use_np_shape",
            "util"]
+__all__ += ["kv", "kvstore"]

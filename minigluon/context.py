@@ -1,8 +1,9 @@
 """Devices, as MXNet 1.9.1's ``mx.Context``: ``mg.cpu()``, ``mg.gpu()``, ``with ctx:``.
 
 minigluon computes on the CPU only.  A GPU context can be created and compared (code that
-builds a context list runs), but asking for data on one raises an MXNetError that says so;
-several CPU contexts (``cpu(1)``) are accepted and share the same memory, as in MXNet.
+builds a context list runs), but asking for data on one raises an MXNetError that says so.
+Several CPU contexts (``cpu(1)``) are accepted: a context is a label on numpy memory, and a
+parameter initialized on several keeps one separate copy on each, as in MXNet.
 """
 from __future__ import annotations
 
@@ -72,7 +73,7 @@ def _stack() -> list:
 
 
 def cpu(device_id: int = 0) -> Context:
-    """The CPU context (every ``device_id`` is the same memory)."""
+    """A CPU context (every ``device_id`` computes on the same CPU)."""
     return Context("cpu", device_id)
 
 

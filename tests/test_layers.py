@@ -13,7 +13,7 @@ PACKAGE = Path(minigluon.__file__).parent
 # lowest first; a module belongs to the layer named by its first component under minigluon/
 LAYERS = [("base", "context", "util"), ("loopir",), ("ops",), ("ndarray", "symbol", "random", "numpy"),
           ("autograd",), ("compiler", "jit"), ("cached_op",),
-          ("gluon", "initializer", "optimizer", "lr_scheduler"), ("cli", "examples", "test_utils")]
+          ("gluon", "initializer", "optimizer", "lr_scheduler", "kvstore"), ("cli", "examples", "test_utils")]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 
 

@@ -34,6 +34,7 @@ from ..ops.frontend import (
 )
 from ..symbol import Symbol
 from ..symbol.graph_json import to_json
+from ..symbol.interpreter import Plan
 from ..symbol.symbol import name_scope
 from .parameter import Parameter, ParameterDict, load_named
 from .parameter import _version as _param_version
@@ -388,6 +389,12 @@ class Block:
                                         dtype_source=dtype_source, source=filename)
         self.apply(lambda b: b._clear_cached_op())
 
+    def register_op_hook(self, callback: Any, monitor_all: bool = False) -> None:
+        """Install ``callback(node_name, op_name, array)`` on every HybridBlock below: see
+        :meth:`HybridBlock.register_op_hook`."""
+        for child in self._children.values():
+            child.register_op_hook(callback, monitor_all)
+
     def summary(self, *inputs) -> None:
         """Print each block's output shape and parameter count for a call on inputs (the
         block must be initialized and not hybridized), as MXNet's table."""
@@ -413,7 +420,7 @@ class Block:
                                       "shared": 0}
                 total = 0
                 for p in block.params.values():
-                    size = p.data().size
+                    size = p.list_data()[0].size
                     total += size
                     row["trainable"] += 0 if p.grad_req == "null" else size
                     if id(p) in seen:
@@ -539,6 +546,25 @@ class HybridBlock(Block):
                           f"hooks will not take effect.", stacklevel=2)
         super().hybridize(active, **kwargs)
 
+    def register_op_hook(self, callback: Any, monitor_all: bool = False) -> None:
+        """Call ``callback(node_name, op_name, array)`` for each node's output (and, with
+        ``monitor_all``, each of its inputs first) whenever this block runs hybridized, as
+        MXNet's monitor: names are bytes such as ``b'dense0_fwd_output'`` or
+        ``b'dense0_fwd_weight'``, op names as in the graph's JSON (``b'FullyConnected'``),
+        and ``array`` a copy of the value as an NDArray (MXNet hands a raw handle).
+
+        Fused compiled code has no intermediate values, so the values reported are those
+        of the numpy reference kernels, node by node, on the call's inputs; the call's own
+        result is unchanged.  Eager calls report nothing, as in MXNet."""
+        if not callable(callback):
+            raise TypeError(f"register_op_hook: callback must be callable, got "
+                            f"{type(callback).__name__}")
+        hook = (callback, bool(monitor_all))
+        # not through __setattr__: a hook changes no traced graph
+        self.__dict__["_op_hook"] = hook
+        for child in self._children.values():
+            child.__dict__["_op_hook"] = hook
+
     def register_child(self, block: Block, name: str | None = None) -> None:
         """As Block's; a HybridBlock's children are HybridBlocks (MXNet's ValueError)."""
         if not isinstance(block, HybridBlock):
@@ -605,7 +631,11 @@ class HybridBlock(Block):
             if entry is not None and ((g := entry[5]) is None or
                                       g.version == _attr_version or g.hold()) and (
                     entry[4][0] == _param_version[0] or _types_hold(entry)):
-                inputs = list(args) + [p._data for p in entry.params] if entry.params else args
+                if entry.params:  # each parameter's copy on the inputs' context
+                    ctx = args[0].context if args else None
+                    inputs = list(args) + [p._data_on(ctx) for p in entry.params]
+                else:
+                    inputs = args
                 return self._call_cached_op(entry, inputs, args)
         values, names = self._bind(args, kwargs)
         if self._array_kind(values, names) is Symbol:  # traced inside a hybridized parent
@@ -631,8 +661,9 @@ class HybridBlock(Block):
         entry = self._build_cache(values)
         if all(isinstance(a, NDArray) for a in args):  # what the hot path looks up
             self._fast[tuple((a._data.shape, a._data.dtype) for a in args)] = entry
+        ctx = _context_of(values)
         return self._call_cached_op(entry, [v for v in values if v is not None] +
-                                    [p.data() for p in entry.params], values)
+                                    [p._data_on(ctx) for p in entry.params], values)
 
     def _check_hybrid_inputs(self, values: list, names: list[str]) -> None:
         """As MXNet's cached op: the inputs share one context, and which of them are None
@@ -659,7 +690,10 @@ class HybridBlock(Block):
         pending = [p for p in self._reg_params.values() if p._deferred_init is not None]
         if pending:
             self._deferred_infer_shape(values, names)
-        return [p.data() for p in self._reg_params.values()]
+        ctx = _context_of(values)
+        if ctx is None:  # no array among the inputs: the current context's copies
+            return [p.data() for p in self._reg_params.values()]
+        return [p._data_on(ctx) for p in self._reg_params.values()]
 
     def infer_shape(self, *args) -> None:
         """Infer the unknown parameter shapes of this block and the children it calls
@@ -822,6 +856,13 @@ class HybridBlock(Block):
                 raise
             raise again from e
         self._ran(entry.op.graph)
+        hook = self.__dict__.get("_op_hook")
+        if hook is not None:
+            _report_to_op_hook(entry.op, inputs, *hook)
+        ctx = getattr(inputs[0], "_ctx", None) if inputs else None
+        if ctx is not None:  # the outputs are on the inputs' context (cpu(0) is unlabelled)
+            for o in outs:
+                o._ctx = ctx
         return outs[0] if entry.out_format is None else _regroup(entry.out_format, outs)
 
     def _clear_cached_op(self) -> None:
@@ -845,7 +886,9 @@ class HybridBlock(Block):
         entry = self._cache.get(_cache_key(values))
         if entry is None or not _holds(entry.guards) or not _types_hold(entry):
             entry = self._new_entry(values)
-        return entry.op, [v for v in values if v is not None] + [p.data() for p in entry.params]
+        ctx = _context_of(values)
+        return entry.op, [v for v in values if v is not None] + [p._data_on(ctx)
+                                                                  for p in entry.params]
 
     def cached_graph(self, *args) -> Symbol:
         """The graph a hybridized call with these inputs runs (traced if not cached yet)."""
@@ -876,7 +919,7 @@ class HybridBlock(Block):
         with open(sym_file, "w", encoding="utf-8") as f:
             f.write(to_json(graph, shapes=False))
         args, aux = set(graph.list_arguments()), set(graph.list_auxiliary_states())
-        save(params_file, {f"{'aux' if name in aux else 'arg'}:{name}": p.data()
+        save(params_file, {f"{'aux' if name in aux else 'arg'}:{name}": p._reduce()
                            for name, p in self.collect_params().items() if name in args | aux})
         return sym_file, params_file
 
@@ -960,6 +1003,53 @@ def _param_symbols(block: HybridBlock) -> list[Symbol]:
 def _param_types(params: tuple[Parameter, ...]) -> tuple:
     return tuple((p._data._data.shape, p._data._data.dtype) if p._data is not None else None
                  for p in params)
+
+
+# MXNet names a node's inputs by the op's FListInputNames; an op without them (Activation)
+# gets input0, input1, ... in the monitor's names
+_UNNAMED_INPUTS = frozenset({"Activation"})
+
+
+def _monitor_input_names(node: Any) -> list[str]:
+    n = len(node.inputs)
+    names = [x.rstrip("?") for x in node.op.inputs]
+    if node.op.name in _UNNAMED_INPUTS or node.op.variadic or len(names) < n:
+        return [f"input{i}" for i in range(n)]
+    return names[:n]
+
+
+def _report_to_op_hook(op: CachedOp, inputs: list, callback: Any, monitor_all: bool) -> None:
+    """Walk op's graph with the numpy kernels on the call's inputs, handing each node's
+    inputs (monitor_all) and outputs to callback (register_op_hook)."""
+    plan = Plan(op.graph)
+    arrays = {name: x._data for name, x in zip(op.input_names, inputs)}
+    values: list = [None] * plan.num_slots
+    for j, name in zip(plan.input_slots, plan.input_names):
+        values[j] = arrays[name]
+    with np.errstate(all="ignore"):
+        for node, attrs, ins, outs in plan.steps:
+            args = [values[j] for j in ins]
+            op_name = node.op.name.encode()
+            if monitor_all:
+                for name, a in zip(_monitor_input_names(node), args):
+                    callback(f"{node.name}_{name}".encode(), op_name, NDArray(np.array(a)))
+            res = node.op.compute(attrs, *args)
+            res = tuple(res) if isinstance(res, (tuple, list)) else (res,)
+            for j, r in zip(outs, res):
+                values[j] = r
+            shown = res[:node.op.n_visible(attrs)]
+            for k, r in enumerate(shown):
+                suffix = "output" if len(shown) == 1 else f"output{k}"
+                callback(f"{node.name}_{suffix}".encode(), op_name, NDArray(np.array(r)))
+
+
+def _context_of(values: list) -> Any:
+    """The context of a call's first NDArray input (None: it has none): the copy of each
+    parameter the call reads, as MXNet's blocks run where their input is."""
+    for v in values:
+        if isinstance(v, NDArray):
+            return v.context
+    return None
 
 
 def _types_hold(entry: _CacheEntry) -> bool:

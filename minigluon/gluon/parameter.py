@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import initializer
 from ..base import DEFAULT_DTYPE, MXNetError, normalize_dtype
+from ..context import Context, current_context, data_context
 from ..ndarray import NDArray, load, save
 from ..util import is_np_shape
 
@@ -48,30 +49,24 @@ class _NotInitialized(MXNetError, RuntimeError):
     """MXNet raises RuntimeError for a parameter read before initialize()."""
 
 
-def _cpu():
-    """The CPU context object once ``mg.context`` exists (the contexts part of issue 13
-    adds it); until then its printed name."""
-    try:
-        from ..context import cpu  # type: ignore[import-not-found]
-    except ImportError:
-        return "cpu(0)"
-    return cpu()
-
-
 def _check_ctx(ctx: Any, who: str) -> list | None:
-    """ctx as a list of one CPU context (None: not given); a GPU, or several contexts
-    (one copy per device), is refused."""
+    """ctx (a Context, or a list of them: one copy of the value each) as a list (None: not
+    given).  A GPU is refused: minigluon computes on the CPU only."""
     if ctx is None:
         return None
     ctxs = list(ctx) if isinstance(ctx, (list, tuple)) else [ctx]
+    if not ctxs:
+        raise ValueError(f"{who}: ctx is an empty list; give at least one context")
+    out = []
     for c in ctxs:
-        if getattr(c, "device_type", "cpu") != "cpu":
-            raise MXNetError(f"{who}: context {c} is not available: minigluon runs on the "
-                             f"CPU only (use mg.cpu())")
-    if len(ctxs) > 1:
-        raise MXNetError(f"{who}: contexts {[str(c) for c in ctxs]}: minigluon keeps one "
-                         f"copy of a parameter, on one CPU context")
-    return ctxs or None
+        if not isinstance(c, Context) and not isinstance(c, str):
+            raise ValueError(f"{who}: ctx must be a Context or a list of Contexts, got "
+                             f"{type(c).__name__} {c!r}")
+        try:
+            out.append(data_context(c))
+        except MXNetError as e:
+            raise MXNetError(f"{who}: {e}") from None
+    return out
 
 
 def _shape_known(shape) -> bool:
@@ -95,7 +90,11 @@ class Parameter:
                  differentiable: bool = True, stype: str = "default",
                  grad_stype: str = "default"):
         self._data: NDArray | None = None
-        self._ctx_list: list | None = None  # the context initialize() was given
+        # one copy of the value per context: _data is the first, kept for the hot paths
+        self._data_list: list[NDArray] | None = None
+        self._ctx_list: list | None = None
+        self._ctx_map: dict = {}
+        self._trainer: Any = None
         self._deferred_init: tuple | None = None  # (init, ctx, default_init, data) until shaped
         self._differentiable = differentiable
         self._allow_deferred_init = allow_deferred_init
@@ -183,19 +182,38 @@ class Parameter:
         return self._grad_stype
 
     def _attach(self) -> None:
-        if self._grad_req == "null":
-            self._data._ag, self._data._grad = None, None
-        else:
-            self._data.attach_grad(self._grad_req)
+        for arr in self._data_list:
+            if self._grad_req == "null":
+                arr._ag, arr._grad = None, None
+            else:
+                arr.attach_grad(self._grad_req)
+
+    def _set_trainer(self, trainer: Any) -> None:
+        """Note the Trainer updating this parameter (None: none): a new value set while
+        that Trainer keeps a copy on its kvstore resets the kvstore."""
+        if self._stype != "default" and self._trainer is not None and trainer is not None \
+                and self._trainer is not trainer:
+            raise RuntimeError(f"Failed to set the trainer for Parameter '{self.name}' because "
+                               f"it was already set. More than one trainers for a "
+                               f"{self._stype} Parameter is not supported.")
+        self._trainer = trainer
+
+    def _reset_trainer_kvstore(self) -> None:
+        t = self._trainer
+        if t is not None and t._kv_initialized and t._update_on_kvstore and \
+                self not in t._params_to_init:
+            t._reset_kvstore()
 
     # --- initialization ------------------------------------------------------------------
     def initialize(self, init: Any = None, ctx: Any = None,
                    default_init: Any = initializer.Uniform(), force_reinit: bool = False) -> None:
         """Draw the first value: ``init``, else this parameter's own ``init``, else
-        ``default_init`` (``mg.init.Uniform()``), MXNet's order.  Already initialized: a
-        warning, unless force_reinit.  A shape with unknown dimensions is an error unless
-        allow_deferred_init, which waits for the block's first call."""
-        ctxs = _check_ctx(ctx, f"Parameter '{self.name}'")
+        ``default_init`` (``mg.init.Uniform()``), MXNet's order.  ``ctx``: a Context or a
+        list of them (default: the current one); each gets its own copy of the value and
+        of the gradient.  Already initialized: a warning, unless force_reinit.  A shape
+        with unknown dimensions is an error unless allow_deferred_init, which waits for
+        the block's first call."""
+        ctxs = _check_ctx(ctx, f"Parameter '{self.name}'") or [current_context()]
         if default_init is None:
             default_init = initializer.Uniform()
         if self._data is not None and not force_reinit:
@@ -207,21 +225,20 @@ class Parameter:
                              f"{self._grad_stype!r}: minigluon has dense storage only")
         if init is None:
             init = default_init if self.init is None else self.init
-        self._ctx_list = ctxs
         if not _shape_known(self._shape):
             if self._allow_deferred_init:
-                self._deferred_init = (init, ctx, default_init, None)
+                self._deferred_init = (init, ctxs, default_init, None)
                 return
             raise ValueError(f"Cannot initialize Parameter '{self.name}' because it has "
                              f"invalid shape: {self._shape}.")
-        self._deferred_init = (init, ctx, default_init, None)
+        self._deferred_init = (init, ctxs, default_init, None)
         self._finish_deferred_init()
 
     def _finish_deferred_init(self) -> None:
         """Draw (or take the set_data value of) a parameter whose shape is now known."""
         if self._deferred_init is None:
             return
-        init, _, _, data = self._deferred_init
+        init, ctxs, _, data = self._deferred_init
         assert _shape_known(self._shape), (
             f"Cannot initialize Parameter '{self.name}' because it has invalid shape: "
             f"{self._shape}. Please specify in_units, in_channels, etc for `Block`s.")
@@ -230,26 +247,38 @@ class Parameter:
             value = initializer.create(init)(self.name, self._shape, self._dtype)
         else:
             value = data._data if isinstance(data, NDArray) else np.asarray(data)
-        self._init_impl(value)
+        self._init_impl(value, ctxs)
 
-    def _init_impl(self, value: np.ndarray) -> None:
+    def _init_impl(self, value: np.ndarray, ctxs: list | None = None) -> None:
+        """One copy of value per context (None: the contexts held now); arrays of the same
+        contexts, shape and dtype are written in place, so compiled graphs keep them."""
         value = np.array(value, dtype=self._dtype)  # a copy: never the caller's array
-        if self._data is None or self._data._data.shape != value.shape or \
-                self._data._data.dtype != value.dtype:
-            self._data = NDArray(value)
-            self._attach()
-            _version[0] += 1
-        else:
-            self._data._data[...] = value
+        ctxs = list(ctxs or self._ctx_list or [current_context()])
+        if self._data_list is not None and ctxs == self._ctx_list and \
+                self._data._data.shape == value.shape and self._data._data.dtype == value.dtype:
+            for arr in self._data_list:
+                arr._data[...] = value
+            return
+        self._data_list = [NDArray(value if i == 0 else value.copy()).as_in_context(c)
+                           for i, c in enumerate(ctxs)]
+        # the arrays' own context objects: a call's input on cpu(0) has the same one, so
+        # the hot path's test is an identity
+        self._ctx_list = [d.context for d in self._data_list]
+        # a context listed twice maps to its last copy, as in MXNet
+        self._ctx_map = {c: i for i, c in enumerate(self._ctx_list)}
+        self._data = self._data_list[0]
+        self._attach()
+        _version[0] += 1
 
     def _infer_shape(self, shape: tuple) -> None:
         """Fill the unknown dimensions (shape inference at the first call)."""
         self.shape = shape
 
     # --- values --------------------------------------------------------------------------
-    def _check_and_get(self, what: str):
-        if self._data is not None:
-            return self._data
+    def _check_and_get(self, what: str = "data") -> list[NDArray]:
+        """The copies (one per context), or the error of a parameter without a value."""
+        if self._data_list is not None:
+            return self._data_list
         if self._deferred_init is not None:
             raise DeferredInitializationError(
                 f"Parameter '{self.name}' has not been initialized yet because "
@@ -263,13 +292,37 @@ class Parameter:
             f"of Block.params because the later does not include Parameters of nested child "
             f"Blocks")
 
+    def _pick(self, arrays: list[NDArray], ctx: Any) -> NDArray:
+        """The copy on ctx; ctx None: the only copy, else the current context's."""
+        if ctx is None:
+            if len(arrays) == 1:
+                return arrays[0]
+            ctx = current_context()
+        elif not isinstance(ctx, Context):
+            ctx = _check_ctx(ctx, f"Parameter '{self.name}'")[0]
+        i = self._ctx_map.get(ctx)
+        if i is None:
+            raise _NotInitialized(
+                f"Parameter '{self.name}' was not initialized on context {ctx}. It was only "
+                f"initialized on {self._ctx_list}.")
+        return arrays[i]
+
+    def _data_on(self, ctx: Context) -> NDArray:
+        """The copy a call with inputs on ctx reads (the hot path of a block's call)."""
+        arrays = self._data_list
+        if arrays is not None and len(arrays) == 1 and (self._ctx_list[0] is ctx or
+                                                        self._ctx_list[0] == ctx):
+            return arrays[0]
+        return self._pick(self._check_and_get(), ctx)
+
     def data(self, ctx: Any = None) -> NDArray:
-        """The value (one array: minigluon has one CPU context)."""
-        _check_ctx(ctx, f"Parameter '{self.name}'")
-        return self._check_and_get("data")
+        """The copy on ``ctx`` (None: the only copy, or the current context's when there
+        are several); RuntimeError when the parameter has none there."""
+        return self._pick(self._check_and_get(), ctx)
 
     def list_data(self) -> list[NDArray]:
-        return [self.data()]
+        """The copies, one per context of :meth:`list_ctx`, in that order."""
+        return list(self._check_and_get())
 
     def row_sparse_data(self, row_id: Any) -> NDArray:
         """MXNet's accessor for row_sparse parameters: there are none (dense storage)."""
@@ -282,56 +335,76 @@ class Parameter:
                            f"via list_row_sparse_data() because its storage type is "
                            f"{self._stype}. Please use data() instead.")
 
+    def _no_grad(self) -> RuntimeError:
+        return RuntimeError(f"Cannot get gradient array for Parameter '{self.name}' because "
+                            f"grad_req='null'")
+
     def grad(self, ctx: Any = None) -> NDArray:
+        """The gradient of the copy on ``ctx`` (as :meth:`data` picks it)."""
         data = self.data(ctx)
         if data.grad is None:
-            raise RuntimeError(f"Cannot get gradient array for Parameter '{self.name}' "
-                               f"because grad_req='null'")
+            raise self._no_grad()
         return data.grad
 
     @property
     def _grad(self) -> list[NDArray] | None:
-        """MXNet's internal: the gradient arrays (one per context; here the one CPU's), or
-        None while uninitialized or with grad_req 'null'."""
-        if self._data is None or self._data.grad is None:
+        """MXNet's internal: the gradient arrays (one per context), or None while
+        uninitialized or with grad_req 'null'."""
+        if self._data_list is None or self._data.grad is None:
             return None
-        return [self._data.grad]
+        return [d.grad for d in self._data_list]
 
     def list_grad(self) -> list[NDArray]:
-        return [self.grad()]
+        """The gradients, one per context of :meth:`list_ctx`."""
+        arrays = self._check_and_get()
+        if arrays[0].grad is None:
+            raise self._no_grad()
+        return [d.grad for d in arrays]
 
     def list_ctx(self) -> list:
-        """The contexts holding the value: the CPU once initialized (or deferred)."""
-        if self._data is None and self._deferred_init is None:
-            raise RuntimeError(f"Parameter '{self.name}' has not been initialized")
-        return list(self._ctx_list or [_cpu()])
+        """The contexts holding a copy (those of a deferred initialization before it)."""
+        if self._data_list is None:
+            if self._deferred_init is not None:
+                return list(self._deferred_init[1])
+            raise _NotInitialized(f"Parameter '{self.name}' has not been initialized")
+        return list(self._ctx_list)
 
     def reset_ctx(self, ctx: Any) -> None:
-        """Move to ctx: the CPU is the only context, so this checks ctx only."""
-        ctxs = _check_ctx(ctx, f"Parameter '{self.name}'")
-        if self._data is None and self._deferred_init is None:
+        """Move to ``ctx`` (a Context or a list; None: the current one): the copies are
+        replaced by copies of their mean on the new contexts."""
+        ctxs = _check_ctx(ctx, f"Parameter '{self.name}'") or [current_context()]
+        if self._data_list is not None:
+            self._init_impl(self._reduce()._data, ctxs)
+        elif self._deferred_init is not None:
+            init, _, default_init, data = self._deferred_init
+            self._deferred_init = (init, ctxs, default_init, data)
+        else:
             raise ValueError(f"Cannot reset context for Parameter '{self.name}' because it "
                              f"has not been initialized.")
-        self._ctx_list = ctxs
 
     def zero_grad(self) -> None:
-        if self._data is not None and self._data.grad is not None:
-            self._data.grad._data[...] = 0
+        """Set the gradient of every copy to 0."""
+        for arr in self._data_list or ():
+            if arr.grad is not None:
+                arr.grad._data[...] = 0
 
     def set_data(self, data: Any) -> None:
-        """Replace the value (cast to this parameter's dtype; the shape must agree).  Before
-        a deferred initialization it becomes the value that initialization takes; on a
-        parameter never initialized it initializes it (MXNet asserts instead)."""
+        """Replace the value of every copy (cast to this parameter's dtype; the shape must
+        agree).  Before a deferred initialization it becomes the value that initialization
+        takes; on a parameter never initialized it initializes it (MXNet asserts instead)."""
         arr = data._data if isinstance(data, NDArray) else np.asarray(data)
         self.shape = arr.shape
         if self._data is None:
             if self._deferred_init is not None and not _shape_known(self._shape):
                 self._deferred_init = self._deferred_init[:3] + (np.array(arr),)
                 return
+            ctxs = self._deferred_init[1] if self._deferred_init is not None else None
             self._deferred_init = None
-            self._init_impl(arr)
+            self._init_impl(arr, ctxs)
             return
-        self._data._data[...] = arr
+        self._reset_trainer_kvstore()
+        for copy in self._data_list:
+            copy._data[...] = arr
 
     def var(self):
         """A symbol variable of this parameter (its name, shape and dtype)."""
@@ -340,18 +413,24 @@ class Parameter:
         return sym.var(self.name, shape=shape, dtype=self._dtype)
 
     def cast(self, dtype: Any) -> None:
-        """Change the dtype, converting the value and dropping the gradient's contents."""
+        """Change the dtype, converting every copy and dropping the gradients' contents."""
         self._dtype = normalize_dtype(dtype)
         self._dtype_given = dtype
-        if self._data is None:
+        if self._data_list is None:
             return
-        self._data = NDArray(self._data._data.astype(self._dtype))
+        self._data_list = [NDArray(d._data.astype(self._dtype)).as_in_context(d.context)
+                           for d in self._data_list]
+        self._data = self._data_list[0]
         self._attach()
         _version[0] += 1
 
     def _reduce(self) -> NDArray:
-        """The value to save (a copy)."""
-        return NDArray(self.data()._data.copy())
+        """The value to save, on cpu(0): a copy of the one copy, or the mean of several."""
+        arrays = self.list_data()
+        if len(arrays) == 1:
+            return NDArray(arrays[0]._data.copy())
+        total = np.sum([a._data for a in arrays], axis=0, dtype=self._dtype)
+        return NDArray((total / len(arrays)).astype(self._dtype))
 
     def _load_init(self, data: NDArray, ctx: Any = None, cast_dtype: bool = False,
                    dtype_source: str = "current", source: str = "file") -> None:
@@ -383,10 +462,21 @@ class Parameter:
                     f"cast_dtype=True to cast the dtype of saved params.")
             if dtype_source == "saved":
                 self.cast(arr.dtype)
+        if self._data_list is not None:
+            if ctxs is not None and set(ctxs) != set(self._ctx_list):
+                raise ParameterError(
+                    f"Failed to load Parameter '{self.name}' on {ctxs} because it was "
+                    f"previous initialized on {self._ctx_list}.")
+            ctxs = self._ctx_list
+            self._reset_trainer_kvstore()
+        elif self._deferred_init is not None:
+            if ctxs is not None and set(ctxs) != set(self._deferred_init[1]):
+                raise ParameterError(
+                    f"Failed to load Parameter '{self.name}' on {ctxs} because it was "
+                    f"previous initialized on {self._deferred_init[1]}.")
+            ctxs = self._deferred_init[1]
         self._deferred_init = None
-        if ctxs is not None:
-            self._ctx_list = ctxs
-        self._init_impl(arr)
+        self._init_impl(arr, ctxs)
 
 
 class Constant(Parameter):

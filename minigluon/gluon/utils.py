@@ -1,6 +1,7 @@
-"""``gluon.utils``: splitting a batch across devices, global gradient-norm clipping and a
-file checksum, as MXNet 1.9.1's.  minigluon has one device: ``split_and_load`` with one
-context returns the whole batch, and the split slices are what MXNet's are."""
+"""``gluon.utils``: splitting a batch across contexts, global gradient-norm clipping and a
+file checksum, as MXNet 1.9.1's.  ``split_and_load`` puts one slice on each context (a
+copy, except a slice along axis 0 already on its context, which views the batch as in
+MXNet); with one context it returns the whole batch, as MXNet's."""
 from __future__ import annotations
 
 import hashlib

@@ -35,7 +35,7 @@ class NDArray(OperatorMixin):
         if grad_req not in ("write", "add", "null"):
             raise ValueError(f"grad_req must be 'write', 'add' or 'null', got {grad_req!r}")
         self._grad_req = grad_req
-        self._grad = NDArray(np.zeros_like(self._data))
+        self._grad = _on(NDArray(np.zeros_like(self._data)), self.context)  # beside the data
         self._ag = "leaf" if grad_req != "null" else None
 
     @property
@@ -93,6 +93,11 @@ class NDArray(OperatorMixin):
         return getattr(self, "_ctx", None) or _CPU0  # an unset slot: the common cpu(0)
 
     ctx = context
+
+    @property
+    def stype(self) -> str:
+        """The storage type: always 'default' (dense; minigluon has no sparse arrays)."""
+        return "default"
 
     def __len__(self) -> int:
         return self._data.shape[0]

@@ -40,6 +40,9 @@ class Updater:
         if not len(indices) == len(grads) == len(weights):
             raise ValueError(f"Updater: {len(indices)} indices, {len(grads)} gradients and "
                              f"{len(weights)} weights")
+        if weights:  # update counts are kept per device, as MXNet's
+            ctx = getattr(weights[0], "context", None)
+            self.optimizer._set_current_context(getattr(ctx, "device_id", 0))
         for idx, g, w in zip(indices, grads, weights):
             if idx not in self.states:
                 self.states[idx] = self.optimizer.create_state_multi_precision(idx, w)

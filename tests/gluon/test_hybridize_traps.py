@@ -314,7 +314,8 @@ def test_in_place_on_recorded_values_keeps_gradients_right():
 # --- an NDArray's methods exist on a Symbol ------------------------------------------------------
 # autograd's handles on a concrete array: a traced value has no gradient buffer of its own
 ND_ONLY_METHODS = {"attach_grad", "grad", "backward",
-                   "copyto"}  # into another array's memory: MXNet's Symbol has none either
+                   "copyto",  # into another array's memory: MXNet's Symbol has none either
+                   "stype"}  # a storage type is an array's; MXNet's Symbol has none either
 
 
 def test_every_ndarray_method_a_block_may_call_exists_on_symbol():
