@@ -23,7 +23,8 @@ import warnings
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # bench_losses fixes the thread count (from --threads) before numpy loads, and puts this
 # checkout first on sys.path; its timing and formatting helpers are shared
-from bench_losses import DASH, THREADS, fmt_ratio, fmt_time, machine_lines, measure  # noqa: E402
+from bench_losses import THREADS, fmt_ratio, fmt_time, machine_lines  # noqa: E402
+from bench_training import mg_steps, report, time_peers, torch_steps  # noqa: E402
 
 # isort: split
 import numpy as np  # noqa: E402
@@ -110,24 +111,8 @@ def minigluon_net(mg, model: str, w: dict):
 
 
 def minigluon_peer(mg, model, w, x, y, hybridize):
-    net = minigluon_net(mg, model, w)
-    loss = mg.gluon.loss.SoftmaxCrossEntropyLoss()
-    if hybridize:
-        net.hybridize()
-        loss.hybridize()
-    trainer = mg.gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": LR})
-    xd, yd = mg.nd.array(x), mg.nd.array(y.astype(np.float32))
-    batch = x.shape[0]
-
-    def step():
-        with mg.autograd.record():
-            out = loss(net(xd), yd)
-        out.backward()
-        trainer.step(batch)
-
-    def loss_now():
-        return float(loss(net(xd), yd).mean().asscalar())
-    return step, loss_now
+    return mg_steps(mg, minigluon_net(mg, model, w), x, y, hybridize, "sgd",
+                    {"learning_rate": LR})
 
 
 def torch_net(torch, model: str, w: dict):
@@ -160,27 +145,7 @@ def torch_net(torch, model: str, w: dict):
 
 def torch_peer(torch, model, w, x, y, compiled):
     net = torch_net(torch, model, w)
-    optim = torch.optim.SGD(net.parameters(), lr=LR)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-
-    def forward(a, b):
-        return torch.nn.functional.cross_entropy(net(a), b)
-
-    update = optim.step
-    if compiled:
-        torch._dynamo.reset()
-        forward = torch.compile(forward)
-        update = torch.compile(optim.step)
-
-    def step():
-        optim.zero_grad(set_to_none=False)
-        forward(xt, yt).backward()
-        update()
-
-    def loss_now():
-        with torch.no_grad():
-            return float(torch.nn.functional.cross_entropy(net(xt), yt))
-    return step, loss_now
+    return torch_steps(torch, net, torch.optim.SGD(net.parameters(), lr=LR), x, y, compiled)
 
 
 PEERS = ("mg eager", "mg hybrid", "torch", "torch.compile")
@@ -195,39 +160,7 @@ def run_case(mg, torch, model, batch, budget, repeat, problems):
     if torch is not None:
         makers["torch"] = lambda: torch_peer(torch, model, w, x, y, False)
         makers["torch.compile"] = lambda: torch_peer(torch, model, w, x, y, True)
-    row = {"case": where, "hybrid ran": DASH}
-    reference = None
-    for peer in PEERS:
-        if peer not in makers:
-            row[peer] = None
-            continue
-        try:
-            step, loss_now = makers[peer]()
-            step()
-            after = loss_now()
-            if reference is None:
-                reference = after
-            elif not np.isclose(after, reference, rtol=RTOL, atol=ATOL):
-                problems.append(f"{where}: {peer} loss after one step {after:.7g} != "
-                                f"minigluon eager's {reference:.7g}")
-                print("WARNING:", problems[-1], flush=True)
-            for _ in range(2):
-                step()
-            before = mg.jit.stats() if peer == "mg hybrid" else None
-            row[peer], _ = measure(step, budget, repeat, min_samples=5)
-            if before is not None:
-                stats = mg.jit.stats()
-                ran = ("compiled" if stats["interpreted_calls"] == before["interpreted_calls"]
-                       else "interp")
-                if stats["kernels_compiled"] != before["kernels_compiled"]:
-                    ran += " (recompiled)"
-                row["hybrid ran"] = ran
-        except Exception as e:  # one peer failing must not hide the others' numbers
-            problems.append(f"{where}: {peer} failed: {type(e).__name__}: {e}")
-            print("WARNING:", problems[-1], flush=True)
-            row[peer] = None
-    row["loss"] = reference
-    return row
+    return time_peers(mg, makers, PEERS, where, budget, repeat, problems, min_samples=5)
 
 
 def table(rows) -> list[str]:
@@ -278,19 +211,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     rows = [run_case(mg, torch, m, b, ns.budget, ns.repeat, problems)
             for m in models for b in batches]
-    lines = ["", f"Training step (forward + backward + SGD update), median per step, "
-             f"SoftmaxCE, float32, {THREADS} threads", "", *table(rows), "",
-             "loss after one step (all peers checked against it): " +
-             ", ".join(f"{r['case']}: {r['loss']:.6f}" for r in rows if r["loss"] is not None)]
-    print("\n".join(lines))
-    print(f"\n{len(rows)} cases in {time.perf_counter() - t0:.0f} s; "
-          + ("all peers agree" if not problems else f"{len(problems)} problem(s):"))
-    for msg in problems:
-        print("  " + msg)
-    if ns.markdown:
-        with open(ns.markdown, "w") as f:
-            f.write("\n".join(lines) + "\n")
-    return 1 if problems else 0
+    return report("SGD update", table(rows), rows, problems, t0, ns.markdown)
 
 
 if __name__ == "__main__":

@@ -67,11 +67,17 @@ def minigluon_peer(mg, sizes, weights, x, y, opt, hybridize):
     for k, layer in enumerate(net):
         layer.weight.set_data(weights[2 * k])
         layer.bias.set_data(weights[2 * k + 1])
+    return mg_steps(mg, net, x, y, hybridize, opt, dict(OPTIMIZERS[opt]))
+
+
+def mg_steps(mg, net, x, y, hybridize: bool, opt: str, opt_args: dict):
+    """(step, loss_now) of a gluon net trained on (x, y) with SoftmaxCrossEntropyLoss and
+    a Trainer running opt."""
     loss = mg.gluon.loss.SoftmaxCrossEntropyLoss()
     if hybridize:
         net.hybridize()
         loss.hybridize()
-    trainer = mg.gluon.Trainer(net.collect_params(), opt, dict(OPTIMIZERS[opt]))
+    trainer = mg.gluon.Trainer(net.collect_params(), opt, opt_args)
     xd, yd = mg.nd.array(x), mg.nd.array(y.astype(np.float32))
     batch = x.shape[0]
 
@@ -102,6 +108,12 @@ def torch_peer(torch, sizes, weights, x, y, opt, compiled):
     else:
         optim = torch.optim.Adam(model.parameters(), lr=args["learning_rate"],
                                  betas=(args["beta1"], args["beta2"]), eps=args["epsilon"])
+    return torch_steps(torch, model, optim, x, y, compiled)
+
+
+def torch_steps(torch, model, optim, x, y, compiled):
+    """(step, loss_now) of a torch model trained with optim on (x, y) with cross-entropy;
+    compiled: the forward and the update through torch.compile."""
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
 
     def forward(a, b):
@@ -211,9 +223,17 @@ def run_case(mg, torch, jax, sizes, batch, opt, budget, repeat, problems):
         makers["torch.compile"] = lambda: torch_peer(torch, sizes, weights, x, y, opt, True)
     if jax is not None:
         makers["jax.jit"] = lambda: jax_peer(jax, sizes, weights, x, y, opt)
+    return time_peers(mg, makers, PEERS, where, budget, repeat, problems)
+
+
+def time_peers(mg, makers: dict, peers, where: str, budget, repeat, problems,
+               min_samples: int = 7) -> dict:
+    """One row: {peer: median seconds per step or None}, 'hybrid ran' and the loss after
+    one step, which every peer's must match (minigluon eager's is the reference).  makers
+    maps a peer to a function building its (step, loss_now)."""
     row = {"case": where, "hybrid ran": DASH}
     reference = None
-    for peer in PEERS:
+    for peer in peers:
         if peer not in makers:
             row[peer] = None
             continue
@@ -230,7 +250,7 @@ def run_case(mg, torch, jax, sizes, batch, opt, budget, repeat, problems):
             for _ in range(2):
                 step()  # warm: compiled code built, caches filled
             before = mg.jit.stats() if peer == "mg hybrid" else None
-            row[peer], _ = measure(step, budget, repeat)
+            row[peer], _ = measure(step, budget, repeat, min_samples=min_samples)
             if before is not None:
                 stats = mg.jit.stats()
                 ran = ("compiled" if stats["interpreted_calls"] == before["interpreted_calls"]
@@ -300,8 +320,15 @@ def main(argv=None) -> int:
         for opt in opts:
             rows.append(run_case(mg, torch, jax, sizes, batch, opt, ns.budget, ns.repeat,
                                  problems))
-    lines = ["", f"Training step (forward + backward + update), median per step, "
-             f"SoftmaxCE, float32, {THREADS} threads", "", *table(rows), "",
+    return report("update", table(rows), rows, problems, t0, ns.markdown)
+
+
+def report(update: str, table_lines: list[str], rows: list[dict], problems: list[str],
+           t0: float, markdown: str | None) -> int:
+    """Print the table, the loss every peer matched and any problems (also to markdown);
+    the exit code: 1 when a peer failed or disagreed."""
+    lines = ["", f"Training step (forward + backward + {update}), median per step, "
+             f"SoftmaxCE, float32, {THREADS} threads", "", *table_lines, "",
              "loss after one step (all peers checked against it): " +
              ", ".join(f"{r['case']}: {r['loss']:.6f}" for r in rows if r["loss"] is not None)]
     print("\n".join(lines))
@@ -309,8 +336,8 @@ def main(argv=None) -> int:
           + ("all peers agree" if not problems else f"{len(problems)} problem(s):"))
     for msg in problems:
         print("  " + msg)
-    if ns.markdown:
-        with open(ns.markdown, "w") as f:
+    if markdown:
+        with open(markdown, "w") as f:
             f.write("\n".join(lines) + "\n")
     return 1 if problems else 0
 
