@@ -46,10 +46,13 @@ def _others(ax: int, ndim: int) -> tuple:
 # --- one normalization, three forms: numpy, loop IR, F-ops ----------------------------------
 
 def _normalize_np(x: np.ndarray, axes: tuple, eps: float):
-    """(x - mean) * invstd over axes (keepdims statistics), mean, invstd."""
-    mean = x.sum(axis=axes, keepdims=True) / x.dtype.type(_count(x.shape, axes))
+    """(x - mean) * invstd over axes (keepdims statistics), mean, invstd.  The sums
+    accumulate in float64, as the compiled reductions do over long axes: a float32 sum
+    over a batch of images would drift from it (and from the truth) by 1e-5."""
+    n = _count(x.shape, axes)
+    mean = (x.sum(axis=axes, keepdims=True, dtype=np.float64) / n).astype(x.dtype)
     c = x - mean
-    var = np.square(c).sum(axis=axes, keepdims=True) / x.dtype.type(_count(x.shape, axes))
+    var = (np.square(c).sum(axis=axes, keepdims=True, dtype=np.float64) / n).astype(x.dtype)
     inv = x.dtype.type(1) / np.sqrt(var + x.dtype.type(eps))
     return c * inv, mean, inv
 
