@@ -251,17 +251,24 @@ def invoke(op: Op, inputs: list, attrs: dict, name: str | None,
             r._ctx = inputs[0]._ctx
     track(inputs, results)
     autograd = _AUTOGRAD or _load_autograd()
-    writes = aux_writes(op, attrs, inputs) if op.update is not None else []
-    write_now(w for w in writes if not w[2])
+    # BatchNorm's writes, off the path of every other op: a fixed gamma at once (before
+    # the tape sees it), its moving statistics in this call's backward
+    later = _write_updates(op, attrs, inputs) if op.update is not None else None
     if autograd.is_recording():
         # the tape keeps every output (CTCLoss's gradient output included) for backward
         autograd.record_op(op, attrs, inputs, results + [NDArray(o) for o in
                                                           outs[op.n_visible(attrs):]])
-        node = results[0]._ag
-        later = [w for w in writes if w[2]]
-        if later and isinstance(node, tuple):
-            node[0].after_backward.append(lambda: write_now(later))
+        if later and isinstance(results[0]._ag, tuple):
+            results[0]._ag[0].after_backward.append(lambda: write_now(later))
     return results[0] if len(results) == 1 else results
+
+
+def _write_updates(op: Op, attrs: dict, inputs: list) -> list:
+    """Write the inputs op's ``update`` changes at once (a fixed gamma); return the writes
+    that wait for the call's backward (auxiliary states), dropped when it has none."""
+    writes = aux_writes(op, attrs, inputs)
+    write_now(w for w in writes if not w[2])
+    return [w for w in writes if w[2]]
 
 
 def aux_writes(op: Op, attrs: dict, inputs: list) -> list[tuple]:
